@@ -1,0 +1,78 @@
+# django-migration-pilot: `make demo` and `make test` work from a fresh clone with only Python and make.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# Django 6.x needs Python 3.12+; the second test leg runs there when one is found.
+VENV6 ?= .venv-django6
+PY6 := $(VENV6)/bin/python
+FIND_PY312 = for p in python3.13 python3.12 $$HOME/.pyenv/versions/3.13*/bin/python3.13 \
+	$$HOME/.pyenv/versions/3.12*/bin/python3.12 /usr/local/bin/python3.13 /usr/local/bin/python3.12; do \
+	if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; \
+	then command -v $$p; break; fi; done
+SHOP := examples/shop
+DEMO_DEPLOY_FLAGS ?= --no-backup
+
+.PHONY: demo test test-django5 test-django6 lint-code install clean docs bench-lint
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]' 'Django>=5.2,<5.3'
+	@touch $@
+
+install: $(VENV)/.installed
+
+# The MySQL driver compiles against libmariadb headers; without them the MySQL tests skip with that reason.
+mysql-driver-%:
+	@$(VENVDIR)/bin/python -c 'import MySQLdb' 2>/dev/null || \
+	  $(VENVDIR)/bin/python -m pip install -q 'mysqlclient>=2.2.1' || \
+	  echo "warning: mysqlclient did not build (install libmariadb-dev and pkg-config); MySQL tests will skip"
+
+demo: $(VENV)/.installed
+	@rm -f $(SHOP)/db.sqlite3 $(SHOP)/db.sqlite3.pilot-lock
+	@echo "== 1. pilot lint: review the example shop's migrations as production (PostgreSQL) would meet them =="
+	@echo "   (linting never connects to a database; --fail-on never so the demo goes on)"
+	cd $(SHOP) && ../../$(PY) manage.py pilot lint --vendor postgresql --fail-on never
+	@echo
+	@echo "== 2. pilot plan: what deploy would do to the (empty) SQLite database =="
+	cd $(SHOP) && ../../$(PY) manage.py pilot plan --no-sql
+	@echo
+	@echo "== 3. pilot deploy: lint gate, backup, deploy lock, timeouts, apply, verify =="
+	cd $(SHOP) && ../../$(PY) manage.py pilot deploy $(DEMO_DEPLOY_FLAGS)
+	@echo
+	@echo "== 4. pilot history: the run, as recorded in the database =="
+	cd $(SHOP) && ../../$(PY) manage.py pilot history --limit 1
+	@echo
+	@echo "Demo finished: the example's migrations were linted, planned and deployed to $(SHOP)/db.sqlite3."
+
+lint-code: $(VENV)/.installed
+	$(PY) -m ruff check src tests bench examples
+	$(PY) -m mypy
+
+test: lint-code test-django5 test-django6
+
+test-django5: $(VENV)/.installed
+	@$(MAKE) --no-print-directory mysql-driver-5 VENVDIR=$(VENV)
+	$(PY) -m pytest
+
+test-django6:
+	@py=$$($(FIND_PY312)); \
+	if [ -z "$$py" ]; then \
+	  if [ -n "$$CI" ]; then echo "error: CI must test Django 6.x but no Python 3.12+ was found"; exit 1; fi; \
+	  echo "note: no Python 3.12+ found; skipping the Django 6.x test leg"; exit 0; fi; \
+	test -x $(PY6) || $$py -m venv $(VENV6); \
+	test -f $(VENV6)/.installed -a $(VENV6)/.installed -nt pyproject.toml || { \
+	  $(PY6) -m pip install -q --upgrade pip && \
+	  $(PY6) -m pip install -q -e '.[dev]' 'Django>=6.0,<6.2' && touch $(VENV6)/.installed; } || exit 1; \
+	$(MAKE) --no-print-directory mysql-driver-6 VENVDIR=$(VENV6); \
+	echo "== Django $$($(PY6) -c 'import django; print(django.get_version())') on $$($(PY6) -V) =="; \
+	$(PY6) -m pytest
+
+docs: $(VENV)/.installed
+	$(PY) -m migration_pilot.cli.main --settings tests.settings --pythonpath . rules --write-docs docs/rules
+
+bench-lint:
+	$(PYTHON) bench/lint/run.py
+
+clean:
+	rm -rf $(VENV) $(VENV6) $(SHOP)/db.sqlite3 build dist src/*.egg-info

@@ -1,0 +1,120 @@
+"""`pilot deploy`: validate, back up, apply under a lock with timeouts, verify, recover on failure."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from migration_pilot.cli.commands import Streams
+from migration_pilot.conf import FAIL_NEVER, load_config, parse_fail_on
+from migration_pilot.exceptions import ConfigError
+
+NAME = "deploy"
+HELP = ("Apply migrations safely: lint gate, backup, deploy lock, timeouts and retries, verification,"
+        " and rollback or restore on failure. Use instead of 'manage.py migrate'.")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of `pilot deploy`."""
+    parser.add_argument("--database", default="default", help="Database alias to deploy to.")
+    parser.add_argument("--target", nargs=2, metavar=("APP", "MIGRATION"),
+                        help="Deploy to this migration (or 'zero'), backwards if needed.")
+    parser.add_argument("--dry-run", action="store_true", help="Validate and plan only; change nothing.")
+    parser.add_argument("--fail-on", help="Lint severity that refuses the deploy: error (default), warning,"
+                        " info or never.")
+    parser.add_argument("--no-backup", action="store_true", help="Skip the pre-deploy backup.")
+    parser.add_argument("--backup-dir", help="Where the pre-deploy backup goes.")
+    parser.add_argument("--lock-timeout", help="Per statement, e.g. 2s (default 5s; 0 = no limit).")
+    parser.add_argument("--statement-timeout", help="Per statement, e.g. 5min (default: no limit).")
+    parser.add_argument("--retries", type=int, help="Retries after a lock timeout (default 3).")
+    parser.add_argument("--retry-delay", help="First backoff delay, doubled each retry (default 1s).")
+    parser.add_argument("--wait", help="How long to wait for another deploy's lock (default 30s).")
+    parser.add_argument("--blocker-wait", help="How long to wait for sessions holding locks on planned"
+                        " tables before going on under the lock timeout (default 10s).")
+    parser.add_argument("--on-failure", choices=["rollback", "restore", "stop"], default="rollback")
+    parser.add_argument("--no-verify", action="store_true", help="Skip the post-apply schema verification.")
+    parser.add_argument("--metrics-file", help="Write the run in Prometheus text format to this file.")
+    parser.add_argument("--format", choices=["text", "json"], default="text", dest="output_format")
+
+
+def build_options(options: dict[str, Any], *, kind: str = "deploy") -> Any:
+    """DeployOptions from parsed flags and configuration; bad values are usage errors."""
+    from migration_pilot.pipeline.apply import Retry
+    from migration_pilot.pipeline.deploy import DeployOptions
+    from migration_pilot.pipeline.durations import parse_duration
+    from migration_pilot.pipeline.timeouts import Timeouts
+
+    config = load_config()
+    settings_values = _pilot_settings()
+    lock = options.get("lock_timeout") or settings_values.get("lock_timeout", "5s")
+    statement = options.get("statement_timeout") or settings_values.get("statement_timeout", "0")
+    retries = options.get("retries")
+    if retries is not None and retries < 0:
+        raise ConfigError(f"Bad --retries {retries}: give 0 or more", source="--retries")
+    fail_on = config.fail_on
+    if options.get("fail_on"):
+        fail_on = parse_fail_on(options["fail_on"], source="--fail-on")
+    backup_dir = options.get("backup_dir") or settings_values.get("backup_dir")
+    return DeployOptions(
+        alias=options.get("database") or "default",
+        target=options.get("target") or options.get("to"),
+        dry_run=bool(options.get("dry_run")),
+        fail_on=fail_on if fail_on != FAIL_NEVER else FAIL_NEVER,
+        backup=not options.get("no_backup"),
+        backup_dir=Path(backup_dir) if backup_dir else None,
+        timeouts=Timeouts(lock=parse_duration(lock, source="--lock-timeout"),
+                          statement=parse_duration(statement, source="--statement-timeout")),
+        retry=Retry(attempts=3 if retries is None else retries,
+                    base_delay=parse_duration(options.get("retry_delay") or "1s", source="--retry-delay")),
+        wait=parse_duration(options.get("wait") or "30s", source="--wait"),
+        blocker_wait=parse_duration(options.get("blocker_wait") or "10s", source="--blocker-wait"),
+        on_failure=options.get("on_failure") or "rollback",
+        verify=not options.get("no_verify"),
+        kind=kind,
+    )
+
+
+def _pilot_settings() -> dict[str, Any]:
+    from django.conf import settings
+
+    value = getattr(settings, "MIGRATION_PILOT", None)
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def run(options: dict[str, Any], streams: Streams) -> int:
+    """Run the pipeline and print what it did; the exit code is the pipeline's."""
+    from migration_pilot.pipeline.deploy import run_deploy
+
+    return execute(build_options(options), options, streams, run_deploy)
+
+
+def execute(deploy_options: Any, options: dict[str, Any], streams: Streams, runner: Any) -> int:
+    """Shared by deploy and rollback: run, print events and the one-line result, write metrics."""
+    from migration_pilot.pipeline.metrics import write_metrics
+
+    as_json = options.get("output_format") == "json"
+    events: list[dict[str, Any]] = []
+
+    def emit(event: Any) -> None:
+        events.append({"kind": event.kind, "message": event.message, **event.data})
+        if not as_json:
+            streams.out.write(event.message + "\n")
+            streams.out.flush()
+
+    result = runner(deploy_options, emit=emit)
+    if options.get("metrics_file"):
+        write_metrics(Path(options["metrics_file"]), alias=deploy_options.alias, outcome=result.outcome,
+                      exit_code=result.exit_code, duration_s=result.duration_s, migrations=result.applied)
+    if as_json:
+        streams.out.write(json.dumps({
+            "exit_code": result.exit_code, "outcome": result.outcome, "message": result.message,
+            "run_id": result.run_id, "backup_id": result.backup_id,
+            "applied": [{"app": r.key[0], "name": r.key[1], "duration_s": r.duration_s,
+                         "retries": r.retries, "lock_wait_s": r.lock_wait_s} for r in result.applied],
+            "events": events,
+        }, indent=2, default=str) + "\n")
+    else:
+        streams.out.write(result.message + "\n")
+    return int(result.exit_code)

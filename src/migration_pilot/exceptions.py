@@ -1,0 +1,90 @@
+"""Every exception migration_pilot raises on purpose.
+
+Each one is a condition the user can fix; `str()` is a full sentence with the
+remedy, so the command line can print it as a one-line error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class PilotError(Exception):
+    """Base class: a problem the user can fix, shown without a traceback."""
+
+    exit_code: int = 2
+
+
+class ConfigError(PilotError, ValueError):
+    """The configuration (settings, pyproject.toml or a flag) is malformed."""
+
+    def __init__(self, problem: str, *, source: str) -> None:
+        self.problem = problem
+        self.source = source
+
+    def __str__(self) -> str:
+        return f"{self.problem} (in {self.source})."
+
+
+class UnknownRuleError(PilotError, LookupError):
+    """A rule id in config, a flag or a suppression matches no rule."""
+
+    def __init__(self, value: str, *, source: str) -> None:
+        self.value = value
+        self.source = source
+
+    def __str__(self) -> str:
+        return (
+            f"Unknown rule {self.value!r} in {self.source}."
+            " Run 'manage.py pilot rules' to list rule ids."
+        )
+
+
+class UnknownAppError(PilotError, LookupError):
+    """An app label given on the command line is not installed or has no migrations."""
+
+    def __init__(self, label: str, *, known: Iterable[str]) -> None:
+        self.label = label
+        self.known = sorted(known)
+
+    def __str__(self) -> str:
+        shown = ", ".join(self.known[:12]) + (", ..." if len(self.known) > 12 else "")
+        return (
+            f"Unknown app label {self.label!r}: no installed app with migrations has that label."
+            f" Apps with migrations: {shown}."
+        )
+
+
+class UnknownDatabaseError(PilotError, LookupError):
+    """A --database alias is not in settings.DATABASES."""
+
+    def __init__(self, alias: str, *, known: Iterable[str]) -> None:
+        self.alias = alias
+        self.known = sorted(known)
+
+    def __str__(self) -> str:
+        return (
+            f"Unknown database alias {self.alias!r}; settings.DATABASES defines"
+            f" {', '.join(self.known) or 'none'}. Pass one of those to --database."
+        )
+
+
+class MigrationLoadError(PilotError, RuntimeError):
+    """The migration files cannot be loaded into a graph (import error, bad dependency, cycle)."""
+
+    def __init__(self, problem: str, *, hint: str) -> None:
+        self.problem = problem
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.problem} {self.hint}"
+
+
+class GitError(PilotError, RuntimeError):
+    """--since needs git and a ref that exists."""
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+
+    def __str__(self) -> str:
+        return self.problem

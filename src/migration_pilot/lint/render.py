@@ -1,0 +1,106 @@
+"""Copy-paste safe alternatives, rendered with the user's own names.
+
+Arguments are serialised with Django's MigrationWriter, so what we print is
+exactly what `makemigrations` would write for the same values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.migrations.writer import MigrationWriter
+
+from migration_pilot.types import MigrationKey
+
+_IMPORT_OF: dict[str, str] = {
+    "AddIndexConcurrently": "from django.contrib.postgres.operations import AddIndexConcurrently",
+    "RemoveIndexConcurrently":
+        "from django.contrib.postgres.operations import RemoveIndexConcurrently",
+    "AddConstraintNotValid":
+        "from django.contrib.postgres.operations import AddConstraintNotValid",
+    "ValidateConstraint": "from django.contrib.postgres.operations import ValidateConstraint",
+}
+
+
+@dataclass(slots=True)
+class Code:
+    """A snippet of operation code and the imports it needs."""
+
+    text: str
+    imports: set[str] = field(default_factory=set)
+
+
+def value(obj: Any) -> Code:
+    """`obj` as migration source, via Django's serializer."""
+    text, imports = MigrationWriter.serialize(obj)
+    return Code(text, set(imports))
+
+
+def call(name: str, /, *args: Any, **kwargs: Any) -> Code:
+    """Source for `name(*args, **kwargs)`; `name` is an operation or `migrations.X`."""
+    parts: list[str] = []
+    imports: set[str] = set()
+    for arg in args:
+        rendered = arg if isinstance(arg, Code) else value(arg)
+        parts.append(rendered.text)
+        imports |= rendered.imports
+    for key, arg in kwargs.items():
+        rendered = arg if isinstance(arg, Code) else value(arg)
+        parts.append(f"{key}={rendered.text}")
+        imports |= rendered.imports
+    if name in _IMPORT_OF:
+        imports.add(_IMPORT_OF[name])
+    elif name.startswith("migrations."):
+        imports.add("from django.db import migrations")
+    return Code(f"{name}({', '.join(parts)})", imports)
+
+
+def raw(text: str, *imports: str) -> Code:
+    """Literal source text (for SQL strings and the like)."""
+    return Code(text, set(imports))
+
+
+def migration(
+    operations: Sequence[Code],
+    *,
+    dependencies: Sequence[MigrationKey] = (),
+    atomic: bool = True,
+    comment: str | None = None,
+) -> str:
+    """A complete migration module holding `operations`."""
+    imports = {"from django.db import migrations"}
+    for op in operations:
+        imports |= op.imports
+    import_lines = _merge_imports(imports)
+    body = ["class Migration(migrations.Migration):"]
+    if comment:
+        body.append(f"    # {comment}")
+    if not atomic:
+        body.append("    atomic = False")
+    deps = ", ".join(f"({app!r}, {name!r})" for app, name in dependencies)
+    body.append(f"    dependencies = [{deps}]")
+    body.append("    operations = [")
+    body.extend(f"        {op.text}," for op in operations)
+    body.append("    ]")
+    return "\n".join([*import_lines, "", "", *body]) + "\n"
+
+
+def steps(*items: str) -> str:
+    """Numbered deploy steps, one per line."""
+    return "\n".join(f"{number}. {item}" for number, item in enumerate(items, 1))
+
+
+def _merge_imports(imports: set[str]) -> list[str]:
+    """Sorted import lines, with `from X import a` and `from X import b` merged."""
+    merged: dict[str, set[str]] = {}
+    plain: set[str] = set()
+    for line in imports:
+        if line.startswith("from ") and " import " in line:
+            module, _, names = line[5:].partition(" import ")
+            merged.setdefault(module, set()).update(n.strip() for n in names.split(","))
+        else:
+            plain.add(line)
+    lines = [f"from {module} import {', '.join(sorted(names))}" for module, names in merged.items()]
+    return sorted(plain) + sorted(lines, key=lambda line: (line.startswith("from django.db "), line))

@@ -1,0 +1,56 @@
+"""Models changed without a migration, as `makemigrations --check` reports.
+
+## What it does
+Compares the models with the state the migrations build, using Django's own
+autodetector, and names the operations a new migration would contain.
+
+## Why is this dangerous?
+The code deployed expects a schema no migration creates: queries fail in
+production with "column does not exist", and the next developer's
+`makemigrations` picks up someone else's change.
+
+## Safe alternative
+Create the migration and review it like any other:
+
+    python manage.py makemigrations
+
+## Not flagged
+- Apps not being linted.
+
+## Databases
+All.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from django.apps import apps as global_apps
+from django.db.migrations.autodetector import MigrationAutodetector
+from django.db.migrations.questioner import NonInteractiveMigrationQuestioner
+from django.db.migrations.state import ProjectState
+
+from migration_pilot.diagnostics import Severity
+from migration_pilot.lint.context import ProjectContext
+from migration_pilot.lint.registry import Finding, Rule
+
+rule = Rule(__name__, severity=Severity.ERROR, category="project")
+
+
+@rule.on_project
+def check(ctx: ProjectContext) -> Iterator[Finding]:
+    labels = set(ctx.app_labels)
+    if not labels:
+        return
+    questioner = NonInteractiveMigrationQuestioner(specified_apps=labels, dry_run=True)
+    autodetector = MigrationAutodetector(
+        ctx.final_state, ProjectState.from_apps(global_apps), questioner
+    )
+    changes = autodetector.changes(graph=ctx.loader.graph, trim_to_apps=labels)
+    for app, migrations in sorted(changes.items()):
+        described = [op.describe() for m in migrations for op in m.operations]
+        shown = "; ".join(described[:5]) + ("; ..." if len(described) > 5 else "")
+        yield Finding(
+            message=f"Models in {app} have changes no migration contains: {shown}.",
+            hint=f"Run 'python manage.py makemigrations {app}' and commit the migration.",
+        )
