@@ -1,0 +1,71 @@
+"""Run history: every deploy and rollback, and every migration it ran, in the deployed database.
+
+Kept in the database itself (created by this app's own migration) so the
+history travels with the data: a restore brings back the history of the
+state it restores, and `pilot history` answers from the database it is about.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class DeployRun(models.Model):
+    """One `pilot deploy` or `pilot rollback` against one database alias."""
+
+    class Kind(models.TextChoices):
+        DEPLOY = "deploy"
+        ROLLBACK = "rollback"
+
+    class Outcome(models.TextChoices):
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        REFUSED = "refused"
+        ROLLED_BACK = "rolled_back"
+        RESTORED = "restored"
+        FAILED = "failed"
+        INTERRUPTED = "interrupted"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    outcome = models.CharField(max_length=12, choices=Outcome.choices, default=Outcome.RUNNING)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True)
+    user = models.CharField(max_length=150)
+    host = models.CharField(max_length=255)
+    pid = models.IntegerField()
+    alias = models.CharField(max_length=100)
+    plan = models.JSONField(default=list)
+    backup_id = models.CharField(max_length=100, blank=True, default="")
+    error = models.TextField(blank=True, default="")
+    options = models.JSONField(default=dict)
+
+    class Meta:
+        db_table = "migration_pilot_deployrun"
+        ordering = ["-id"]
+
+
+class MigrationRun(models.Model):
+    """One migration applied or unapplied within a DeployRun."""
+
+    run = models.ForeignKey(DeployRun, on_delete=models.CASCADE, related_name="migrations")
+    app = models.CharField(max_length=255)
+    name = models.CharField(max_length=255)
+    backwards = models.BooleanField(default=False)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True)
+    duration_s = models.FloatField(null=True)
+    lock_wait_s = models.FloatField(default=0)
+    retries = models.IntegerField(default=0)
+    rows_affected = models.BigIntegerField(null=True)
+    wal_bytes = models.BigIntegerField(null=True)
+    statements = models.IntegerField(default=0)
+    outcome = models.CharField(max_length=12, default="running")
+    error = models.TextField(blank=True, default="")
+    # Journal for databases without transactional DDL: operations finished so far, and
+    # whether a failure left some of them applied (cleared when they are undone).
+    steps_done = models.IntegerField(default=0, db_default=0)
+    dirty = models.BooleanField(default=False, db_default=False)
+
+    class Meta:
+        db_table = "migration_pilot_migrationrun"
+        ordering = ["id"]

@@ -1,0 +1,1 @@
+"""The deploy pipeline: validate, back up, apply under a lock with timeouts, verify, roll back."""

@@ -1,0 +1,301 @@
+"""Apply (or unapply) planned migrations one at a time, bounded and recorded.
+
+Each migration runs under the session lock/statement timeouts. A lock timeout
+in a migration that ran in one transaction rolled back completely, so it is
+retried with capped exponential backoff and jitter; anything else stops the
+run. Per migration we record wall time, time lost to lock timeouts, retries,
+statements, rows affected by DML, and WAL bytes (PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.migrations.executor import MigrationExecutor
+from django.utils import timezone
+
+from migration_pilot.pipeline.events import Event, EventSink
+from migration_pilot.pipeline.journal import apply_journaled
+from migration_pilot.pipeline.timeouts import Timeouts, is_lock_timeout, session_timeouts
+from migration_pilot.types import MigrationKey
+
+_DML = ("UPDATE", "INSERT", "DELETE", "MERGE")
+_READS = ("SELECT", "SHOW", "SET ", "PRAGMA", "EXPLAIN", "WITH ")
+_BOOKKEEPING = "migration_pilot_"
+
+
+@dataclass
+class Retry:
+    """How lock timeouts are retried."""
+
+    attempts: int = 3
+    base_delay: float = 1.0
+    max_delay: float = 30.0
+
+    def delay(self, attempt: int) -> float:
+        """Capped exponential backoff with jitter (half to full delay)."""
+        return float(min(self.max_delay, self.base_delay * (2**attempt)) * (0.5 + random.random() / 2))
+
+
+@dataclass
+class StatementCounter:
+    """execute_wrapper that counts statements and rows changed by DML."""
+
+    statements: int = 0
+    writes: int = 0
+    rows: int = 0
+    saw_rows: bool = False
+
+    def __call__(self, execute: Callable[..., Any], sql: str, params: Any, many: bool,
+                 context: dict[str, Any]) -> Any:
+        result = execute(sql, params, many, context)
+        text = str(sql)
+        if _BOOKKEEPING in text or "django_migrations" in text:
+            return result
+        self.statements += 1
+        head = text.lstrip().upper()
+        if not head.startswith(_READS):
+            self.writes += 1
+        if head.startswith(_DML):
+            count = getattr(context.get("cursor"), "rowcount", -1)
+            if isinstance(count, int) and count >= 0:
+                self.rows += count
+                self.saw_rows = True
+        return result
+
+
+@dataclass
+class MigrationResult:
+    """What happened to one migration."""
+
+    key: MigrationKey
+    backwards: bool
+    duration_s: float = 0.0
+    lock_wait_s: float = 0.0
+    retries: int = 0
+    rows_affected: int | None = None
+    wal_bytes: int | None = None
+    statements: int = 0
+    error: str | None = None
+    lock_timeout: bool = False
+    steps_done: int = 0
+    dirty: bool = False
+
+
+@dataclass
+class ApplyReport:
+    """The outcome of applying a plan: what was done, the failure if any, and the state reached."""
+
+    done: list[MigrationResult] = field(default_factory=list)
+    failed: MigrationResult | None = None
+    state: Any = None
+
+
+class Recorder:
+    """Writes MigrationRun rows for one DeployRun (no-op without a run)."""
+
+    def __init__(self, run: Any) -> None:
+        self.run = run
+        self.rows: list[Any] = []
+
+    def start(self, key: MigrationKey, backwards: bool) -> Any:
+        """A row saying this migration is in flight (survives a kill: the row stays 'running')."""
+        if self.run is None:
+            return None
+        from migration_pilot.models import MigrationRun
+
+        row = MigrationRun.objects.using(self.run._state.db).create(
+            run=self.run, app=key[0], name=key[1], backwards=backwards, started_at=timezone.now())
+        self.rows.append(row)
+        return row
+
+    def finish(self, row: Any, result: MigrationResult) -> None:
+        """Fill in the figures and the outcome."""
+        if row is None:
+            return
+        values = {
+            "finished_at": timezone.now(), "duration_s": result.duration_s, "lock_wait_s": result.lock_wait_s,
+            "retries": result.retries, "rows_affected": result.rows_affected, "wal_bytes": result.wal_bytes,
+            "statements": result.statements, "error": result.error or "", "steps_done": result.steps_done,
+            "outcome": "failed" if result.error else ("unapplied" if result.backwards else "applied"),
+            "dirty": result.dirty,
+        }
+        for name, value in values.items():
+            setattr(row, name, value)
+        type(row).objects.using(row._state.db).filter(pk=row.pk).update(**values)
+
+    def step(self, row: Any, steps_done: int) -> None:
+        """Journal one finished operation (committed at once: the DDL before it already is)."""
+        if row is None:
+            return
+        row.steps_done = steps_done
+        row.save(using=row._state.db, update_fields=["steps_done"])
+
+
+def _lsn(connection: Any) -> str | None:
+    if connection.vendor != "postgresql":
+        return None
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_current_wal_lsn()::text")
+            return str(cursor.fetchone()[0])
+    except Exception:  # a standby or missing privilege: WAL is simply not reported
+        return None
+
+
+def _wal_since(connection: Any, start: str | None) -> tuple[int | None, str | None]:
+    """(WAL bytes since `start`, the current position): the end of one migration starts the next."""
+    if start is None:
+        return None, None
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s::pg_lsn)::bigint,"
+                           " pg_current_wal_lsn()::text", [start])
+            diff, now = cursor.fetchone()
+            return int(diff), str(now)
+    except Exception:
+        return None, None
+
+
+def _retryable(connection: Any, migration: Any, counter: StatementCounter) -> bool:
+    """Whether a lock timeout left nothing behind, so running the migration again is safe.
+
+    True when the migration ran in one transaction (rolled back whole), or when
+    no statement that writes had succeeded yet (MySQL commits each DDL, but the
+    one that timed out did nothing).
+    """
+    if migration.atomic and connection.features.can_rollback_ddl:
+        return True
+    return counter.writes == 0
+
+
+def apply_forwards(connection: Any, keys: list[MigrationKey], *, timeouts: Timeouts, retry: Retry,
+                   recorder: Recorder, emit: EventSink,
+                   on_start: Callable[[Any], None] | None = None,
+                   executor: MigrationExecutor | None = None) -> ApplyReport:
+    """Apply `keys` in order; stop at the first failure.
+
+    One project state is carried from migration to migration, as `migrate`
+    does; only after a failed attempt is it rebuilt from the recorded history
+    (the failed attempt may have changed it half-way). `on_start` receives the
+    state before the first migration (for pre_migrate).
+    """
+    executor = executor or MigrationExecutor(connection)
+    state = executor._create_project_state(with_applied_migrations=True)
+    if on_start is not None:
+        on_start(state)
+    report = ApplyReport()
+    with session_timeouts(connection, timeouts):
+        _apply_all(connection, executor, state, keys, retry, recorder, emit, report)
+    return report
+
+
+def _apply_all(connection: Any, executor: MigrationExecutor, state: Any, keys: list[MigrationKey],
+               retry: Retry, recorder: Recorder, emit: EventSink, report: ApplyReport) -> None:
+    total = len(keys)
+    lsn = _lsn(connection)
+    for number, key in enumerate(keys, 1):
+        migration = executor.loader.graph.nodes[key]
+        emit(Event("migration_started", f"[{number}/{total}] Applying {key[0]}.{key[1]}...",
+                   {"app": key[0], "name": key[1], "number": number, "total": total}))
+        result = MigrationResult(key, backwards=False)
+        row = recorder.start(key, backwards=False)
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt_started = time.monotonic()
+            counter = StatementCounter()
+            journaled = not connection.features.can_rollback_ddl
+
+            def on_step(done: int, row: Any = row, result: MigrationResult = result) -> None:
+                result.steps_done = done
+                recorder.step(row, done)
+
+            try:
+                with connection.execute_wrapper(counter):
+                    if journaled:
+                        new_state = apply_journaled(executor, state, migration, on_step)
+                    else:
+                        new_state = executor.apply_migration(state, migration)
+            except Exception as exc:
+                # The attempt may have advanced the state part-way: rebuild it from what is recorded.
+                state = MigrationExecutor(connection)._create_project_state(with_applied_migrations=True)
+                locked = is_lock_timeout(exc)
+                if locked and attempt < retry.attempts and _retryable(connection, migration, counter):
+                    result.lock_wait_s += time.monotonic() - attempt_started
+                    delay = retry.delay(attempt)
+                    attempt += 1
+                    result.retries = attempt
+                    emit(Event("lock_timeout_retry",
+                               f"   lock timeout on {key[0]}.{key[1]}; retry {attempt}/{retry.attempts}"
+                               f" in {delay:.1f}s", {"app": key[0], "name": key[1], "attempt": attempt}))
+                    time.sleep(delay)
+                    continue
+                if locked:
+                    result.lock_wait_s += time.monotonic() - attempt_started
+                result.lock_timeout = locked
+                result.error = _one_line(exc)
+                result.dirty = journaled and result.steps_done > 0
+                result.duration_s = time.monotonic() - started
+                result.statements = counter.statements
+                recorder.finish(row, result)
+                report.failed = result
+                report.state = state
+                emit(Event("migration_failed", f"   FAILED {key[0]}.{key[1]}: {result.error}",
+                           {"app": key[0], "name": key[1], "error": result.error}))
+                return
+            break
+        state = new_state
+        result.duration_s = time.monotonic() - started
+        result.statements = counter.statements
+        result.rows_affected = counter.rows if counter.saw_rows else None
+        result.wal_bytes, lsn = _wal_since(connection, lsn)
+        recorder.finish(row, result)
+        report.done.append(result)
+        emit(Event("migration_applied", f"   OK {key[0]}.{key[1]} ({result.duration_s:.2f}s)",
+                   {"app": key[0], "name": key[1], "duration_s": result.duration_s}))
+    report.state = state
+
+
+def apply_backwards(connection: Any, keys: list[MigrationKey], *, timeouts: Timeouts,
+                    recorder: Recorder, emit: EventSink) -> ApplyReport:
+    """Unapply `keys` in the given order (newest first), one at a time."""
+    report = ApplyReport()
+    total = len(keys)
+    for number, key in enumerate(keys, 1):
+        executor = MigrationExecutor(connection)
+        migration = executor.loader.graph.nodes[key]
+        emit(Event("migration_started", f"[{number}/{total}] Unapplying {key[0]}.{key[1]}...",
+                   {"app": key[0], "name": key[1], "number": number, "total": total}))
+        result = MigrationResult(key, backwards=True)
+        row = recorder.start(key, backwards=True)
+        started = time.monotonic()
+        counter = StatementCounter()
+        try:
+            with session_timeouts(connection, timeouts), connection.execute_wrapper(counter):
+                executor.migrate([], plan=[(migration, True)])
+        except Exception as exc:
+            result.error = _one_line(exc)
+            result.lock_timeout = is_lock_timeout(exc)
+            result.duration_s = time.monotonic() - started
+            recorder.finish(row, result)
+            report.failed = result
+            emit(Event("migration_failed", f"   FAILED to unapply {key[0]}.{key[1]}: {result.error}",
+                       {"app": key[0], "name": key[1], "error": result.error}))
+            return report
+        result.duration_s = time.monotonic() - started
+        result.statements = counter.statements
+        recorder.finish(row, result)
+        report.done.append(result)
+        emit(Event("migration_unapplied", f"   OK unapplied {key[0]}.{key[1]} ({result.duration_s:.2f}s)",
+                   {"app": key[0], "name": key[1]}))
+    return report
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:500]

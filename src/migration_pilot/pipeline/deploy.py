@@ -1,0 +1,401 @@
+"""run_deploy(): the runbook's migration_job as one guarded pipeline.
+
+validate -> backup -> apply (lock, timeouts, retries) -> verify; on failure,
+roll back this run's migrations, restore the pre-deploy backup, or stop, and
+prove where the database ended up. Exit codes are part of the contract:
+0 deployed, 1 refused by validation (nothing changed), 2 usage/configuration,
+3 failed and back at the pre-deploy state (verified), 4 failed and not fully
+back: the message says what a person must do.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.db.migrations.executor import MigrationExecutor
+
+from migration_pilot.conf import Config, load_config
+from migration_pilot.diagnostics import Severity
+from migration_pilot.exceptions import MigrationLoadError
+from migration_pilot.pipeline import history, lock
+from migration_pilot.pipeline.apply import (
+    ApplyReport,
+    MigrationResult,
+    Recorder,
+    Retry,
+    apply_backwards,
+    apply_forwards,
+)
+from migration_pilot.pipeline.events import Event, EventSink, ignore
+from migration_pilot.pipeline.fingerprint import fingerprint_difference, schema_fingerprint
+from migration_pilot.pipeline.preflight import connect, wait_for_blockers
+from migration_pilot.pipeline.timeouts import Timeouts
+from migration_pilot.types import MigrationKey
+
+EXIT_DEPLOYED = 0
+EXIT_REFUSED = 1
+EXIT_ROLLED_BACK = 3
+EXIT_NEEDS_PERSON = 4
+
+
+@dataclass
+class DeployOptions:
+    """Everything `pilot deploy` takes."""
+
+    alias: str = "default"
+    target: Sequence[str] | None = None
+    dry_run: bool = False
+    fail_on: int = Severity.ERROR
+    backup: bool = True
+    backup_dir: Path | None = None
+    timeouts: Timeouts = field(default_factory=lambda: Timeouts(lock=5.0, statement=0.0))
+    retry: Retry = field(default_factory=Retry)
+    wait: float = 30.0
+    blocker_wait: float = 10.0
+    on_failure: str = "rollback"
+    verify: bool = True
+    kind: str = "deploy"
+    unapply: list[MigrationKey] | None = None
+
+
+@dataclass
+class DeployResult:
+    """How a deploy ended, in one exit code and one line, plus the details."""
+
+    exit_code: int
+    outcome: str
+    message: str
+    run_id: int | None = None
+    applied: list[MigrationResult] = field(default_factory=list)
+    backup_id: str | None = None
+    plan: Any = None
+    duration_s: float = 0.0
+
+
+class _Failure(Exception):
+    """A stage failed; carries the one-line reason."""
+
+
+def run_deploy(options: DeployOptions, *, emit: EventSink = ignore,
+               config: Config | None = None) -> DeployResult:
+    """Run the pipeline for one alias; raises PilotError only for usage/configuration problems."""
+    from migration_pilot.plan.build import build_plan
+
+    started = time.monotonic()
+    config = config or load_config()
+    options.timeouts.validate()
+    history.require_app()
+    connection = connect(options.alias)
+    lock.check_not_pooled(connection)
+    emit(Event("settings", f"Deploying to {options.alias} ({connection.vendor}): lock timeout"
+               f" {_fmt(options.timeouts.lock)}, statement timeout {_fmt(options.timeouts.statement)},"
+               f" {options.retry.attempts} retries on lock timeout, on failure: {options.on_failure}."))
+    if not options.timeouts.lock:
+        emit(Event("warning", "Warning: no lock timeout: a blocked ALTER can queue all traffic behind it."))
+    held = lock.acquire(connection, wait=options.wait)
+    emit(Event("locked", "Holding the deploy lock."))
+    try:
+        result = _run_locked(options, config, connection, emit, build_plan)
+    finally:
+        held.release()
+    result.duration_s = time.monotonic() - started
+    return result
+
+
+def _fmt(seconds: float) -> str:
+    from migration_pilot.pipeline.durations import format_duration
+
+    return format_duration(seconds)
+
+
+def _run_locked(options: DeployOptions, config: Config, connection: Any, emit: EventSink,
+                build_plan: Any) -> DeployResult:
+    alias = options.alias
+    if not options.dry_run and history.ensure_tables(alias):
+        emit(Event("history", "Created the run history tables (migration_pilot.0001_initial)."))
+    if history.tables_exist(alias):
+        for run in history.interrupted_runs(alias):
+            flight = [f"{m.app}.{m.name}" for m in run.migrations.all() if m.outcome == "running"]
+            done = [f"{m.app}.{m.name}" for m in run.migrations.all() if m.outcome == "applied"]
+            emit(Event("interrupted", f"Found interrupted {run.kind} #{run.id} (pid {run.pid} on {run.host},"
+                       f" started {run.started_at:%Y-%m-%d %H:%M:%S}): applied {done or 'nothing'};"
+                       f" in flight {flight or 'nothing'}. Completing it now from the current state."))
+            if not options.dry_run:
+                history.mark_interrupted(run, journaled=not connection.features.can_rollback_ddl)
+    if history.tables_exist(alias) and options.kind != "rollback":
+        dirty = history.dirty_migrations(alias)
+        if dirty:
+            row = dirty[0]
+            message = (f"Refused: the database is dirty: {row.app}.{row.name} failed after {row.steps_done}"
+                       f" operation(s) in {row.run.kind} #{row.run_id} and those stayed applied (no"
+                       " transactional DDL here). Run 'pilot rollback' to undo exactly those steps first.")
+            return DeployResult(EXIT_REFUSED, "refused", message)
+    # One executor (one read of the graph and of django_migrations) for plan, checks and apply.
+    executor = MigrationExecutor(connection)
+    try:
+        plan = build_plan(alias, target=options.target, config=config, with_sql=False,
+                          history=history.duration_history(alias), unapply=options.unapply,
+                          executor=executor)
+    except MigrationLoadError as exc:
+        return DeployResult(EXIT_REFUSED, "refused", f"Refused: {exc}")
+    keys = [m.key for m in plan.migrations]
+    emit(Event("planned", f"Plan: {len(keys)} migration(s) to {'unapply' if plan.backwards else 'apply'}.",
+               {"plan": [list(k) for k in keys]}))
+    refusal = _validate(plan, options, connection, emit, executor)
+    if options.dry_run:
+        code = EXIT_REFUSED if refusal else EXIT_DEPLOYED
+        return DeployResult(code, "dry-run", refusal or "Dry run: validation passed; nothing was changed.",
+                            plan=plan)
+    run = history.start_run(alias, options.kind, keys, _options_json(options))
+    if refusal:
+        history.finish_run(run, "refused", error=refusal)
+        return DeployResult(EXIT_REFUSED, "refused", refusal, run_id=run.id, plan=plan)
+    if not keys:
+        history.finish_run(run, "succeeded")
+        return DeployResult(EXIT_DEPLOYED, "succeeded", "Nothing to deploy: every migration is applied.",
+                            run_id=run.id, plan=plan)
+    before_applied = history.applied_now(alias)
+    before_schema = schema_fingerprint(connection)
+    manifest = None
+    if options.backup:
+        try:
+            manifest = _backup(options, emit)
+        except Exception as exc:
+            message = f"Backup failed, nothing was changed: {exc}"
+            history.finish_run(run, "failed", error=message)
+            return DeployResult(EXIT_ROLLED_BACK, "failed", message, run_id=run.id, plan=plan)
+        history.finish_run(run, "running", backup_id=manifest.id)
+        run.finished_at = None
+        run.save(using=alias)
+    recorder = Recorder(run)
+    if plan.backwards:
+        _migrate_signal(executor, plan, post=False)
+        report = apply_backwards(connection, keys, timeouts=options.timeouts, recorder=recorder, emit=emit)
+    else:
+        report = apply_forwards(connection, keys, timeouts=options.timeouts, retry=options.retry,
+                                recorder=recorder, emit=emit, executor=executor,
+                                on_start=lambda state: _migrate_signal(executor, plan, post=False,
+                                                                       state=state))
+    failure = None
+    if report.failed is not None:
+        failure = f"{report.failed.key[0]}.{report.failed.key[1]} failed: {report.failed.error}"
+    elif options.verify:
+        failure = _verify_after(alias, emit)
+    if failure is None:
+        history.finish_run(run, "succeeded")
+        _migrate_signal(executor, plan, post=True, state=report.state)
+        verb = "Rolled back" if options.kind == "rollback" else (
+            "Unapplied" if plan.backwards else "Deployed")
+        return DeployResult(EXIT_DEPLOYED, "succeeded",
+                            f"{verb} {len(report.done)} migration(s) on {alias}.",
+                            run_id=run.id, applied=report.done,
+                            backup_id=manifest.id if manifest else None, plan=plan)
+    return _recover(options, connection, run, recorder, report, failure, before_applied,
+                    before_schema, manifest, plan, emit)
+
+
+def _validate(plan: Any, options: DeployOptions, connection: Any, emit: EventSink,
+              executor: MigrationExecutor) -> str | None:
+    """The reason to refuse, or None. Judged with the live database in view."""
+    blocking = plan.blocking_findings(options.fail_on)
+    for finding in plan.findings:
+        emit(Event("finding", f"   {finding.rule} [{finding.severity.label}] {finding.app}.{finding.migration}:"
+                   f" {finding.message}"))
+    if blocking:
+        return (f"Refused: {len(blocking)} lint finding(s) at or above --fail-on in the plan"
+                f" (first: {blocking[0].rule} in {blocking[0].app}.{blocking[0].migration})."
+                " Fix the migrations, or suppress with a reason.")
+    conflicts = executor.loader.detect_conflicts()
+    if conflicts:
+        app, names = sorted(conflicts.items())[0]
+        return (f"Refused: conflicting migrations in {app} ({', '.join(sorted(names))});"
+                f" run 'manage.py makemigrations --merge {app}'.")
+    missing = _missing_migrations(executor)
+    if missing:
+        return f"Refused: models have changes no migration contains ({missing}); run 'manage.py makemigrations'."
+    tables = {lock.table for m in plan.migrations for op in m.operations for lock in op.locks}
+    remaining = wait_for_blockers(
+        connection, tables, bound=options.blocker_wait,
+        report=lambda found: emit(Event("blockers", "Sessions holding locks on planned tables (not killed):\n"
+                                        + "\n".join(f"   {b.describe()}" for b in found))))
+    if remaining:
+        emit(Event("blockers", f"{len(remaining)} session(s) still hold locks; going on under the"
+                   " lock timeout, which keeps traffic from queueing behind the migration."))
+    return None
+
+
+def _missing_migrations(executor: MigrationExecutor) -> str:
+    from django.apps import apps as global_apps
+    from django.db.migrations.autodetector import MigrationAutodetector
+    from django.db.migrations.questioner import NonInteractiveMigrationQuestioner
+    from django.db.migrations.state import ProjectState
+
+    autodetector = MigrationAutodetector(
+        executor.loader.project_state(), ProjectState.from_apps(global_apps),
+        NonInteractiveMigrationQuestioner(dry_run=True))
+    changes = autodetector.changes(graph=executor.loader.graph)
+    return "; ".join(f"{app}: {op.describe()}" for app, ms in sorted(changes.items())
+                     for m in ms for op in m.operations)[:300]
+
+
+def _backup(options: DeployOptions, emit: EventSink) -> Any:
+    from migration_pilot.backup import create_backup  # type: ignore[import-not-found,unused-ignore]
+
+    emit(Event("backup_started", "Backing up before applying..."))
+    manifest = create_backup(options.alias, directory=options.backup_dir, label="before-deploy")
+    emit(Event("backup_finished", f"Backup {manifest.id} taken ({manifest.size:,} bytes).",
+               {"backup_id": manifest.id}))
+    return manifest
+
+
+def _verify_after(alias: str, emit: EventSink) -> str | None:
+    try:
+        from migration_pilot.drift import verify  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        emit(Event("verify_skipped", "Schema verification is not available in this build."))
+        return None
+    emit(Event("verify_started", "Verifying the live schema against the migrations..."))
+    result = verify(alias)
+    schema_drift = [d for d in result.differences if d.kind not in {"unmanaged_view"}]
+    if schema_drift:
+        first = schema_drift[0]
+        return (f"verification found {len(schema_drift)} difference(s) after applying"
+                f" (first: {first.kind} on {first.table} {first.object or ''})".rstrip())
+    emit(Event("verify_finished", "Verified: the live schema matches the migrations."))
+    return None
+
+
+def _migrate_signal(executor: MigrationExecutor, plan: Any, *, post: bool, state: Any = None) -> None:
+    """Send pre_migrate/post_migrate as `migrate` does, with the migrated state's apps.
+
+    Apps react to the schema here (content types, permissions); passing the
+    state's apps, not the global registry, lets them skip models whose tables
+    are not there (after a rollback, say).
+    """
+    from django.core.management.sql import emit_post_migrate_signal, emit_pre_migrate_signal
+
+    connection = executor.connection
+    if state is None:
+        state = MigrationExecutor(connection)._create_project_state(with_applied_migrations=True)
+    else:
+        state.clear_delayed_apps_cache()
+    django_plan = [(executor.loader.graph.nodes[m.key], m.backwards) for m in plan.migrations]
+    sender = emit_post_migrate_signal if post else emit_pre_migrate_signal
+    sender(0, False, connection.alias, apps=state.apps, plan=django_plan)
+
+
+def _recover(options: DeployOptions, connection: Any, run: Any, recorder: Recorder, report: ApplyReport,
+             failure: str, before_applied: set[MigrationKey], before_schema: dict[str, Any],
+             manifest: Any, plan: Any, emit: EventSink) -> DeployResult:
+    alias = options.alias
+    emit(Event("failed", f"Deploy failed: {failure}"))
+    done = [r.key for r in report.done]
+    if options.on_failure == "stop":
+        message = (f"Deploy failed and was left as is (--on-failure stop): {failure}. Applied in this run:"
+                   f" {_keys(done)}. Roll back with 'pilot rollback' or restore with"
+                   f" 'pilot restore {manifest.id if manifest else '<backup id>'}'.")
+        history.finish_run(run, "failed", error=message)
+        return DeployResult(EXIT_NEEDS_PERSON, "failed", message, run_id=run.id, applied=report.done,
+                            plan=plan)
+    if options.on_failure == "restore":
+        if manifest is None:
+            message = f"Deploy failed: {failure}. No backup to restore (--no-backup); applied: {_keys(done)}."
+            history.finish_run(run, "failed", error=message)
+            return DeployResult(EXIT_NEEDS_PERSON, "failed", message, run_id=run.id, plan=plan)
+        from migration_pilot.backup import restore_backup  # type: ignore[import-not-found,unused-ignore]
+
+        emit(Event("restore_started", f"Restoring backup {manifest.id}..."))
+        try:
+            restore_backup(manifest, alias=alias)
+        except Exception as exc:
+            message = (f"Deploy failed ({failure}) and restoring backup {manifest.id} failed too: {exc}."
+                       f" Restore it by hand: 'pilot restore {manifest.id} --yes'.")
+            return DeployResult(EXIT_NEEDS_PERSON, "failed", message, plan=plan)
+        run = history.rerecord_run(alias, run, recorder.rows)
+        return _prove_back(connection, run, before_applied, before_schema, "restored",
+                           f"Deploy failed: {failure}. Restored backup {manifest.id}", report, plan)
+    irreversible = [key for key in done if not _reversible(connection, key)]
+    if irreversible:
+        hint = (f"restore the pre-deploy backup with 'pilot restore {manifest.id} --yes'" if manifest
+                else "no backup was taken (--no-backup): restore from your own backup")
+        message = (f"Deploy failed: {failure}. Cannot roll back: {_keys(irreversible)} cannot be"
+                   f" unapplied. Applied in this run: {_keys(done)}; {hint}.")
+        history.finish_run(run, "failed", error=message)
+        return DeployResult(EXIT_NEEDS_PERSON, "failed", message, run_id=run.id, applied=report.done,
+                            backup_id=manifest.id if manifest else None, plan=plan)
+    if report.failed is not None and report.failed.dirty:
+        failed = report.failed
+        emit(Event("undo_steps", f"Undoing the {failed.steps_done} operation(s) of {failed.key[0]}.{failed.key[1]}"
+                   " that ran before it failed..."))
+        try:
+            from migration_pilot.pipeline.journal import undo_steps
+
+            undo_steps(connection, failed.key, failed.steps_done)
+        except Exception as exc:
+            message = (f"Deploy failed ({failure}) and undoing the {failed.steps_done} finished operation(s) of"
+                       f" {failed.key[0]}.{failed.key[1]} failed: {exc}. The database is dirty; fix it by hand.")
+            history.finish_run(run, "failed", error=message)
+            return DeployResult(EXIT_NEEDS_PERSON, "failed", message, run_id=run.id, plan=plan)
+        history.clear_dirty(alias, failed.key)
+    if report.done:
+        emit(Event("rollback_started", f"Rolling back {len(done)} migration(s) applied in this run..."))
+    back = (apply_forwards(connection, list(reversed(done)), timeouts=options.timeouts,
+                           retry=options.retry, recorder=recorder, emit=emit) if plan.backwards
+            else apply_backwards(connection, list(reversed(done)), timeouts=options.timeouts,
+                                 recorder=recorder, emit=emit))
+    if back.failed is not None:
+        message = (f"Deploy failed ({failure}) and rollback failed at {_keys([back.failed.key])}:"
+                   f" {back.failed.error}. Now applied from this run: "
+                   f"{_keys([k for k in done if k not in {r.key for r in back.done}])}.")
+        history.finish_run(run, "failed", error=message)
+        return DeployResult(EXIT_NEEDS_PERSON, "failed", message, run_id=run.id, plan=plan)
+    return _prove_back(connection, run, before_applied, before_schema, "rolled_back",
+                       f"Deploy failed: {failure}. Rolled back {len(done)} migration(s)", report, plan)
+
+
+def _prove_back(connection: Any, run: Any, before_applied: set[MigrationKey],
+                before_schema: dict[str, Any], outcome: str, prefix: str, report: ApplyReport,
+                plan: Any) -> DeployResult:
+    alias = connection.alias
+    now_applied = history.applied_now(alias)
+    problems = fingerprint_difference(before_schema, schema_fingerprint(connection))
+    extra = sorted(now_applied - before_applied)
+    missing = sorted(before_applied - now_applied)
+    if extra:
+        problems.append(f"still applied: {_keys(extra)}")
+    if missing:
+        problems.append(f"no longer applied: {_keys(missing)}")
+    if problems:
+        message = (f"{prefix}, but the database is NOT back at its pre-deploy state: {'; '.join(problems)}."
+                   " Inspect it with 'pilot verify' before deploying again.")
+        history.finish_run(run, "failed", error=message)
+        return DeployResult(EXIT_NEEDS_PERSON, "failed", message, run_id=run.id, plan=plan)
+    message = f"{prefix}; the database is back at its pre-deploy state (schema and migration history verified)."
+    history.finish_run(run, outcome, error=message)
+    return DeployResult(EXIT_ROLLED_BACK, outcome, message, run_id=run.id, applied=report.done, plan=plan)
+
+
+def _reversible(connection: Any, key: MigrationKey) -> bool:
+    from migration_pilot.plan.build import operation_reversible
+
+    migration = MigrationExecutor(connection).loader.graph.nodes[key]
+    return all(operation_reversible(op) for op in migration.operations)
+
+
+def _keys(keys: Sequence[MigrationKey]) -> str:
+    return ", ".join(f"{a}.{n}" for a, n in keys) or "none"
+
+
+def _options_json(options: DeployOptions) -> dict[str, Any]:
+    return {
+        "target": list(options.target) if options.target else None,
+        "lock_timeout_s": options.timeouts.lock,
+        "statement_timeout_s": options.timeouts.statement,
+        "retries": options.retry.attempts,
+        "on_failure": options.on_failure,
+        "backup": options.backup,
+    }

@@ -1,0 +1,147 @@
+"""Run history in the deployed database (migration_pilot's own tables), and reading it back."""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import os
+import socket
+from collections.abc import Sequence
+from typing import Any
+
+from django.apps import apps
+from django.db import connections
+from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.recorder import MigrationRecorder
+from django.utils import timezone
+
+from migration_pilot.exceptions import PilotError
+
+APP = "migration_pilot"
+
+
+class HistoryUnavailableError(PilotError, RuntimeError):
+    """Run history needs migration_pilot in INSTALLED_APPS."""
+
+    def __str__(self) -> str:
+        return (
+            "The deploy pipeline records its runs in the database and needs 'migration_pilot' in"
+            " INSTALLED_APPS. Add it, then run the command again."
+        )
+
+
+def require_app() -> None:
+    """Fail when migration_pilot is not an installed app."""
+    if not apps.is_installed(APP):
+        raise HistoryUnavailableError()
+
+
+def ensure_tables(alias: str) -> bool:
+    """Apply migration_pilot's own migrations if needed; True when it created them now."""
+    connection = connections[alias]
+    executor = MigrationExecutor(connection)
+    leaves = [key for key in executor.loader.graph.leaf_nodes() if key[0] == APP]
+    pending = [key for key in leaves if key not in executor.loader.applied_migrations]
+    if not pending:
+        return False
+    executor.migrate(leaves)
+    return True
+
+
+def tables_exist(alias: str) -> bool:
+    """Whether the history tables exist in `alias` (read-only)."""
+    connection = connections[alias]
+    with connection.cursor() as cursor:
+        return "migration_pilot_deployrun" in connection.introspection.table_names(cursor)
+
+
+def start_run(alias: str, kind: str, plan: Sequence[Any], options: dict[str, Any]) -> Any:
+    """Record a run as running; returns the DeployRun."""
+    from migration_pilot.models import DeployRun
+
+    try:
+        user = getpass.getuser()
+    except Exception:
+        user = str(os.getuid())
+    return DeployRun.objects.using(alias).create(
+        kind=kind, started_at=timezone.now(), user=user[:150], host=socket.gethostname()[:255],
+        pid=os.getpid(), alias=alias, plan=[list(key) for key in plan], options=options,
+    )
+
+
+def finish_run(run: Any, outcome: str, *, error: str = "", backup_id: str | None = None) -> None:
+    """Record how a run ended."""
+    run.outcome = outcome
+    run.error = error
+    run.finished_at = timezone.now()
+    if backup_id is not None:
+        run.backup_id = backup_id
+    run.save(using=run._state.db)
+
+
+def rerecord_run(alias: str, run: Any, migration_runs: Sequence[Any]) -> Any:
+    """After a restore replaced the history tables, write this run (and its migrations) again."""
+    from migration_pilot.models import DeployRun, MigrationRun
+
+    ensure_tables(alias)
+    fields = {f.name: getattr(run, f.name) for f in DeployRun._meta.concrete_fields if f.name != "id"}
+    new_run = DeployRun.objects.using(alias).create(**fields)
+    for entry in migration_runs:
+        values = {f.name: getattr(entry, f.name) for f in MigrationRun._meta.concrete_fields
+                  if f.name not in {"id", "run"}}
+        MigrationRun.objects.using(alias).create(run=new_run, **values)
+    return new_run
+
+
+def interrupted_runs(alias: str, current_id: int | None = None) -> list[Any]:
+    """Runs recorded as running: with the deploy lock held by us, they can only be dead."""
+    from migration_pilot.models import DeployRun
+
+    runs = DeployRun.objects.using(alias).filter(outcome=DeployRun.Outcome.RUNNING)
+    if current_id is not None:
+        runs = runs.exclude(id=current_id)
+    return list(runs.order_by("id"))
+
+
+def applied_now(alias: str) -> set[tuple[str, str]]:
+    """Migrations recorded as applied in django_migrations right now."""
+    return set(MigrationRecorder(connections[alias]).applied_migrations())
+
+
+def duration_history(alias: str) -> dict[tuple[str, str, bool], float]:
+    """Last successful duration per (app, name, backwards), for plan estimates; {} when unknown."""
+    from migration_pilot.models import MigrationRun
+
+    if not apps.is_installed(APP):
+        return {}
+    with contextlib.suppress(Exception):
+        if not tables_exist(alias):
+            return {}
+        rows = (MigrationRun.objects.using(alias).filter(outcome="applied", duration_s__isnull=False)
+                .order_by("id").values_list("app", "name", "backwards", "duration_s"))
+        return {(app, name, backwards): duration for app, name, backwards, duration in rows}
+    return {}
+
+
+def dirty_migrations(alias: str) -> list[Any]:
+    """Journaled migrations that failed part-way and whose finished steps are still applied."""
+    from migration_pilot.models import MigrationRun
+
+    return list(MigrationRun.objects.using(alias).filter(dirty=True).select_related("run").order_by("-id"))
+
+
+def clear_dirty(alias: str, key: tuple[str, str]) -> None:
+    """The finished steps of `key` were undone: the database is clean again."""
+    from migration_pilot.models import MigrationRun
+
+    MigrationRun.objects.using(alias).filter(dirty=True, app=key[0], name=key[1]).update(
+        dirty=False, outcome="undone")
+
+
+def mark_interrupted(run: Any, *, journaled: bool) -> None:
+    """A dead run: its in-flight migration is dirty when steps of it had committed on their own."""
+    for row in run.migrations.filter(outcome="running"):
+        row.outcome = "interrupted"
+        row.dirty = journaled and row.steps_done > 0
+        row.save(using=row._state.db)
+    finish_run(run, "interrupted", error="process ended without finishing")

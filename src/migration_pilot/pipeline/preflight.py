@@ -1,0 +1,100 @@
+"""Checks before a deploy touches anything: the alias, the connection, sessions in the way."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import connections
+from django.db.utils import Error as DatabaseError
+
+from migration_pilot.exceptions import PilotError, UnknownDatabaseError
+
+
+class DatabaseUnreachableError(PilotError, ConnectionError):
+    """The database of an alias cannot be reached."""
+
+    def __init__(self, alias: str, where: str, reason: str) -> None:
+        self.alias, self.where, self.reason = alias, where, reason
+
+    def __str__(self) -> str:
+        return (
+            f"Cannot connect to database alias {self.alias!r} at {self.where}: {self.reason}."
+            " Check that the server is running and the DATABASES settings."
+        )
+
+
+def require_alias(alias: str) -> None:
+    """Fail with the list of aliases when `alias` is not configured."""
+    if alias not in settings.DATABASES:
+        raise UnknownDatabaseError(alias, known=settings.DATABASES)
+
+
+def connect(alias: str) -> Any:
+    """The alias's connection, opened; a one-line error (never the password) when it fails."""
+    require_alias(alias)
+    connection = connections[alias]
+    try:
+        connection.ensure_connection()
+    except DatabaseError as exc:
+        params = connection.settings_dict
+        where = params.get("NAME") if connection.vendor == "sqlite" else (
+            f"{params.get('HOST') or 'localhost'}:{params.get('PORT') or 'default port'}")
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        password = str(params.get("PASSWORD") or "")
+        if password:
+            reason = reason.replace(password, "***")
+        raise DatabaseUnreachableError(alias, str(where), reason) from None
+    return connection
+
+
+@dataclass(frozen=True, slots=True)
+class Blocker:
+    """A session that holds a lock on, or sits idle in a transaction over, a planned table."""
+
+    pid: int
+    state: str
+    since: str
+    query: str
+    tables: tuple[str, ...]
+
+    def describe(self) -> str:
+        """One line for the report."""
+        return (f"pid {self.pid} ({self.state}, transaction since {self.since}) on"
+                f" {', '.join(self.tables)}: {self.query[:80]}")
+
+
+def find_blockers(connection: Any, tables: Iterable[str]) -> list[Blocker]:
+    """PostgreSQL sessions other than ours holding locks on `tables` (empty elsewhere)."""
+    names = sorted(set(tables))
+    if connection.vendor != "postgresql" or not names:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT a.pid, a.state, a.xact_start::text, coalesce(a.query, ''),"
+            " array_agg(DISTINCT c.relname ORDER BY c.relname)"
+            " FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
+            " JOIN pg_stat_activity a ON a.pid = l.pid"
+            " WHERE c.relname = ANY(%s) AND l.pid <> pg_backend_pid() AND a.backend_type = 'client backend'"
+            " GROUP BY a.pid, a.state, a.xact_start, a.query ORDER BY a.xact_start",
+            [names],
+        )
+        return [Blocker(pid, state or "?", since or "?", query, tuple(rels))
+                for pid, state, since, query, rels in cursor.fetchall()]
+
+
+def wait_for_blockers(connection: Any, tables: Iterable[str], *, bound: float,
+                      report: Callable[[list[Blocker]], None]) -> list[Blocker]:
+    """Wait up to `bound` seconds for blockers to finish; never kills them. Returns what remains."""
+    deadline = time.monotonic() + bound
+    table_list = list(tables)
+    blockers = find_blockers(connection, table_list)
+    if blockers:
+        report(blockers)
+    while blockers and time.monotonic() < deadline:
+        time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+        blockers = find_blockers(connection, table_list)
+    return blockers

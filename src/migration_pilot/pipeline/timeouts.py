@@ -1,0 +1,124 @@
+"""Lock and statement timeouts on the migration connection, per vendor.
+
+Set as session settings before each migration, so every statement the
+migration runs (its DDL, RunSQL, the queries RunPython issues, and Django's
+own django_migrations insert) is bounded; the previous values are restored
+afterwards. A lock timeout is what keeps a blocked ALTER from queueing all
+application traffic behind it (failure scenario A4).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from migration_pilot.exceptions import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Seconds; 0 means no limit."""
+
+    lock: float
+    statement: float
+
+    def validate(self) -> None:
+        """A lock timeout at or above the statement timeout can never fire first."""
+        if self.lock and self.statement and self.lock >= self.statement:
+            raise ConfigError(
+                f"lock timeout ({self.lock:g}s) must be shorter than statement timeout"
+                f" ({self.statement:g}s), or it can never fire",
+                source="--lock-timeout/--statement-timeout",
+            )
+
+
+@contextlib.contextmanager
+def session_timeouts(connection: Any, timeouts: Timeouts) -> Iterator[None]:
+    """Apply `timeouts` to the connection's session for the duration of the block."""
+    vendor = connection.vendor
+    if vendor == "postgresql":
+        with _postgresql(connection, timeouts):
+            yield
+    elif vendor == "mysql":
+        with _mysql(connection, timeouts):
+            yield
+    elif vendor == "sqlite":
+        with _sqlite(connection, timeouts):
+            yield
+    else:
+        yield
+
+
+@contextlib.contextmanager
+def _postgresql(connection: Any, timeouts: Timeouts) -> Iterator[None]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('lock_timeout'), current_setting('statement_timeout')")
+        previous = cursor.fetchone()
+        cursor.execute("SELECT set_config('lock_timeout', %s, false),"
+                       " set_config('statement_timeout', %s, false)",
+                       [f"{int(timeouts.lock * 1000)}ms", f"{int(timeouts.statement * 1000)}ms"])
+    try:
+        yield
+    finally:
+        if connection.connection is not None and not connection.needs_rollback:
+            with contextlib.suppress(Exception), connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('lock_timeout', %s, false),"
+                               " set_config('statement_timeout', %s, false)", list(previous))
+
+
+@contextlib.contextmanager
+def _mysql(connection: Any, timeouts: Timeouts) -> Iterator[None]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT @@SESSION.lock_wait_timeout, @@SESSION.innodb_lock_wait_timeout")
+        previous = cursor.fetchone()
+        lock = max(1, round(timeouts.lock)) if timeouts.lock else 31536000
+        cursor.execute("SET SESSION lock_wait_timeout = %s, SESSION innodb_lock_wait_timeout = %s",
+                       [lock, min(lock, 1073741824)])
+        statement_var = "max_statement_time" if connection.mysql_is_mariadb else "max_execution_time"
+        cursor.execute(f"SELECT @@SESSION.{statement_var}")
+        previous_statement = cursor.fetchone()[0]
+        value = timeouts.statement if connection.mysql_is_mariadb else int(timeouts.statement * 1000)
+        cursor.execute(f"SET SESSION {statement_var} = %s", [value])
+    try:
+        yield
+    finally:
+        if connection.connection is not None:
+            with contextlib.suppress(Exception), connection.cursor() as cursor:
+                cursor.execute("SET SESSION lock_wait_timeout = %s, SESSION innodb_lock_wait_timeout = %s",
+                               list(previous))
+                cursor.execute(f"SET SESSION {statement_var} = %s", [previous_statement])
+
+
+@contextlib.contextmanager
+def _sqlite(connection: Any, timeouts: Timeouts) -> Iterator[None]:
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA busy_timeout")
+        previous = cursor.fetchone()[0]
+        cursor.execute(f"PRAGMA busy_timeout = {int(timeouts.lock * 1000)}")
+    try:
+        yield
+    finally:
+        if connection.connection is not None:
+            with contextlib.suppress(Exception), connection.cursor() as cursor:
+                cursor.execute(f"PRAGMA busy_timeout = {int(previous)}")
+
+
+def is_lock_timeout(exc: BaseException) -> bool:
+    """Whether `exc` (or what caused it) is the database refusing to wait longer for a lock."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        sqlstate = getattr(current, "sqlstate", None) or getattr(getattr(current, "diag", None),
+                                                                 "sqlstate", None)
+        if sqlstate == "55P03":  # lock_not_available
+            return True
+        args = getattr(current, "args", ())
+        if args and isinstance(args[0], int) and args[0] in {1205, 3572}:  # MySQL lock wait timeout
+            return True
+        if "database is locked" in str(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False

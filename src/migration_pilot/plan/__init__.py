@@ -1,0 +1,1 @@
+"""Planning vocabulary shared by lint, plan, docs and deploy (locks today, plans later)."""

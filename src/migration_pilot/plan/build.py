@@ -1,0 +1,285 @@
+"""build_plan(): what `migrate` would do to a live database, judged before anything runs.
+
+Read-only: it reads django_migrations and the catalog, collects SQL without
+executing it, and lints the planned migrations with the live table sizes in
+view (a table the plan creates, or a small one, blocks nobody).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from django.db import connections
+from django.db.migrations.exceptions import InconsistentMigrationHistory
+from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.operations.base import Operation
+
+from migration_pilot.analysis.schema import table_of
+from migration_pilot.backends import profile_for
+from migration_pilot.conf import Config, load_config
+from migration_pilot.diagnostics import Diagnostic, Severity
+from migration_pilot.exceptions import MigrationLoadError, PilotError, UnknownAppError
+from migration_pilot.plan import sql as plan_sql
+from migration_pilot.plan.locks import Blocks, LockImpact
+from migration_pilot.plan.operation_locks import operation_locks
+from migration_pilot.plan.sizes import TableSize, table_sizes
+from migration_pilot.types import MigrationKey
+
+SMALL_TABLE_ROWS = 10_000
+LARGE_TABLE_ROWS = 1_000_000
+RISKS = ("none", "low", "medium", "high")
+
+
+class UnknownTargetError(PilotError, LookupError):
+    """A --target names a migration that does not exist."""
+
+    def __init__(self, app: str, name: str) -> None:
+        self.app, self.name = app, name
+
+    def __str__(self) -> str:
+        return (
+            f"Unknown migration target {self.app} {self.name}: no such migration."
+            f" Use a migration name from 'manage.py showmigrations {self.app}', or 'zero'."
+        )
+
+
+@dataclass
+class PlannedOperation:
+    """One operation of a planned migration."""
+
+    index: int
+    description: str
+    kind: str
+    reversible: bool
+    locks: list[LockImpact]
+
+
+@dataclass
+class PlannedMigration:
+    """One migration `migrate` would apply (or unapply)."""
+
+    app: str
+    name: str
+    backwards: bool
+    atomic: bool
+    reversible: bool
+    operations: list[PlannedOperation]
+    forward_sql: list[str] = field(default_factory=list)
+    backward_sql: list[str] | None = None
+    sql_error: str | None = None
+    tables: dict[str, TableSize] = field(default_factory=dict)
+    new_tables: list[str] = field(default_factory=list)
+    risk: str = "none"
+    estimated_s: float | None = None
+    findings: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def key(self) -> MigrationKey:
+        """(app, name)."""
+        return (self.app, self.name)
+
+
+@dataclass
+class Plan:
+    """Everything `pilot plan` shows and `pilot deploy` acts on."""
+
+    alias: str
+    vendor: str
+    migrations: list[PlannedMigration]
+    applied_before: list[MigrationKey]
+    findings: list[Diagnostic]
+
+    @property
+    def backwards(self) -> bool:
+        """Whether the plan unapplies migrations."""
+        return any(m.backwards for m in self.migrations)
+
+    def blocking_findings(self, fail_on: int) -> list[Diagnostic]:
+        """Findings at or above the threshold."""
+        return [d for d in self.findings if d.severity >= fail_on]
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form of the plan."""
+        return {
+            "alias": self.alias,
+            "vendor": self.vendor,
+            "migrations": [
+                {
+                    "app": m.app, "name": m.name, "backwards": m.backwards, "atomic": m.atomic,
+                    "reversible": m.reversible, "risk": m.risk, "estimated_s": m.estimated_s,
+                    "forward_sql": m.forward_sql, "backward_sql": m.backward_sql,
+                    "sql_error": m.sql_error, "new_tables": m.new_tables,
+                    "tables": {t: asdict(s) for t, s in m.tables.items()},
+                    "operations": [
+                        {"index": o.index, "description": o.description, "kind": o.kind,
+                         "reversible": o.reversible, "locks": [lock.to_json() for lock in o.locks]}
+                        for o in m.operations
+                    ],
+                    "findings": [d.to_json() for d in m.findings],
+                }
+                for m in self.migrations
+            ],
+            "findings": [d.to_json() for d in self.findings],
+        }
+
+
+def resolve_targets(executor: MigrationExecutor, target: Sequence[str] | None) -> list[MigrationKey]:
+    """`migrate`'s targets: every leaf, or (app, name|zero) like `migrate app name`."""
+    graph = executor.loader.graph
+    if not target:
+        return list(graph.leaf_nodes())
+    app, name = target[0], target[1]
+    apps_with_migrations = {a for a, _ in executor.loader.disk_migrations}
+    if app not in apps_with_migrations:
+        raise UnknownAppError(app, known=apps_with_migrations)
+    if name == "zero":
+        return [(app, None)]  # type: ignore[list-item]
+    try:
+        migration = executor.loader.get_migration_by_prefix(app, name)
+    except (KeyError, Exception) as exc:
+        if type(exc).__name__ in {"KeyError", "AmbiguityError"}:
+            raise UnknownTargetError(app, name) from None
+        raise
+    return [(app, migration.name)]
+
+
+def operation_reversible(operation: Operation) -> bool:
+    """Whether Django can unapply `operation` (RunPython/RunSQL need their reverse)."""
+    return bool(getattr(operation, "reversible", True))
+
+
+def build_plan(alias: str = "default", *, target: Sequence[str] | None = None,
+               config: Config | None = None, with_sql: bool = True,
+               history: dict[tuple[str, str, bool], float] | None = None,
+               unapply: Sequence[MigrationKey] | None = None,
+               executor: MigrationExecutor | None = None) -> Plan:
+    """The plan for `alias`: all leaves, `target` = (app, name|zero), or exactly `unapply` (in order)."""
+    config = config or load_config()
+    connection = connections[alias]
+    try:
+        executor = executor or MigrationExecutor(connection)
+        executor.loader.check_consistent_history(connection)
+    except InconsistentMigrationHistory as exc:
+        raise MigrationLoadError(str(exc) + ".", hint="Fix django_migrations or the dependency.") from exc
+    if unapply is not None:
+        raw_plan = [(executor.loader.graph.nodes[key], True) for key in unapply]
+    else:
+        raw_plan = executor.migration_plan(resolve_targets(executor, target))
+    profile = profile_for(connection.vendor, config.pg_version)
+    applied_before = sorted(executor.loader.applied_migrations)
+    with connection.cursor() as cursor:
+        existing = set(connection.introspection.table_names(cursor))
+    planned: list[PlannedMigration] = []
+    state = None
+    touched: set[str] = set()
+    for migration, backwards in raw_plan:
+        if state is None:
+            # What migrate itself starts from: every applied migration, not only the ancestors
+            # of the first planned one (other apps' applied migrations matter too).
+            state = executor._create_project_state(with_applied_migrations=True)
+        if backwards:
+            # The state before unapplying is the state after the migration; walking a backwards
+            # plan needs the state before each migration, which Django's loader gives directly.
+            before = executor.loader.project_state((migration.app_label, migration.name), at_end=False)
+        else:
+            before = state
+        # Forwards, the one state walks on in place (no copies); SQL collection needs the
+        # state before the migration intact, so only then is it copied.
+        walk = before if not backwards and not with_sql else before.clone()
+        entry = _plan_migration(connection, migration, backwards, before, walk, profile, with_sql)
+        for op in entry.operations:
+            touched.update(lock.table for lock in op.locks)
+        planned.append(entry)
+        if not backwards and with_sql:
+            state = walk
+    sizes = table_sizes(connection, touched)
+    for entry in planned:
+        entry.tables = {t: sizes[t] for op in entry.operations for t in (lk.table for lk in op.locks)
+                        if t in sizes}
+        entry.new_tables = sorted({lock.table for op in entry.operations for lock in op.locks
+                                   if lock.table not in existing})
+        if history:
+            entry.estimated_s = history.get((entry.app, entry.name, entry.backwards))
+    findings = _lint_plan(planned, config, profile.vendor, existing, sizes, executor.loader)
+    for entry in planned:
+        entry.findings = [d for d in findings if (d.app, d.migration) == entry.key]
+        entry.risk = _risk(entry, existing, sizes)
+    return Plan(alias, connection.vendor, planned, applied_before, findings)
+
+
+def _plan_migration(connection: Any, migration: Any, backwards: bool, before: Any, walk_state: Any,
+                    profile: Any, with_sql: bool) -> PlannedMigration:
+    operations: list[PlannedOperation] = []
+    for index, operation in enumerate(migration.operations):
+        locks = operation_locks(operation, migration.app_label, walk_state, profile)
+        try:
+            description = operation.describe()
+        except Exception:
+            description = type(operation).__name__
+        operations.append(PlannedOperation(index, description, type(operation).__name__,
+                                           operation_reversible(operation), locks))
+        operation.state_forwards(migration.app_label, walk_state)
+    entry = PlannedMigration(
+        migration.app_label, migration.name, backwards, bool(migration.atomic),
+        all(o.reversible for o in operations), operations,
+    )
+    if with_sql:
+        forward = plan_sql.collect(connection, migration, before, backwards=False)
+        backward = plan_sql.collect(connection, migration, before, backwards=True)
+        entry.forward_sql = list(forward.statements)
+        entry.backward_sql = list(backward.statements) if backward.error is None else None
+        entry.sql_error = forward.error
+        if backward.error and "IrreversibleError" not in backward.error and entry.sql_error is None:
+            entry.sql_error = f"backwards: {backward.error}"
+    return entry
+
+
+def _lint_plan(planned: list[PlannedMigration], config: Config, vendor: str,
+               existing: set[str], sizes: dict[str, TableSize], loader: Any) -> list[Diagnostic]:
+    from migration_pilot.lint.context import Scope
+    from migration_pilot.lint.engine import Selection, run_lint
+    from migration_pilot.loader import LoadedGraph
+
+    forwards = [m for m in planned if not m.backwards]
+    if not forwards:
+        return []
+    # The graph as it stands for this database (the loader that made the plan): no second load.
+    loaded = LoadedGraph(loader)
+    small = frozenset(t for t, s in sizes.items()
+                      if s.rows is not None and s.rows < SMALL_TABLE_ROWS)
+    final_tables = set()
+    for model in loaded.loader.project_state().models.values():
+        final_tables.add(table_of(model, 63 if vendor == "postgresql" else 64))
+    scope = Scope(new_tables=frozenset(final_tables - existing), small_tables=small)
+    keys = frozenset(m.key for m in forwards)
+    selection = Selection(apps=frozenset(k[0] for k in keys), keys=keys)
+    profile = profile_for(vendor, config.pg_version)
+    result = run_lint(loaded, config, profile, selection, scope=scope)
+    return [d for d in result.diagnostics if d.migration is not None]
+
+
+def _risk(entry: PlannedMigration, existing: set[str], sizes: dict[str, TableSize]) -> str:
+    level = 0
+    for op in entry.operations:
+        for lock in op.locks:
+            if lock.table not in existing or not (lock.blocks & (Blocks.READS | Blocks.WRITES)):
+                level = max(level, 1 if lock.table in existing else 0)
+                continue
+            size = sizes.get(lock.table)
+            rows = size.rows if size else None
+            if rows is None:
+                op_level = 2
+            elif rows < SMALL_TABLE_ROWS:
+                op_level = 1
+            elif rows < LARGE_TABLE_ROWS:
+                op_level = 2
+            else:
+                op_level = 3
+            if lock.rewrites and op_level < 3:
+                op_level += 1
+            level = max(level, op_level)
+    if any(d.severity >= Severity.ERROR for d in entry.findings):
+        level = max(level, 2)
+    return RISKS[level]
