@@ -1,0 +1,146 @@
+"""The deploy pipeline's reliability proofs, on SQLite, PostgreSQL and MariaDB."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+
+from tests.pipeline.inspect_db import applied, query, schema_dump
+from tests.pipeline.project import ADD_NOTE, FAILING, IRREVERSIBLE, SLOW, wait_until
+
+
+def test_first_deploy_applies_and_records_the_run(deployable):
+    project, vendor, server, name = deployable
+
+    result = project.deploy("--format", "json")
+
+    assert result.code == 0, result.out + result.err
+    payload = json.loads(result.out)
+    assert payload["outcome"] == "succeeded"
+    assert ("shop", "0001_initial") in applied(vendor, server, name)
+    (run,) = project.history()
+    assert run["outcome"] == "succeeded" and run["kind"] == "deploy"
+    recorded = [(m["app"], m["name"], m["outcome"]) for m in run["migrations"]]
+    assert ("shop", "0001_initial", "applied") in recorded
+    assert all(m["duration_s"] is not None for m in run["migrations"])
+
+
+def test_failure_half_way_rolls_back_to_the_exact_previous_state(deployable):
+    project, vendor, server, name = deployable
+    assert project.deploy().code == 0
+    query(vendor, server, name, "INSERT INTO shop_invoice (number, amount) VALUES ('keep', 7)")
+    before_schema = schema_dump(vendor, server, name)
+    before_applied = applied(vendor, server, name)
+    project.migration("0002_note", ADD_NOTE)
+    project.migration("0003_broken", FAILING)
+    project.models("number = models.CharField(max_length=30)\n    amount = models.IntegerField(default=0)\n"
+                   "    note = models.CharField(max_length=50, null=True)")
+
+    result = project.deploy()
+
+    assert result.code == 3, result.out + result.err
+    assert "back at its pre-deploy state" in result.out
+    assert schema_dump(vendor, server, name) == before_schema
+    assert applied(vendor, server, name) == before_applied
+    assert query(vendor, server, name, "SELECT number, amount FROM shop_invoice") == [("keep", 7)]
+    last = project.history()[0]
+    assert last["outcome"] == "rolled_back"
+    assert [(m["name"], m["outcome"]) for m in last["migrations"]] == [
+        ("0002_note", "applied"), ("0003_broken", "failed"), ("0002_note", "unapplied")]
+
+
+def test_irreversible_migration_cannot_be_rolled_back_and_says_what_to_do(deployable):
+    project, vendor, server, name = deployable
+    assert project.deploy().code == 0
+    project.migration("0002_note", ADD_NOTE)
+    project.migration("0003_touch", IRREVERSIBLE)
+    project.migration("0004_broken", FAILING.replace("0002_note", "0003_touch"))
+    project.models("number = models.CharField(max_length=30)\n    amount = models.IntegerField(default=0)\n"
+                   "    note = models.CharField(max_length=50, null=True)")
+
+    result = project.deploy("--fail-on", "never")
+
+    assert result.code == 4, result.out + result.err
+    assert "shop.0003_touch cannot be unapplied" in result.out
+    assert ("shop", "0003_touch") in applied(vendor, server, name)
+
+
+def test_two_deploys_at_once_only_one_applies(deployable):
+    project, vendor, server, name = deployable
+    assert project.deploy().code == 0
+    project.migration("0002_note", ADD_NOTE)
+    project.migration("0003_slow", SLOW.format(seconds=4))
+    project.models("number = models.CharField(max_length=30)\n    amount = models.IntegerField(default=0)\n"
+                   "    note = models.CharField(max_length=50, null=True)")
+    first = project.start("deploy", "--no-backup")
+    wait_until(lambda: ("shop", "0002_note") in applied(vendor, server, name))
+
+    started = time.monotonic()
+    second = project.deploy("--wait", "1s")
+    waited = time.monotonic() - started
+
+    assert second.code == 1, second.out + second.err
+    assert "Another deploy holds the deploy lock" in second.err
+    assert waited < 15
+    out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, out + err
+    third = project.deploy("--wait", "30s")
+    assert third.code == 0 and "Nothing to deploy" in third.out
+    rows = query(vendor, server, name, "SELECT app, name, count(*) FROM django_migrations GROUP BY app, name")
+    assert all(count == 1 for _, _, count in rows)
+
+
+def test_killed_deploy_is_detected_and_completed(deployable):
+    project, vendor, server, name = deployable
+    assert project.deploy().code == 0
+    project.migration("0002_note", ADD_NOTE)
+    project.migration("0003_slow", SLOW.format(seconds=30))
+    project.models("number = models.CharField(max_length=30)\n    amount = models.IntegerField(default=0)\n"
+                   "    note = models.CharField(max_length=50, null=True)")
+    victim = project.start("deploy", "--no-backup")
+    wait_until(lambda: query(vendor, server, name, "SELECT count(*) FROM migration_pilot_migrationrun"
+                                                   " WHERE name = '0003_slow' AND outcome = 'running'")[0][0] == 1)
+
+    victim.send_signal(signal.SIGKILL)
+    victim.communicate(timeout=30)
+    project.migration("0003_slow", SLOW.format(seconds=0))
+    result = project.deploy()
+
+    assert result.code == 0, result.out + result.err
+    assert "Found interrupted deploy" in result.out
+    assert "in flight ['shop.0003_slow']" in result.out
+    assert ("shop", "0003_slow") in applied(vendor, server, name)
+    outcomes = [run["outcome"] for run in project.history()]
+    assert outcomes[:2] == ["succeeded", "interrupted"]
+    rows = query(vendor, server, name, "SELECT app, name, count(*) FROM django_migrations GROUP BY app, name")
+    assert all(count == 1 for _, _, count in rows)
+
+
+def test_rollback_command_undoes_the_last_deploy(deployable):
+    project, vendor, server, name = deployable
+    assert project.deploy().code == 0
+    before = schema_dump(vendor, server, name)
+    project.migration("0002_note", ADD_NOTE)
+    project.models("number = models.CharField(max_length=30)\n    amount = models.IntegerField(default=0)\n"
+                   "    note = models.CharField(max_length=50, null=True)")
+    assert project.deploy().code == 0
+
+    result = project.run("rollback", "--no-backup")
+
+    assert result.code == 0, result.out + result.err
+    assert "Rolled back 1 migration(s)" in result.out
+    assert ("shop", "0002_note") not in applied(vendor, server, name)
+    assert schema_dump(vendor, server, name) == before
+    assert project.history()[0]["kind"] == "rollback"
+
+
+def test_metrics_file_in_prometheus_format(deployable, tmp_path):
+    project, *_ = deployable
+    metrics = tmp_path / "pilot.prom"
+
+    assert project.deploy("--metrics-file", str(metrics)).code == 0
+
+    text = metrics.read_text()
+    assert 'migration_pilot_deploy_exit_code{alias="default",outcome="succeeded"} 0' in text
+    assert 'migration_pilot_migration_duration_seconds{alias="default",app="shop",migration="0001_initial"}' in text

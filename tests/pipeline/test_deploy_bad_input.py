@@ -1,0 +1,86 @@
+"""Bad input to deploy, plan, rollback and history: one line, documented exit code, nothing changed."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.pipeline.project import DeployProject
+
+
+def one_line(result, code, *needles):
+    assert result.code == code, (result.out, result.err)
+    assert "Traceback" not in result.err
+    lines = [line for line in result.err.splitlines() if line.strip()]
+    assert len(lines) == 1, result.err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+@pytest.fixture
+def sqlite_project(tmp_path):
+    return DeployProject(tmp_path / "p", {"ENGINE": "django.db.backends.sqlite3",
+                                          "NAME": str(tmp_path / "db.sqlite3")}), str(tmp_path / "db.sqlite3")
+
+
+def test_unknown_target_migration(sqlite_project):
+    project, name = sqlite_project
+
+    one_line(project.deploy("--target", "shop", "0099_nope"), 2, "Unknown migration target shop 0099_nope")
+
+
+def test_unknown_target_app(sqlite_project):
+    project, _ = sqlite_project
+
+    one_line(project.deploy("--target", "nope", "0001"), 2, "Unknown app label 'nope'")
+
+
+def test_unknown_alias(sqlite_project):
+    project, _ = sqlite_project
+
+    one_line(project.deploy("--database", "replica"), 2, "Unknown database alias 'replica'")
+
+
+@pytest.mark.parametrize("flag", ["--lock-timeout", "--statement-timeout", "--wait"])
+def test_bad_duration(sqlite_project, flag):
+    project, _ = sqlite_project
+
+    one_line(project.deploy(flag, "soon"), 2, "Bad duration 'soon'")
+
+
+def test_lock_timeout_must_be_shorter_than_statement_timeout(sqlite_project):
+    project, _ = sqlite_project
+
+    one_line(project.deploy("--lock-timeout", "10s", "--statement-timeout", "5s"), 2,
+             "must be shorter than statement timeout")
+
+
+def test_unreachable_database_never_shows_the_password(tmp_path):
+    project = DeployProject(tmp_path / "p", {"ENGINE": "django.db.backends.postgresql", "NAME": "x",
+                                             "USER": "u", "PASSWORD": "s3cret-pw", "HOST": "127.0.0.1",
+                                             "PORT": "1"})
+
+    result = project.deploy()
+
+    one_line(result, 2, "Cannot connect to database alias 'default' at 127.0.0.1:1")
+    assert "s3cret-pw" not in result.out + result.err
+
+
+def test_history_requires_the_app(tmp_path):
+    project = DeployProject(tmp_path / "p", {"ENGINE": "django.db.backends.sqlite3",
+                                             "NAME": str(tmp_path / "db.sqlite3")})
+    settings = project.root / "settings.py"
+    settings.write_text(settings.read_text().replace('["migration_pilot", "shop"]', '["shop"]'))
+
+    one_line(project.run("history"), 2, "needs 'migration_pilot' in INSTALLED_APPS")
+
+
+def test_dry_run_changes_nothing(sqlite_project):
+    project, name = sqlite_project
+
+    result = project.deploy("--dry-run")
+
+    assert result.code == 0, result.out + result.err
+    assert "Dry run" in result.out
+    from tests.pipeline.inspect_db import query
+
+    assert query("sqlite", None, name, "SELECT name FROM sqlite_master WHERE type = 'table'") == []
