@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import subprocess
+from contextlib import closing
 from typing import Any
 
 from tests.databases import Server, admin_connection
@@ -12,7 +13,8 @@ from tests.databases import Server, admin_connection
 
 def query(vendor: str, server: Server | None, name: str, sql: str) -> list[tuple[Any, ...]]:
     if vendor == "sqlite":
-        with sqlite3.connect(name) as conn:
+        # sqlite3's own context manager commits but does not close: closing() adds the close.
+        with closing(sqlite3.connect(name)) as conn, conn:
             return list(conn.execute(sql).fetchall())
     assert server is not None
     with admin_connection(server, name) as conn:
