@@ -25,3 +25,12 @@ def test_flags_on_every_database():
 
     for vendor in ("postgresql", "mysql", "sqlite"):
         assert len(missing({"0002_change": source}, vendor=vendor)) == 1
+
+
+def test_rename_the_autodetector_would_ask_about_is_reported_not_crashed():
+    # makemigrations would ask "Was order.customer renamed to buyer?"; lint must answer with a finding.
+    rename = migrations.RenameField("order", "customer", "buyer")
+
+    (diagnostic,) = missing({"0002_change": migration_source([rename])})
+
+    assert "customer" in diagnostic.message and "order" in diagnostic.message

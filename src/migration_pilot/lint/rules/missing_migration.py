@@ -37,12 +37,40 @@ from migration_pilot.lint.registry import Finding, Rule
 rule = Rule(__name__, severity=Severity.ERROR, category="project")
 
 
+class _SilentQuestioner(NonInteractiveMigrationQuestioner):
+    """Answers what makemigrations would ask without logging or exiting.
+
+    Django's non-interactive questioner calls sys.exit(3) for a NOT NULL field
+    without a default; lint only needs to know that a change exists, so every
+    question gets the answer that still produces an operation.
+    """
+
+    def __init__(self, labels: set[str]) -> None:
+        super().__init__(specified_apps=labels, dry_run=True, log=self._discard)
+
+    @staticmethod
+    def _discard(*_args: object, **_kwargs: object) -> None:
+        """Lint output is findings only."""
+
+    def ask_not_null_addition(self, field_name: str, model_name: str) -> None:
+        return None
+
+    def ask_not_null_alteration(self, field_name: str, model_name: str) -> None:
+        return None
+
+    def ask_auto_now_add_addition(self, field_name: str, model_name: str) -> None:
+        return None
+
+    def ask_unique_callable_default_addition(self, field_name: str, model_name: str) -> None:
+        return None
+
+
 @rule.on_project
 def check(ctx: ProjectContext) -> Iterator[Finding]:
     labels = set(ctx.app_labels)
     if not labels:
         return
-    questioner = NonInteractiveMigrationQuestioner(specified_apps=labels, dry_run=True)
+    questioner = _SilentQuestioner(labels)
     autodetector = MigrationAutodetector(
         ctx.final_state, ProjectState.from_apps(global_apps), questioner
     )
