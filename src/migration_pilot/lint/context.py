@@ -91,6 +91,13 @@ class OperationContext:
             return None
         return model.fields.get(field_name) or model.fields.get(field_name.lower())
 
+    def has_table(self, model_name: str) -> bool:
+        """Whether Django runs DDL for `model_name`: False for proxy, unmanaged and unknown models."""
+        model = self.model(model_name)
+        if model is None:
+            return False
+        return bool(model.options.get("managed", True)) and not model.options.get("proxy", False)
+
     def column(self, field_name: str, field: Field) -> str | None:
         """Column name of `field` (None for many-to-many)."""
         return column_of(field_name, field)

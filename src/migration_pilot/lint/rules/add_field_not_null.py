@@ -1,0 +1,168 @@
+"""Adding a NOT NULL column without a database default to a table in use.
+
+## What it does
+Flags `AddField` of a NOT NULL field without a usable `db_default` on a table
+created before this migration, and RunSQL `ALTER TABLE ... ADD COLUMN ... NOT
+NULL` without a `DEFAULT`.
+
+## Why is this dangerous?
+Django's `default=` is a Python-side default. `AddField` puts it in the
+database only while the column is added, to fill the existing rows, and drops
+it again in the same migration. During a rolling deploy the old release keeps
+running against the new schema; its INSERTs do not name the new column, the
+database has no default to fill in, and every one of them fails with a NOT NULL
+violation until the last old process is gone. `db_default=None` does not help:
+it is `DEFAULT NULL`.
+See https://docs.djangoproject.com/en/stable/ref/models/fields/#db-default
+
+## Safe alternative
+Keep the default in the database with `db_default` (Django 5.0+), next to
+`default=` if Python code reads the value before saving:
+
+    from django.db import migrations, models
+
+
+    class Migration(migrations.Migration):
+        dependencies = [("testapp", "0001_initial")]
+        operations = [
+            migrations.AddField(
+                "customer",
+                "tier",
+                models.CharField(db_default="basic", default="basic", max_length=10),
+            ),
+        ]
+
+When no constant fits (a callable default), add the field with `null=True`,
+backfill it, and make it NOT NULL in a later release once no old code runs.
+
+## Not flagged
+- `null=True` fields, and fields with a `db_default` other than NULL.
+- Tables created earlier in the same migration: nothing can be using them yet.
+- Many-to-many fields (no column), `GeneratedField` (the database computes it)
+  and auto-increment fields (the sequence fills them; rewriting the table for
+  them is `add-field-rewrites-table`'s concern).
+- Proxy and unmanaged models: Django adds no column.
+- RunSQL `ADD COLUMN ... NOT NULL DEFAULT ...` (the default stays), identity
+  and generated columns, and tables no model in the migration state maps:
+  Django code does not insert into them.
+
+## Databases
+PostgreSQL, MySQL/MariaDB and SQLite: Django drops the default on each of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from django.db import migrations
+from django.db.models import Field, Value
+from django.db.models.fields import AutoFieldMixin
+from pglast import ast, enums
+
+from migration_pilot.diagnostics import Severity
+from migration_pilot.lint import render
+from migration_pilot.lint.context import OperationContext, SqlContext
+from migration_pilot.lint.registry import Finding, Rule
+
+rule = Rule(__name__, severity=Severity.ERROR, category="breaks-code")
+
+HINT = (
+    "Give the field db_default= so the database fills the column for old code,"
+    " or add it with null=True and make it NOT NULL in a later release."
+)
+_SERIAL_TYPES = frozenset({"smallserial", "serial", "bigserial", "serial2", "serial4", "serial8"})
+
+
+def _message(column: str, table: str) -> str:
+    return (
+        f"Adding NOT NULL column {column} to {table} without a database default breaks"
+        " the running code, whose INSERTs omit it."
+    )
+
+
+def _has_usable_db_default(field: Field) -> bool:
+    if not field.has_db_default():
+        return False
+    default: Any = field.db_default
+    return not (default is None or (isinstance(default, Value) and default.value is None))
+
+
+def _is_exempt(field: Field) -> bool:
+    """Fields old INSERTs cannot break: nullable, DB-defaulted, computed or sequence-filled."""
+    return (
+        field.null
+        or field.many_to_many
+        or getattr(field, "generated", False)
+        or isinstance(field, AutoFieldMixin)
+        or _has_usable_db_default(field)
+    )
+
+
+def _fixed_field(op: migrations.AddField) -> Field:
+    """The field with db_default= its constant default, or nullable when there is none."""
+    field = op.field
+    _, _, args, kwargs = field.deconstruct()
+    if op.preserve_default and field.has_default() and not callable(field.default):
+        kwargs["db_default"] = field.default
+    else:
+        kwargs["null"] = True
+        kwargs.pop("db_default", None)
+        if not op.preserve_default:
+            kwargs.pop("default", None)
+    return type(field)(*args, **kwargs)
+
+
+@rule.on(migrations.AddField)
+def check_add_field(ctx: OperationContext, op: migrations.AddField) -> Iterator[Finding]:
+    table = ctx.table(op.model_name)
+    if _is_exempt(op.field) or not ctx.has_table(op.model_name) or ctx.is_new_table(table):
+        return
+    column = ctx.column(op.name, op.field)
+    if column is None:
+        return
+    fixed = render.call("migrations.AddField", op.model_name, op.name, _fixed_field(op))
+    yield Finding(
+        message=_message(column, table),
+        hint=HINT,
+        safe_alternative=render.migration([fixed], dependencies=ctx.migration.dependencies),
+    )
+
+
+def _constraint_types(column: ast.ColumnDef) -> dict[Any, ast.Constraint]:
+    return {c.contype: c for c in column.constraints or () if isinstance(c, ast.Constraint)}
+
+
+def _breaks_old_inserts(column: ast.ColumnDef) -> bool:
+    """NOT NULL, and neither a non-NULL DEFAULT nor a value the database computes."""
+    kinds = _constraint_types(column)
+    if enums.ConstrType.CONSTR_NOTNULL not in kinds and not column.is_not_null:
+        return False
+    if kinds.keys() & {enums.ConstrType.CONSTR_IDENTITY, enums.ConstrType.CONSTR_GENERATED}:
+        return False
+    type_names = column.typeName.names if column.typeName is not None else ()
+    if type_names and str(type_names[-1].sval).lower() in _SERIAL_TYPES:
+        return False
+    default = kinds.get(enums.ConstrType.CONSTR_DEFAULT)
+    if default is None:
+        return True
+    expr = default.raw_expr
+    return isinstance(expr, ast.A_Const) and bool(expr.isnull)
+
+
+@rule.on_sql(ast.AlterTableStmt)
+def check_sql(ctx: SqlContext, stmt: ast.AlterTableStmt) -> Iterator[Finding]:
+    if stmt.relation is None:
+        return
+    table = str(stmt.relation.relname)
+    if ctx.model_for_table(table) is None or ctx.is_new_table(table):
+        return
+    for cmd in stmt.cmds or ():
+        if not isinstance(cmd, ast.AlterTableCmd) or cmd.subtype != enums.AlterTableType.AT_AddColumn:
+            continue
+        column = cmd.def_
+        if isinstance(column, ast.ColumnDef) and _breaks_old_inserts(column):
+            yield Finding(
+                message=_message(str(column.colname), table),
+                hint="Add the column with a DEFAULT, or as NULL and set NOT NULL in a later release.",
+            )

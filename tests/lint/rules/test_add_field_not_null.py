@@ -1,0 +1,185 @@
+import uuid
+
+import pytest
+from django.db import migrations, models
+
+from migration_pilot.conf import Config
+from tests.lint.helpers import assert_allows, assert_flags, lint_one, migration_source
+
+RULE = "add-field-not-null"
+ONLY = Config(select=frozenset({RULE}))
+VENDORS = ["postgresql", "mysql", "sqlite"]
+ADD_TIER = migrations.AddField("customer", "tier", models.CharField(max_length=10, default="basic"))
+
+
+def add(field, name="tier", model="customer", **kwargs):
+    return migrations.AddField(model, name, field, **kwargs)
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_flags_not_null_field_with_python_default_on_every_database(vendor):
+    assert_flags(RULE, [ADD_TIER], vendor=vendor)
+
+
+def test_message():
+    (diagnostic,) = lint_one(RULE, [ADD_TIER])
+
+    assert diagnostic.message == (
+        "Adding NOT NULL column tier to testapp_customer without a database default breaks"
+        " the running code, whose INSERTs omit it."
+    )
+    assert diagnostic.hint == (
+        "Give the field db_default= so the database fills the column for old code,"
+        " or add it with null=True and make it NOT NULL in a later release."
+    )
+    assert diagnostic.lock is None
+
+
+def test_safe_alternative_keeps_the_default_in_the_database():
+    (diagnostic,) = lint_one(RULE, [ADD_TIER])
+
+    assert diagnostic.safe_alternative == (
+        "from django.db import migrations, models\n"
+        "\n"
+        "\n"
+        "class Migration(migrations.Migration):\n"
+        "    dependencies = [('testapp', '0001_initial')]\n"
+        "    operations = [\n"
+        "        migrations.AddField('customer', 'tier',"
+        " models.CharField(db_default='basic', default='basic', max_length=10)),\n"
+        "    ]\n"
+    )
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_safe_alternative_is_not_flagged_itself(vendor):
+    (diagnostic,) = lint_one(RULE, [ADD_TIER], vendor=vendor)
+
+    assert_allows(RULE, source=diagnostic.safe_alternative, vendor=vendor)
+
+
+def test_safe_alternative_for_a_callable_default_is_nullable():
+    op = add(models.UUIDField(default=uuid.uuid4), name="token")
+
+    (diagnostic,) = lint_one(RULE, [op], config=ONLY)
+
+    assert "models.UUIDField(default=uuid.uuid4, null=True)" in (diagnostic.safe_alternative or "")
+
+
+def test_safe_alternative_drops_a_one_off_default():
+    op = add(models.IntegerField(default=0), name="visits", preserve_default=False)
+
+    (diagnostic,) = lint_one(RULE, [op], config=ONLY)
+
+    assert "migrations.AddField('customer', 'visits', models.IntegerField(null=True))" in (
+        diagnostic.safe_alternative or "")
+
+
+def test_flags_field_without_any_default():
+    assert_flags(RULE, [add(models.IntegerField(), name="visits")], config=ONLY)
+
+
+def test_flags_boolean_with_default():
+    assert_flags(RULE, [add(models.BooleanField(default=False), name="vip")])
+
+
+def test_flags_db_default_none():
+    op = add(models.CharField(max_length=10, db_default=None))
+
+    assert_flags(RULE, [op], config=ONLY)
+
+
+def test_flags_foreign_key_with_its_column_name():
+    op = add(models.ForeignKey("testapp.customer", default=1, on_delete=models.CASCADE),
+             name="payer", model="invoice")
+
+    diagnostic = assert_flags(RULE, [op])
+
+    assert diagnostic.message.startswith("Adding NOT NULL column payer_id to testapp_invoice ")
+
+
+def test_allows_db_default():
+    op = add(models.CharField(max_length=10, default="basic", db_default="basic"))
+
+    assert_allows(RULE, [op])
+
+
+def test_allows_expression_db_default():
+    op = add(models.DateTimeField(db_default=models.functions.Now()), name="joined")
+
+    assert_allows(RULE, [op])
+
+
+def test_allows_nullable_field():
+    assert_allows(RULE, [add(models.CharField(max_length=10, null=True))])
+
+
+def test_allows_table_created_in_same_migration():
+    create = migrations.CreateModel("Ledger", [("id", models.BigAutoField(primary_key=True))])
+
+    assert_allows(RULE, [create, add(models.IntegerField(default=0), name="balance",
+                                     model="ledger")])
+
+
+def test_allows_many_to_many_field():
+    assert_allows(RULE, [add(models.ManyToManyField("testapp.order"), name="favourites")])
+
+
+def test_allows_generated_field():
+    field = models.GeneratedField(expression=models.F("id") * 2, output_field=models.BigIntegerField(),
+                                  db_persist=True)
+
+    assert_allows(RULE, [add(field, name="double_id")], config=ONLY)
+
+
+def test_allows_auto_field():
+    assert_allows(RULE, [add(models.SmallAutoField(primary_key=True), name="seq", model="invoice")],
+                  config=ONLY)
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_flags_run_sql_not_null_without_default(vendor):
+    op = migrations.RunSQL("ALTER TABLE testapp_customer ADD COLUMN tier varchar(10) NOT NULL",
+                           migrations.RunSQL.noop)
+
+    diagnostic = assert_flags(RULE, [op], vendor=vendor)
+
+    assert diagnostic.message == (
+        "Adding NOT NULL column tier to testapp_customer without a database default breaks"
+        " the running code, whose INSERTs omit it."
+    )
+    assert diagnostic.hint == (
+        "Add the column with a DEFAULT, or as NULL and set NOT NULL in a later release."
+    )
+
+
+def test_flags_run_sql_not_null_with_default_null():
+    op = migrations.RunSQL("ALTER TABLE testapp_customer ADD tier int DEFAULT NULL NOT NULL",
+                           migrations.RunSQL.noop)
+
+    assert_flags(RULE, [op])
+
+
+@pytest.mark.parametrize("sql", [
+    "ALTER TABLE testapp_customer ADD COLUMN tier varchar(10) NOT NULL DEFAULT 'basic'",
+    "ALTER TABLE testapp_customer ADD COLUMN tier varchar(10)",
+    "ALTER TABLE testapp_customer ADD COLUMN seq bigserial NOT NULL",
+    "ALTER TABLE testapp_customer ADD COLUMN seq int GENERATED ALWAYS AS IDENTITY NOT NULL",
+    "ALTER TABLE testapp_customer ADD COLUMN twice bigint GENERATED ALWAYS AS (id * 2) STORED NOT NULL",
+    "ALTER TABLE audit_log ADD COLUMN tier varchar(10) NOT NULL",
+    "CREATE TABLE fresh (id int); ALTER TABLE fresh ADD COLUMN tier int NOT NULL",
+    "ALTER TABLE testapp_customer ALTER COLUMN name SET NOT NULL",
+], ids=["default", "nullable", "serial", "identity", "generated", "unknown-table", "new-table",
+        "set-not-null"])
+def test_allows_run_sql_look_alikes(sql):
+    assert_allows(RULE, [migrations.RunSQL(sql, migrations.RunSQL.noop)])
+
+
+def test_ignore_comment_suppresses():
+    source = migration_source([ADD_TIER]).replace(
+        "        migrations.AddField(",
+        "        # pilot: ignore add-field-not-null -- customers are only created by this release\n"
+        "        migrations.AddField(",
+    )
+
+    assert_allows(RULE, source=source)
