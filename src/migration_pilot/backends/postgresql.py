@@ -35,7 +35,7 @@ _LOCKS: Final[dict[DDL, tuple[LockMode, Blocks, bool, bool]]] = {
     DDL.VALIDATE_CONSTRAINT: (LockMode.SHARE_UPDATE_EXCLUSIVE, Blocks.DDL, False, True),
     DDL.RENAME: (*_AE, False, False),
     DDL.DROP_TABLE: (*_AE, False, False),
-    DDL.UPDATE_ALL_ROWS: (LockMode.ROW_EXCLUSIVE, Blocks.NOTHING, False, True),
+    DDL.UPDATE_ALL_ROWS: (LockMode.ROW_EXCLUSIVE, WRITES, False, True),  # row locks on every row
 }
 
 
@@ -62,6 +62,10 @@ class PostgreSQLProfile(BackendProfile):
     def constant_default_rewrites(self) -> bool:
         """Before PostgreSQL 11, ADD COLUMN with any DEFAULT rewrote the table."""
         return self.major < 11
+
+    def supports_reindex_concurrently(self) -> bool:
+        """REINDEX ... CONCURRENTLY exists from PostgreSQL 12."""
+        return self.major >= 12
 
     def not_null_uses_check_constraint(self) -> bool:
         """From PostgreSQL 12, SET NOT NULL skips the scan when a validated CHECK proves it."""

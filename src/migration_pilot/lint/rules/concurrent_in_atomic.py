@@ -1,0 +1,146 @@
+"""A CONCURRENTLY operation inside an atomic migration.
+
+## What it does
+Flags `AddIndexConcurrently` and `RemoveIndexConcurrently`
+(`django.contrib.postgres.operations`), and RunSQL `CREATE INDEX CONCURRENTLY`,
+`DROP INDEX CONCURRENTLY`, `REINDEX ... CONCURRENTLY` and
+`ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY`, in a migration that Django
+runs in a transaction (`atomic = True`, the default).
+
+## Why is this dangerous?
+PostgreSQL refuses these statements inside a transaction block ("cannot run
+inside a transaction block"), and Django's concurrent operations refuse to
+start ("cannot be executed inside a transaction (set atomic = False on the
+migration)"). The migration fails on every deploy; the lint catches it
+before the deploy does.
+See https://www.postgresql.org/docs/current/sql-createindex.html#SQL-CREATEINDEX-CONCURRENTLY
+
+## Safe alternative
+Put the operation in a migration of its own with `atomic = False`:
+
+    from django.contrib.postgres.operations import AddIndexConcurrently
+    from django.db import migrations, models
+
+
+    class Migration(migrations.Migration):
+        atomic = False
+        dependencies = [("testapp", "0001_initial")]
+        operations = [
+            AddIndexConcurrently(
+                "invoice",
+                models.Index(fields=["status"], name="invoice_status_idx"),
+            ),
+        ]
+
+Keep other operations out of it: without a transaction, a failure halfway
+leaves the earlier ones applied and the migration unrecorded.
+
+## Not flagged
+- The same operations in a migration with `atomic = False`.
+- Plain `CREATE INDEX`, `DROP INDEX` and `REINDEX` (see
+  `add-index-non-concurrent`, `drop-index-non-concurrent`,
+  `reindex-non-concurrent`).
+- MySQL/MariaDB and SQLite: the Django operations are PostgreSQL-only, and
+  RunSQL for them is not parsed as PostgreSQL.
+
+## Databases
+PostgreSQL (all supported versions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from pglast import ast
+from pglast.enums import AlterTableType, ObjectType
+
+from migration_pilot.diagnostics import Severity
+from migration_pilot.lint import render
+from migration_pilot.lint.context import OperationContext, SqlContext
+from migration_pilot.lint.registry import Finding, Rule
+from migration_pilot.lint.rules.reindex_non_concurrent import reindex_is_concurrent
+
+try:
+    from django.contrib.postgres.operations import AddIndexConcurrently, RemoveIndexConcurrently
+except ImportError:  # no psycopg: no migration can use these operations either
+    CONCURRENT_OPERATIONS: tuple[type, ...] = ()
+else:
+    CONCURRENT_OPERATIONS = (AddIndexConcurrently, RemoveIndexConcurrently)
+
+rule = Rule(__name__, severity=Severity.ERROR, vendors={"postgresql"}, category="locks")
+
+HINT = "Set atomic = False on the migration, and keep the concurrent operation in a migration of its own."
+
+
+def _code(ctx: OperationContext, operation: Any) -> str:
+    """`operation` alone in a non-atomic migration."""
+    code = render.value(operation)
+    code.text = code.text.replace("\n", "\n        ")
+    if type(operation) in CONCURRENT_OPERATIONS:
+        name = type(operation).__name__
+        code.text = code.text.replace(f"django.contrib.postgres.operations.{name}(", f"{name}(", 1)
+        code.imports = {i for i in code.imports if "django.contrib.postgres.operations" not in i}
+        code.imports.add(f"from django.contrib.postgres.operations import {name}")
+    return render.migration([code], dependencies=ctx.migration.dependencies, atomic=False)
+
+
+@rule.on(*CONCURRENT_OPERATIONS)
+def check_operation(ctx: OperationContext, op: Any) -> Iterator[Finding]:
+    if not ctx.atomic:
+        return
+    table = ctx.table(op.model_name)
+    name = op.index.name if hasattr(op, "index") else op.name
+    yield Finding(
+        message=(
+            f"{type(op).__name__} of index {name} on {table} cannot run inside a transaction,"
+            " but this migration is atomic, so migrate fails."
+        ),
+        hint=HINT,
+        safe_alternative=_code(ctx, op),
+    )
+
+
+def _sql_finding(ctx: SqlContext, what: str) -> Finding:
+    return Finding(
+        message=(
+            f"{what} cannot run inside a transaction block, but this migration is atomic,"
+            " so migrate fails."
+        ),
+        hint=HINT,
+        safe_alternative=_code(ctx, ctx.visit.operation),
+    )
+
+
+@rule.on_sql(ast.IndexStmt)
+def check_create_index(ctx: SqlContext, stmt: ast.IndexStmt) -> Iterator[Finding]:
+    if ctx.atomic and stmt.concurrent:
+        unique = "UNIQUE " if stmt.unique else ""
+        yield _sql_finding(ctx, f"CREATE {unique}INDEX CONCURRENTLY {stmt.idxname or '(unnamed)'}")
+
+
+@rule.on_sql(ast.DropStmt)
+def check_drop_index(ctx: SqlContext, stmt: ast.DropStmt) -> Iterator[Finding]:
+    if ctx.atomic and stmt.concurrent and stmt.removeType == ObjectType.OBJECT_INDEX:
+        names = ", ".join(str(names[-1].sval) for names in stmt.objects or ())
+        yield _sql_finding(ctx, f"DROP INDEX CONCURRENTLY {names}")
+
+
+@rule.on_sql(ast.ReindexStmt)
+def check_reindex(ctx: SqlContext, stmt: ast.ReindexStmt) -> Iterator[Finding]:
+    if ctx.atomic and reindex_is_concurrent(stmt):
+        target = stmt.relation.relname if stmt.relation is not None else stmt.name
+        yield _sql_finding(ctx, f"REINDEX CONCURRENTLY {target or ''}".rstrip())
+
+
+@rule.on_sql(ast.AlterTableStmt)
+def check_detach_partition(ctx: SqlContext, stmt: ast.AlterTableStmt) -> Iterator[Finding]:
+    if not ctx.atomic or stmt.relation is None:
+        return
+    for cmd in stmt.cmds or ():
+        definition: Any = getattr(cmd, "def_", None)
+        detaching = getattr(cmd, "subtype", None) == AlterTableType.AT_DetachPartition
+        if detaching and getattr(definition, "concurrent", False):
+            partition = definition.name.relname if definition.name is not None else "(unknown)"
+            yield _sql_finding(
+                ctx, f"DETACH PARTITION {partition} CONCURRENTLY from {stmt.relation.relname}")

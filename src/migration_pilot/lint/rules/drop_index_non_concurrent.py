@@ -1,0 +1,208 @@
+"""Dropping an index without CONCURRENTLY on a table that already exists.
+
+## What it does
+Flags `RemoveIndex`, `AlterIndexTogether` that removes an entry, `AlterField`
+that turns `db_index=True` off, and RunSQL `DROP INDEX` without
+`CONCURRENTLY`, on a table created before this migration.
+
+## Why is this dangerous?
+`DROP INDEX` takes an ACCESS EXCLUSIVE lock on the index's table. The drop
+itself is quick, but the lock must first wait for every query already running
+on the table, and while it waits every new query, reads included, queues
+behind it. One slow report or a long transaction turns a "quick" drop into an
+outage of the table.
+See https://www.postgresql.org/docs/current/sql-dropindex.html
+
+## Safe alternative
+Drop the index with `RemoveIndexConcurrently` in a migration of its own with
+`atomic = False`; `DROP INDEX CONCURRENTLY` waits for running queries without
+blocking new ones:
+
+    from django.contrib.postgres.operations import RemoveIndexConcurrently
+    from django.db import migrations
+
+
+    class Migration(migrations.Migration):
+        atomic = False
+        dependencies = [("testapp", "0001_initial")]
+        operations = [
+            RemoveIndexConcurrently("invoice", "invoice_status_idx"),
+        ]
+
+For a field index (`db_index=True` turned off), keep the `AlterField` for
+Django's state and drop the index in the database with
+`DROP INDEX CONCURRENTLY IF EXISTS` in RunSQL, both inside
+`SeparateDatabaseAndState`, in a migration with `atomic = False`.
+
+## Not flagged
+- `RemoveIndexConcurrently` (see `concurrent-in-atomic` for its own pitfall).
+- Indexes on tables created earlier in the same migration.
+- `RemoveConstraint`: a plain unique, check or exclusion constraint is
+  dropped with `ALTER TABLE ... DROP CONSTRAINT`, which has no concurrent form.
+  (Django drops a `UniqueConstraint` with a condition or expressions with
+  `DROP INDEX`; this rule does not judge constraints.)
+- `RemoveField` of an indexed column: the index goes with the column
+  (see `drop-column`).
+- An index that becomes a unique constraint in the same `AlterField`: that
+  change is reported by `add-unique-non-concurrent`.
+- MySQL/MariaDB (InnoDB drops secondary indexes in place, LOCK=NONE) and
+  SQLite.
+
+## Databases
+PostgreSQL (all supported versions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from types import SimpleNamespace
+from typing import Any
+
+from django.db import migrations
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+from django.db.models import CharField, Field, TextField
+from pglast import ast
+from pglast.enums import ObjectType
+
+from migration_pilot.analysis.schema import table_of
+from migration_pilot.backends.base import DDL
+from migration_pilot.diagnostics import Severity
+from migration_pilot.lint import render
+from migration_pilot.lint.context import OperationContext, SqlContext
+from migration_pilot.lint.registry import Finding, Rule
+
+rule = Rule(__name__, severity=Severity.ERROR, vendors={"postgresql"}, category="locks")
+
+HINT = "Use RemoveIndexConcurrently in its own migration with atomic = False."
+SQL_HINT = "Use DROP INDEX CONCURRENTLY in a migration with atomic = False."
+STATE_HINT = (
+    "Drop the index with DROP INDEX CONCURRENTLY in RunSQL inside SeparateDatabaseAndState,"
+    " in a migration with atomic = False."
+)
+
+
+def _message(index_name: str, table: str | None) -> str:
+    where = f" from {table}" if table else ""
+    return (
+        f"Dropping index {index_name}{where} blocks reads and writes on {table or 'its table'}"
+        " while DROP INDEX waits for and holds its ACCESS EXCLUSIVE lock."
+    )
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _operation(operation: Any) -> render.Code:
+    """An operation as migration source, indented to sit in a migration's operations list."""
+    code = render.value(operation)
+    code.text = code.text.replace("\n", "\n        ")
+    return code
+
+
+def django_index_name(table: str, columns: Sequence[str], suffix: str, max_length: int) -> str:
+    """The name Django's schema editor gives an unnamed index (db_index, index_together)."""
+    shim = SimpleNamespace(connection=SimpleNamespace(
+        ops=SimpleNamespace(max_name_length=lambda: max_length)))
+    return str(BaseDatabaseSchemaEditor._create_index_name(shim, table, list(columns), suffix))
+
+
+@rule.on(migrations.RemoveIndex)
+def check_remove_index(ctx: OperationContext, op: migrations.RemoveIndex) -> Iterator[Finding]:
+    table = ctx.table(op.model_name)
+    if ctx.is_new_table(table):
+        return
+    yield Finding(
+        message=_message(op.name, table),
+        hint=HINT,
+        lock=ctx.lock(DDL.DROP_INDEX, table),
+        safe_alternative=render.migration(
+            [render.call("RemoveIndexConcurrently", op.model_name, op.name)],
+            dependencies=ctx.migration.dependencies,
+            atomic=False,
+        ),
+    )
+
+
+@rule.on(migrations.AlterIndexTogether)
+def check_index_together(ctx: OperationContext, op: Any) -> Iterator[Finding]:
+    table = ctx.table(op.name)
+    model = ctx.model(op.name)
+    if model is None or ctx.is_new_table(table):
+        return
+    before = {tuple(f) for f in (model.options.get("index_together") or ())}
+    for fields in sorted(before - {tuple(f) for f in (op.option_value or ())}):
+        yield Finding(
+            message=_message(f"on ({', '.join(fields)})", table),
+            hint=STATE_HINT,
+            lock=ctx.lock(DDL.DROP_INDEX, table),
+        )
+
+
+@rule.on(migrations.AlterField)
+def check_alter_field(ctx: OperationContext, op: migrations.AlterField) -> Iterator[Finding]:
+    table = ctx.table(op.model_name)
+    old, new = ctx.field(op.model_name, op.name), op.field
+    if old is None or ctx.is_new_table(table) or getattr(old, "primary_key", False):
+        return
+    if not getattr(old, "db_index", False) or getattr(old, "unique", False):
+        return
+    if getattr(new, "db_index", False) or getattr(new, "unique", False):
+        return
+    column = ctx.column(op.name, old)
+    if column is None:
+        return
+    yield Finding(
+        message=_message(f"on {column}", table),
+        hint=STATE_HINT,
+        lock=ctx.lock(DDL.DROP_INDEX, table),
+        safe_alternative=_field_index_code(ctx, op, old, table, column),
+    )
+
+
+def _field_index_code(ctx: OperationContext, op: migrations.AlterField, old: Field,
+                      table: str, column: str) -> str:
+    """SeparateDatabaseAndState: Django's state gets the AlterField, the database a concurrent drop."""
+    max_length = ctx.profile.max_name_length()
+    indexes = [(django_index_name(table, [column], "", max_length), "")]
+    if isinstance(old, CharField | TextField):
+        ops = "text_pattern_ops" if isinstance(old, TextField) else "varchar_pattern_ops"
+        indexes.append((django_index_name(table, [column], "_like", max_length), f" {ops}"))
+    forwards = [f"DROP INDEX CONCURRENTLY IF EXISTS {_quote(name)}" for name, _ in indexes]
+    backwards = [
+        f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {_quote(name)}"
+        f" ON {_quote(table)} ({_quote(column)}{opclass})"
+        for name, opclass in indexes
+    ]
+    operation = migrations.SeparateDatabaseAndState(
+        database_operations=[migrations.RunSQL(forwards, reverse_sql=backwards)],
+        state_operations=[op],
+    )
+    return render.migration([_operation(operation)], dependencies=ctx.migration.dependencies,
+                            atomic=False)
+
+
+def _table_of_index(ctx: SqlContext, name: str) -> str | None:
+    """The table of an index (or index-backed constraint) Django's state knows by `name`."""
+    for model in ctx.state.models.values():
+        options = model.options
+        named = [*(options.get("indexes") or ()), *(options.get("constraints") or ())]
+        if any(getattr(item, "name", None) == name for item in named):
+            return table_of(model, ctx.profile.max_name_length())
+    return None
+
+
+@rule.on_sql(ast.DropStmt)
+def check_sql(ctx: SqlContext, stmt: ast.DropStmt) -> Iterator[Finding]:
+    if stmt.removeType != ObjectType.OBJECT_INDEX or stmt.concurrent:
+        return
+    for names in stmt.objects or ():
+        index_name = str(names[-1].sval)
+        table = _table_of_index(ctx, index_name)
+        if table is not None and ctx.is_new_table(table):
+            continue
+        yield Finding(
+            message=_message(index_name, table),
+            hint=SQL_HINT,
+            lock=ctx.lock(DDL.DROP_INDEX, table) if table is not None else None,
+        )
