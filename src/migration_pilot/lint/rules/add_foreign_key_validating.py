@@ -1,0 +1,301 @@
+"""Adding a foreign key that PostgreSQL validates while it locks both tables.
+
+## What it does
+Flags, on a table created before this migration:
+- `AddField` of a `ForeignKey`/`OneToOneField` with `db_constraint=True`;
+- `AlterField` that turns a column into a foreign key, re-enables
+  `db_constraint`, or points it at another table;
+- RunSQL `ALTER TABLE ... ADD [CONSTRAINT ...] FOREIGN KEY` and
+  `ADD COLUMN ... REFERENCES` without `NOT VALID`.
+
+## Why is this dangerous?
+A foreign key is created with SHARE ROW EXCLUSIVE on the referencing table
+and on the referenced table: INSERT, UPDATE and DELETE on both wait. Unless it
+is `NOT VALID`, PostgreSQL then reads every row of the referencing table to
+prove each value exists, and the locks stay until the migration commits.
+`AddField` puts the constraint inline in `ADD COLUMN`, so the referencing
+table is held in ACCESS EXCLUSIVE (reads wait too). When the new column has no
+default PostgreSQL skips the check (every value is NULL), but both locks are
+still held for the rest of the migration, including the index Django builds
+for the field (`db_index=True`): a write to the referenced table, often a hot
+one such as users or customers, waits for all of it.
+See https://www.postgresql.org/docs/current/sql-altertable.html#SQL-ALTERTABLE-DESC-ADD-TABLE-CONSTRAINT
+
+## Safe alternative
+Add the column without a constraint and the constraint `NOT VALID` (no scan,
+short locks), keeping the real field in the migration state:
+
+    from django.db import migrations, models
+
+
+    class Migration(migrations.Migration):
+        dependencies = [("testapp", "0001_initial")]
+        operations = [
+            migrations.SeparateDatabaseAndState(
+                state_operations=[
+                    migrations.AddField(
+                        "invoice",
+                        "customer",
+                        models.ForeignKey(
+                            "testapp.customer", db_index=False, null=True,
+                            on_delete=models.CASCADE,
+                        ),
+                    ),
+                ],
+                database_operations=[
+                    migrations.AddField(
+                        "invoice",
+                        "customer",
+                        models.ForeignKey(
+                            "testapp.customer", db_constraint=False, db_index=False,
+                            null=True, on_delete=models.CASCADE,
+                        ),
+                    ),
+                    migrations.RunSQL(
+                        'ALTER TABLE "testapp_invoice" ADD CONSTRAINT'
+                        ' "testapp_invoice_customer_id_fk" FOREIGN KEY ("customer_id")'
+                        ' REFERENCES "testapp_customer" ("id")'
+                        " DEFERRABLE INITIALLY DEFERRED NOT VALID",
+                        reverse_sql='ALTER TABLE "testapp_invoice" DROP CONSTRAINT'
+                        ' "testapp_invoice_customer_id_fk"',
+                    ),
+                ],
+            ),
+        ]
+
+Then, in a later migration, `ALTER TABLE "testapp_invoice" VALIDATE
+CONSTRAINT "testapp_invoice_customer_id_fk"`: it scans under SHARE UPDATE
+EXCLUSIVE, which blocks neither reads nor writes (see
+`validate-in-same-transaction`). For a field with `db_index=True`, build its
+index there too with `CREATE INDEX CONCURRENTLY` in a migration with
+`atomic = False`; the finding renders both migrations with your names.
+
+## Not flagged
+- Tables created earlier in the same migration, and unmanaged or proxy models.
+- `db_constraint=False` fields, and RunSQL constraints added `NOT VALID`.
+- `AlterField` of a field that already had its constraint to the same table.
+- MySQL/MariaDB and SQLite: no `NOT VALID` exists there, so there is no
+  cheaper way to offer; SQLite does not enforce a lock on other writers worth
+  protecting.
+
+## Databases
+PostgreSQL (all supported versions).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import Any
+
+from django.db import migrations
+from django.db.backends.utils import names_digest, truncate_name
+from django.db.migrations.state import ModelState
+from django.db.models import NOT_PROVIDED, Field
+from pglast import ast
+from pglast.enums import AlterTableType, ConstrType
+
+from migration_pilot.analysis.schema import column_of, find_model, related_model_key, table_of
+from migration_pilot.backends.base import DDL
+from migration_pilot.diagnostics import Severity
+from migration_pilot.lint import render
+from migration_pilot.lint.context import OperationContext, SqlContext
+from migration_pilot.lint.registry import Finding, Rule
+
+rule = Rule(__name__, severity=Severity.ERROR, vendors={"postgresql"}, category="locks")
+
+HINT = (
+    "Add the constraint NOT VALID (SeparateDatabaseAndState with RunSQL), then VALIDATE"
+    " CONSTRAINT in a later migration."
+)
+SQL_HINT = "Add it NOT VALID, then run VALIDATE CONSTRAINT in a later migration."
+
+
+def _scanning_message(table: str, column: str, target: str, holding: str) -> str:
+    return (
+        f"Adding foreign key {column} to {table} checks every row of {table} against"
+        f" {target} while holding {holding}."
+    )
+
+
+def _unmanaged(model: ModelState | None) -> bool:
+    return model is not None and (
+        model.options.get("managed", True) is False or bool(model.options.get("proxy"))
+    )
+
+
+def _has_constraint(field: Field | None) -> bool:
+    return bool(
+        field is not None
+        and getattr(field, "remote_field", None) is not None
+        and not field.many_to_many
+        and getattr(field, "db_constraint", False)
+    )
+
+
+def _target(ctx: OperationContext, model_name: str, field: Field) -> tuple[str, str] | None:
+    """(table, column) the foreign key references, from the migration state."""
+    remote: Any = field.remote_field
+    key = related_model_key(field, ctx.app_label)
+    if key is None and getattr(remote, "model", None) == "self":
+        key = (ctx.app_label, model_name.lower())
+    model = find_model(ctx.state, *key) if key is not None else None
+    if model is None:
+        return None
+    to_field = getattr(remote, "field_name", None)
+    for name, target in model.fields.items():
+        if (to_field and name == to_field) or (not to_field and target.primary_key):
+            column = column_of(name, target)
+            return (table_of(model, ctx.profile.max_name_length()), column or name)
+    return (table_of(model, ctx.profile.max_name_length()), to_field or "id")
+
+
+def _has_default(field: Field) -> bool:
+    """Whether Django's ADD COLUMN carries a DEFAULT (then PostgreSQL validates every row)."""
+    if getattr(field, "db_default", NOT_PROVIDED) is not NOT_PROVIDED:
+        return True
+    return field.has_default() and field.default is not None
+
+
+def _without_constraint(field: Field) -> Field:
+    _, _, args, kwargs = field.deconstruct()
+    kwargs.update(db_constraint=False, db_index=False)
+    return type(field)(*args, **kwargs)
+
+
+def _alternative(ctx: OperationContext, op: migrations.AddField, table: str, column: str,
+                 target: tuple[str, str]) -> str:
+    limit = ctx.profile.max_name_length()
+    name = truncate_name(f"{table}_{column}_fk", limit)
+    add = (f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" FOREIGN KEY ("{column}")'
+           f' REFERENCES "{target[0]}" ("{target[1]}") DEFERRABLE INITIALLY DEFERRED NOT VALID')
+    drop = f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}"'
+    first = render.migration(
+        [render.call(
+            "migrations.SeparateDatabaseAndState",
+            state_operations=render.raw(
+                f"[{render.call('migrations.AddField', op.model_name, op.name, op.field).text}]",
+                *render.value(op.field).imports,
+            ),
+            database_operations=_database_operations(op, add, drop),
+        )],
+        dependencies=ctx.migration.dependencies,
+    )
+    later = [render.call("migrations.RunSQL",
+                         f'ALTER TABLE "{table}" VALIDATE CONSTRAINT "{name}"',
+                         reverse_sql=render.raw("migrations.RunSQL.noop"))]
+    if getattr(op.field, "db_index", False):
+        index = truncate_name(f"{table}_{column}_{names_digest(table, column, length=8)}", limit)
+        later.insert(0, render.call(
+            "migrations.RunSQL",
+            f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{index}" ON "{table}" ("{column}")',
+            reverse_sql=f'DROP INDEX CONCURRENTLY IF EXISTS "{index}"',
+        ))
+    second = render.migration(
+        later, dependencies=[(ctx.app_label, ctx.migration.name)],
+        atomic=not getattr(op.field, "db_index", False),
+        comment="A later migration: validation scans without blocking reads or writes.",
+    )
+    return f"{first}\n\n# --- next migration ---\n{second}"
+
+
+def _database_operations(op: migrations.AddField, add: str, drop: str) -> render.Code:
+    field = render.call("migrations.AddField", op.model_name, op.name, _without_constraint(op.field))
+    sql = render.call("migrations.RunSQL", add, reverse_sql=drop)
+    return render.Code(f"[{field.text}, {sql.text}]", field.imports | sql.imports)
+
+
+@rule.on(migrations.AddField)
+def check_add_field(ctx: OperationContext, op: migrations.AddField) -> Iterator[Finding]:
+    table = ctx.table(op.model_name)
+    field = op.field
+    if ctx.is_new_table(table) or _unmanaged(ctx.model(op.model_name)) or not _has_constraint(field):
+        return
+    column = ctx.column(op.name, field)
+    target = _target(ctx, op.model_name, field)
+    if column is None or target is None:
+        return
+    holding = f"ACCESS EXCLUSIVE on {table} and SHARE ROW EXCLUSIVE on {target[0]}"
+    lock = ctx.lock(DDL.ADD_COLUMN, table)
+    if _has_default(field):
+        message = _scanning_message(table, column, target[0], holding)
+        lock = dataclasses.replace(lock, scans=True)
+    else:
+        if ctx.is_new_table(target[0]):
+            return
+        index = ", including its index build" if getattr(field, "db_index", False) else ""
+        message = (
+            f"Adding foreign key {column} to {table} holds {holding} (blocking writes to"
+            f" {target[0]}) until the migration commits{index}."
+        )
+    yield Finding(message=message, hint=HINT, lock=lock,
+                  safe_alternative=_alternative(ctx, op, table, column, target))
+
+
+@rule.on(migrations.AlterField)
+def check_alter_field(ctx: OperationContext, op: migrations.AlterField) -> Iterator[Finding]:
+    table = ctx.table(op.model_name)
+    old = ctx.field(op.model_name, op.name)
+    new = op.field
+    if old is None or ctx.is_new_table(table) or _unmanaged(ctx.model(op.model_name)):
+        return
+    if not _has_constraint(new):
+        return
+    target = _target(ctx, op.model_name, new)
+    column = ctx.column(op.name, new)
+    if target is None or column is None:
+        return
+    if _has_constraint(old) and _target(ctx, op.model_name, old) == target:
+        return
+    yield Finding(
+        message=_scanning_message(table, column, target[0],
+                                  f"SHARE ROW EXCLUSIVE on {table} and {target[0]}"),
+        hint=HINT,
+        lock=ctx.lock(DDL.ADD_FOREIGN_KEY, table),
+    )
+
+
+def _constraints_of(cmd: ast.AlterTableCmd) -> Iterator[tuple[ast.Constraint, bool]]:
+    """Foreign-key constraints a command adds, with whether the column gets a default."""
+    definition = cmd.def_
+    if cmd.subtype == AlterTableType.AT_AddConstraint and isinstance(definition, ast.Constraint):
+        yield definition, True
+    elif cmd.subtype == AlterTableType.AT_AddColumn and isinstance(definition, ast.ColumnDef):
+        constraints = definition.constraints or ()
+        has_default = definition.raw_default is not None or any(
+            isinstance(c, ast.Constraint) and c.contype == ConstrType.CONSTR_DEFAULT
+            for c in constraints
+        )
+        for constraint in constraints:
+            if isinstance(constraint, ast.Constraint):
+                yield constraint, has_default
+
+
+@rule.on_sql(ast.AlterTableStmt)
+def check_sql(ctx: SqlContext, stmt: ast.AlterTableStmt) -> Iterator[Finding]:
+    if stmt.relation is None:
+        return
+    table = str(stmt.relation.relname)
+    if ctx.is_new_table(table):
+        return
+    for cmd in stmt.cmds or ():
+        if not isinstance(cmd, ast.AlterTableCmd):
+            continue
+        for constraint, scans in _constraints_of(cmd):
+            if constraint.contype != ConstrType.CONSTR_FOREIGN or constraint.skip_validation:
+                continue
+            target = str(constraint.pktable.relname) if constraint.pktable else "?"
+            column = ", ".join(str(a.sval) for a in constraint.fk_attrs or ()) or (
+                str(cmd.def_.colname) if isinstance(cmd.def_, ast.ColumnDef) else "?")
+            if cmd.subtype == AlterTableType.AT_AddConstraint:
+                holding = f"SHARE ROW EXCLUSIVE on {table} and {target}"
+                lock = ctx.lock(DDL.ADD_FOREIGN_KEY, table)
+            else:
+                holding = f"ACCESS EXCLUSIVE on {table} and SHARE ROW EXCLUSIVE on {target}"
+                lock = dataclasses.replace(ctx.lock(DDL.ADD_COLUMN, table), scans=scans)
+            if scans:
+                message = _scanning_message(table, column, target, holding)
+            else:
+                message = (f"Adding foreign key {column} to {table} holds {holding} (blocking"
+                           f" writes to {target}) until the migration commits.")
+            yield Finding(message=message, hint=SQL_HINT, lock=lock)
