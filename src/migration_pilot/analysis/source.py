@@ -65,6 +65,70 @@ class MigrationSource:
         """Every comment-only line in the file with its number."""
         return [(n, t.strip()) for n, t in enumerate(self.lines, 1) if t.strip().startswith("#")]
 
+    @functools.cached_property
+    def tree(self) -> ast.Module | None:
+        """The parsed module (None when it does not parse), for rules that read Python code."""
+        try:
+            return ast.parse(self.text, filename=self.path)
+        except SyntaxError:
+            return None
+
+    def function(self, name: str) -> ast.FunctionDef | None:
+        """The module-level `def name(...)`, or None."""
+        tree = self.tree
+        if tree is None:
+            return None
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and node.name == name:
+                return node
+        return None
+
+    def segment(self, node: ast.AST) -> str | None:
+        """The exact source text of `node`, comments and formatting included."""
+        return ast.get_source_segment(self.text, node)
+
+    def code_for(self, node: ast.FunctionDef) -> list[ast.stmt]:
+        """`node` and the module-level code it needs (constants, helpers), in file order.
+
+        Used to copy a RunPython function into a rewritten migration that still runs.
+        """
+        tree = self.tree
+        if tree is None:
+            return [node]
+        defined: dict[str, ast.stmt] = {}
+        for statement in tree.body:
+            if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                if statement.name != "Migration":
+                    defined[statement.name] = statement
+            elif isinstance(statement, ast.Assign | ast.AnnAssign):
+                targets = statement.targets if isinstance(statement, ast.Assign) else [
+                    statement.target]
+                for target in targets:
+                    if isinstance(target, ast.Name):
+                        defined[target.id] = statement
+        needed: list[ast.stmt] = [node]
+        pending: list[ast.AST] = [node]
+        while pending:
+            for child in ast.walk(pending.pop()):
+                if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Load):
+                    found = defined.get(child.id)
+                    if found is not None and found not in needed:
+                        needed.append(found)
+                        pending.append(found)
+        return sorted(needed, key=lambda s: s.lineno)
+
+    def import_lines(self) -> list[str]:
+        """Module-level imports, one name per line (`from x import a as b`), for rewritten code."""
+        tree = self.tree
+        lines: list[str] = []
+        for node in tree.body if tree is not None else ():
+            if isinstance(node, ast.Import):
+                lines.extend(f"import {_alias(a)}" for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module != "__future__":
+                module = "." * node.level + (node.module or "")
+                lines.extend(f"from {module} import {_alias(a)}" for a in node.names)
+        return lines
+
 
 @functools.lru_cache(maxsize=8192)
 def read_source(path: str) -> MigrationSource | None:
@@ -74,6 +138,26 @@ def read_source(path: str) -> MigrationSource | None:
     except (OSError, UnicodeDecodeError):
         return None
     return MigrationSource(path, text)
+
+
+def function_source(func: object) -> tuple[MigrationSource, ast.FunctionDef] | None:
+    """The file and `def` of a module-level function such as RunPython's code; nothing is imported.
+
+    None for lambdas, methods, builtins and functions whose file cannot be read.
+    """
+    code = getattr(func, "__code__", None)
+    name = getattr(func, "__name__", "")
+    if code is None or getattr(func, "__qualname__", name) != name:
+        return None
+    source = read_source(code.co_filename)
+    node = source.function(name) if source is not None else None
+    if source is None or node is None:
+        return None
+    return source, node
+
+
+def _alias(alias: ast.alias) -> str:
+    return f"{alias.name} as {alias.asname}" if alias.asname else alias.name
 
 
 def _operation_lines(cls: ast.ClassDef) -> list[int]:

@@ -33,7 +33,7 @@ _LOCKS: Final[dict[DDL, tuple[LockMode, Blocks, bool, bool]]] = {
     DDL.VALIDATE_CONSTRAINT: (*_COPY, False, True),
     DDL.RENAME: (LockMode.MYSQL_EXCLUSIVE, READS_AND_WRITES, False, False),
     DDL.DROP_TABLE: (LockMode.MYSQL_EXCLUSIVE, READS_AND_WRITES, False, False),
-    DDL.UPDATE_ALL_ROWS: (LockMode.MYSQL_ONLINE, Blocks.NOTHING, False, True),
+    DDL.UPDATE_ALL_ROWS: (LockMode.MYSQL_ONLINE, WRITES, False, True),  # InnoDB row locks
 }
 
 

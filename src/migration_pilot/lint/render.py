@@ -87,6 +87,20 @@ def migration(
     return "\n".join([*import_lines, "", "", *body]) + "\n"
 
 
+def with_code(migration_text: str, *blocks: str, imports: Sequence[str] = ()) -> str:
+    """`migration_text` (from `migration`) with module-level code, such as RunPython functions.
+
+    `blocks` go between the imports and the Migration class, two blank lines
+    apart; `imports` are added to the migration's own and merged with them.
+    """
+    head, marker, tail = migration_text.partition("class Migration(")
+    lines = [line for line in head.splitlines() if line.strip()]
+    merged = _merge_imports(set(lines) | set(imports))
+    code = "\n\n\n".join(block.strip("\n") for block in blocks if block.strip())
+    parts = ["\n".join(merged), code] if code else ["\n".join(merged)]
+    return "\n\n\n".join(parts) + "\n\n\n" + marker + tail
+
+
 def steps(*items: str) -> str:
     """Numbered deploy steps, one per line."""
     return "\n".join(f"{number}. {item}" for number, item in enumerate(items, 1))

@@ -1,0 +1,119 @@
+from django.db import migrations, models
+
+from tests.lint.helpers import assert_allows, assert_flags, lint_one
+
+RULE = "mixed-schema-and-data"
+ADD_FIELD = migrations.AddField("order", "reference", models.CharField(max_length=32, null=True))
+BACKFILL_SQL = migrations.RunSQL("UPDATE testapp_order SET reference = 'ORD-' || id WHERE reference IS NULL",
+                                 migrations.RunSQL.noop)
+RUN_PYTHON_SOURCE = '''from django.db import migrations, models
+
+
+def fill(apps, schema_editor):
+    Order = apps.get_model("testapp", "Order")
+    Order.objects.filter(note="").update(note="-")
+
+
+class Migration(migrations.Migration):
+    dependencies = [("testapp", "0001_initial")]
+    operations = [
+        migrations.AddField("order", "reference", models.CharField(max_length=32, null=True)),
+        migrations.RunPython(fill, migrations.RunPython.noop),
+    ]
+'''
+
+
+def test_flags_add_field_and_run_python():
+    assert_flags(RULE, source=RUN_PYTHON_SOURCE)
+
+
+def test_flags_add_field_and_data_sql():
+    assert_flags(RULE, [ADD_FIELD, BACKFILL_SQL])
+
+
+def test_flags_one_run_sql_mixing_ddl_and_dml():
+    op = migrations.RunSQL("ALTER TABLE testapp_order ADD COLUMN reference varchar(32);"
+                           " UPDATE testapp_order SET reference = 'x' WHERE reference IS NULL",
+                           migrations.RunSQL.noop)
+
+    assert_flags(RULE, [op])
+
+
+def test_allows_schema_only_and_data_only():
+    ddl = migrations.RunSQL("CREATE INDEX order_note_idx ON testapp_order (note)", migrations.RunSQL.noop)
+
+    assert_allows(RULE, [ADD_FIELD, ddl])
+    assert_allows(RULE, [BACKFILL_SQL, migrations.RunPython(migrations.RunPython.noop, migrations.RunPython.noop)])
+
+
+def test_allows_state_only_operations_with_data():
+    ops = [migrations.AlterModelOptions("order", {"ordering": ["id"]}), BACKFILL_SQL,
+           migrations.SeparateDatabaseAndState(state_operations=[ADD_FIELD])]
+
+    assert_allows(RULE, ops)
+
+
+def test_allows_seeding_a_new_table_on_postgresql_and_sqlite_but_not_mysql():
+    ops = [migrations.CreateModel("Ledger", [("id", models.BigAutoField(primary_key=True)),
+                                             ("note", models.TextField(default=""))]),
+           migrations.AddIndex("ledger", models.Index(fields=["note"], name="ledger_note_idx")),
+           migrations.RunSQL("INSERT INTO testapp_ledger (note) VALUES ('first')", migrations.RunSQL.noop)]
+
+    assert_allows(RULE, ops, vendor="postgresql")
+    assert_allows(RULE, ops, vendor="sqlite")
+    assert_flags(RULE, ops, vendor="mysql")
+
+
+def test_allows_non_atomic_migration_on_postgresql_but_not_mysql():
+    assert_allows(RULE, [ADD_FIELD, BACKFILL_SQL], atomic=False)
+    assert_flags(RULE, [ADD_FIELD, BACKFILL_SQL], atomic=False, vendor="mysql")
+
+
+def test_flags_on_every_vendor():
+    for vendor in ("postgresql", "mysql", "sqlite"):
+        assert_flags(RULE, [ADD_FIELD, BACKFILL_SQL], vendor=vendor)
+
+
+def test_message_on_postgresql():
+    (diagnostic,) = lint_one(RULE, source=RUN_PYTHON_SOURCE)
+
+    assert diagnostic.message == (
+        "Migration testapp.0002_change mixes schema changes (AddField) with data changes"
+        " (RunPython): the data step runs while the schema step's locks are held, until the"
+        " migration commits."
+    )
+    assert diagnostic.hint == (
+        "Split it: the schema change in one migration, the data change in the next one,"
+        " which depends on it."
+    )
+    assert diagnostic.operation == 1
+    assert diagnostic.lock is None
+
+
+def test_message_on_mysql():
+    (diagnostic,) = lint_one(RULE, [ADD_FIELD, BACKFILL_SQL], vendor="mysql")
+
+    assert diagnostic.message == (
+        "Migration testapp.0002_change mixes schema changes (AddField) with data changes"
+        " (RunSQL): each DDL statement commits at once, so if the data step fails the schema"
+        " change stays applied and Django does not record the migration."
+    )
+
+
+def test_safe_alternative_names_the_split():
+    (diagnostic,) = lint_one(RULE, [ADD_FIELD, BACKFILL_SQL])
+
+    assert diagnostic.safe_alternative == (
+        "1. Keep AddField in 0002_change.\n"
+        "2. Move RunSQL to a new migration of testapp with"
+        " dependencies = [('testapp', '0002_change')].\n"
+        "3. Point later migrations that depended on this one at the new one."
+    )
+
+
+def test_ignore_comment_suppresses():
+    source = RUN_PYTHON_SOURCE.replace(
+        "        migrations.RunPython(",
+        "        # pilot: ignore mixed-schema-and-data -- testapp_order is tiny\n        migrations.RunPython(")
+
+    assert_allows(RULE, source=source)
