@@ -130,10 +130,19 @@ class SqlContext(OperationContext):
         *,
         statement: Any,
         statement_index: int,
+        statements_in_call: int = 1,
     ) -> None:
         super().__init__(visit, profile, scope)
         self.statement = statement
         self.statement_index = statement_index
+        # Statements of one SQL string reach the server in one call, which PostgreSQL
+        # runs as one implicit transaction even when the migration is not atomic.
+        self.statements_in_call = statements_in_call
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether this statement runs inside a transaction block on the server."""
+        return self.atomic or (self.statements_in_call > 1 and self.profile.transactional_ddl)
 
 
 @dataclass(slots=True)

@@ -227,7 +227,7 @@ class LintVisitor:
                     schema = True
                 checks = self.sql_checks.get(type(statement), ())
                 ctx = SqlContext(visit, self.profile, self.scope, statement=statement,
-                                 statement_index=number)
+                                 statement_index=number, statements_in_call=len(parsed.statements))
                 for rule, check in checks:
                     for finding in check(ctx, statement):  # type: ignore[operator]
                         self._pending.append((rule, finding, visit.index))

@@ -164,3 +164,40 @@ def test_concurrent_run_sql_in_atomic_migration_fails_on_postgresql(postgresql_s
             applied = MigrationExecutor(connection).loader.applied_migrations
 
     assert ("testapp", "0002_change") in applied
+
+
+def test_flags_concurrent_statement_sharing_a_string_in_a_non_atomic_migration():
+    op = migrations.RunSQL("CREATE INDEX CONCURRENTLY inv_num ON testapp_invoice (number); SELECT 1;",
+                           migrations.RunSQL.noop)
+
+    diagnostic = assert_flags("concurrent-in-atomic", [op], atomic=False)
+
+    assert diagnostic.message == (
+        "CREATE INDEX CONCURRENTLY inv_num cannot run inside a transaction block, but it shares one SQL"
+        " string with 1 other statement(s), which PostgreSQL runs as one implicit transaction, so migrate fails.")
+
+
+def test_allows_concurrent_statement_in_its_own_list_item_in_a_non_atomic_migration():
+    op = migrations.RunSQL(["CREATE INDEX CONCURRENTLY inv_num ON testapp_invoice (number)", "SELECT 1"],
+                           migrations.RunSQL.noop)
+
+    assert_allows("concurrent-in-atomic", [op], atomic=False)
+
+
+def test_shared_string_fails_on_postgresql_even_without_atomic(postgresql_server, tmp_path):
+    shared = run_sql("CREATE INDEX CONCURRENTLY inv_num ON testapp_invoice (number); SELECT 1;")
+    split = run_sql(["CREATE INDEX CONCURRENTLY inv_num ON testapp_invoice (number)", "SELECT 1"])
+    assert lint_one(RULE, [shared], atomic=False)
+    failing = write_package({"0002_change": migration_source([shared], atomic=False)})
+    working = write_package({"0002_change": migration_source([split], atomic=False)})
+
+    with scratch_connection("postgresql", postgresql_server, tmp_path) as connection:
+        with override_settings(MIGRATION_MODULES={"testapp": failing}):
+            executor = MigrationExecutor(connection)
+            with pytest.raises(DatabaseError, match="cannot run inside a transaction block"):
+                executor.migrate([("testapp", "0002_change")])
+        with override_settings(MIGRATION_MODULES={"testapp": working}):
+            MigrationExecutor(connection).migrate([("testapp", "0002_change")])
+            applied = MigrationExecutor(connection).loader.applied_migrations
+
+    assert ("testapp", "0002_change") in applied

@@ -5,7 +5,10 @@ Flags `AddIndexConcurrently` and `RemoveIndexConcurrently`
 (`django.contrib.postgres.operations`), and RunSQL `CREATE INDEX CONCURRENTLY`,
 `DROP INDEX CONCURRENTLY`, `REINDEX ... CONCURRENTLY` and
 `ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY`, in a migration that Django
-runs in a transaction (`atomic = True`, the default).
+runs in a transaction (`atomic = True`, the default). Also flags such a
+statement that shares one SQL string with other statements even in a
+non-atomic migration: PostgreSQL runs a multi-statement string as one
+implicit transaction.
 
 ## Why is this dangerous?
 PostgreSQL refuses these statements inside a transaction block ("cannot run
@@ -36,7 +39,8 @@ Keep other operations out of it: without a transaction, a failure halfway
 leaves the earlier ones applied and the migration unrecorded.
 
 ## Not flagged
-- The same operations in a migration with `atomic = False`.
+- The same operations in a migration with `atomic = False`, each concurrent
+  statement in a SQL string of its own (`RunSQL([...])` items run separately).
 - Plain `CREATE INDEX`, `DROP INDEX` and `REINDEX` (see
   `add-index-non-concurrent`, `drop-index-non-concurrent`,
   `reindex-non-concurrent`).
@@ -102,40 +106,49 @@ def check_operation(ctx: OperationContext, op: Any) -> Iterator[Finding]:
 
 
 def _sql_finding(ctx: SqlContext, what: str) -> Finding:
+    if ctx.atomic:
+        return Finding(
+            message=(
+                f"{what} cannot run inside a transaction block, but this migration is atomic,"
+                " so migrate fails."
+            ),
+            hint=HINT,
+            safe_alternative=_code(ctx, ctx.visit.operation),
+        )
     return Finding(
         message=(
-            f"{what} cannot run inside a transaction block, but this migration is atomic,"
-            " so migrate fails."
+            f"{what} cannot run inside a transaction block, but it shares one SQL string with"
+            f" {ctx.statements_in_call - 1} other statement(s), which PostgreSQL runs as one"
+            " implicit transaction, so migrate fails."
         ),
-        hint=HINT,
-        safe_alternative=_code(ctx, ctx.visit.operation),
+        hint="Give the concurrent statement its own string: RunSQL([\"...\", \"...\"]) runs each item separately.",
     )
 
 
 @rule.on_sql(ast.IndexStmt)
 def check_create_index(ctx: SqlContext, stmt: ast.IndexStmt) -> Iterator[Finding]:
-    if ctx.atomic and stmt.concurrent:
+    if ctx.in_transaction and stmt.concurrent:
         unique = "UNIQUE " if stmt.unique else ""
         yield _sql_finding(ctx, f"CREATE {unique}INDEX CONCURRENTLY {stmt.idxname or '(unnamed)'}")
 
 
 @rule.on_sql(ast.DropStmt)
 def check_drop_index(ctx: SqlContext, stmt: ast.DropStmt) -> Iterator[Finding]:
-    if ctx.atomic and stmt.concurrent and stmt.removeType == ObjectType.OBJECT_INDEX:
+    if ctx.in_transaction and stmt.concurrent and stmt.removeType == ObjectType.OBJECT_INDEX:
         names = ", ".join(str(names[-1].sval) for names in stmt.objects or ())
         yield _sql_finding(ctx, f"DROP INDEX CONCURRENTLY {names}")
 
 
 @rule.on_sql(ast.ReindexStmt)
 def check_reindex(ctx: SqlContext, stmt: ast.ReindexStmt) -> Iterator[Finding]:
-    if ctx.atomic and reindex_is_concurrent(stmt):
+    if ctx.in_transaction and reindex_is_concurrent(stmt):
         target = stmt.relation.relname if stmt.relation is not None else stmt.name
         yield _sql_finding(ctx, f"REINDEX CONCURRENTLY {target or ''}".rstrip())
 
 
 @rule.on_sql(ast.AlterTableStmt)
 def check_detach_partition(ctx: SqlContext, stmt: ast.AlterTableStmt) -> Iterator[Finding]:
-    if not ctx.atomic or stmt.relation is None:
+    if not ctx.in_transaction or stmt.relation is None:
         return
     for cmd in stmt.cmds or ():
         definition: Any = getattr(cmd, "def_", None)
