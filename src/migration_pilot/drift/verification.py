@@ -1,0 +1,152 @@
+"""`verify()`: the live schema against the migrations, plus history and models, as one result.
+
+Order of work: load the graph with the verified connection (reads
+django_migrations), get the reference catalog (cache, shadow database, or
+the migration state when no database can be created; another alias with
+--against), read the live catalog, diff, explain. Every query against the
+verified database is a read.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.apps import apps
+from django.db.migrations.loader import MigrationLoader
+from django.db.migrations.recorder import MigrationRecorder
+from django.db.migrations.state import ProjectState
+from django.db.utils import Error as DatabaseError
+
+from migration_pilot.drift import cache
+from migration_pilot.drift.catalog import read_catalog, server_version
+from migration_pilot.drift.compare import compare
+from migration_pilot.drift.differences import Difference, VerifyResult
+from migration_pilot.drift.errors import CatalogReadError, IncompatibleAliasesError, SameAliasError
+from migration_pilot.drift.explain import explain, origins
+from migration_pilot.drift.history import history_differences
+from migration_pilot.drift.model import Catalog
+from migration_pilot.drift.models_vs_migrations import model_differences
+from migration_pilot.drift.shadow import Progress, ShadowUnavailable, applied_plan, build_shadow_catalog
+from migration_pilot.drift.state import state_catalog, unmanaged_tables
+
+
+def verify(alias: str = "default", *, against: str | None = None, use_cache: bool = True,
+           strict_names: bool = False, progress: Progress | None = None) -> VerifyResult:
+    """Compare the database of `alias` with what its applied migrations produce (or with `against`)."""
+    from migration_pilot.pipeline.preflight import connect
+
+    started = time.perf_counter()
+    live = connect(alias)
+    loader = _load(live)
+    plan = applied_plan(loader)
+    notes: list[str] = []
+    try:
+        history = history_differences(loader, live)
+    except DatabaseError as exc:
+        raise CatalogReadError(alias, _first_line(exc)) from exc
+    models = model_differences(loader)
+    cached, cache_path = False, None
+    if against is not None:
+        expected, reference = _other(alias, live, against, connect), f"alias:{against}"
+    else:
+        key = cache.cache_key(plan.migrations, server=server_version(live), extra=_server_extra(live))
+        found = cache.load(key) if use_cache else None
+        if found is not None:
+            expected, reference, cached = found, "cache", True
+            cache_path = str(cache.cache_dir() / f"{key}.json")
+        else:
+            try:
+                expected = build_shadow_catalog(live, plan, progress=progress)
+                reference = "shadow"
+                stored = cache.store(key, expected)
+                cache_path = str(stored) if stored else None
+            except ShadowUnavailable as exc:
+                expected, reference = _state_reference(plan, live), "state"
+                notes.append(f"Could not create a shadow database ({exc}); compared against the schema rendered"
+                             " from the migration state instead: tables, columns, nullability and declared"
+                             " index/constraint names only. Grant CREATEDB (PostgreSQL) or CREATE on"
+                             " `pilot_shadow_%` (MySQL) for the full comparison.")
+    try:
+        actual = read_catalog(live)
+    except DatabaseError as exc:
+        raise CatalogReadError(alias, _first_line(exc)) from exc
+    skip = _skipped_tables(loader, reference)
+    differences = compare(expected, actual, strict_names=strict_names, skip_tables=skip)
+    if differences:
+        vanished = [d.object for d in history if d.kind == "applied_migration_missing"]
+        differences = explain(differences, expected=expected, actual=actual, vendor=live.vendor,
+                              quote=live.ops.quote_name, origins=origins(loader, plan.migrations, vanished))
+    return VerifyResult(alias=alias, reference=reference, cached=cached, differences=tuple(differences),
+                        history=tuple(history), models=tuple(models), notes=tuple(notes), vendor=live.vendor,
+                        applied=len(plan.migrations), tables=len(actual.tables),
+                        duration_s=time.perf_counter() - started, cache_path=cache_path)
+
+
+def _load(connection: Any) -> MigrationLoader:
+    """The graph with the applied set of `connection`; load errors become MigrationLoadError."""
+    try:
+        return MigrationLoader(connection, ignore_no_migrations=True)
+    except DatabaseError as exc:
+        raise CatalogReadError(connection.alias, _first_line(exc)) from exc
+    except Exception:
+        from migration_pilot.loader import load_graph
+
+        load_graph()  # raises the same problem as a one-line MigrationLoadError
+        raise
+
+
+def _other(alias: str, live: Any, against: str, connect: Any) -> Catalog:
+    if against == alias:
+        raise SameAliasError(alias)
+    other = connect(against)
+    if other.vendor != live.vendor:
+        raise IncompatibleAliasesError(alias, live.vendor, against, other.vendor)
+    try:
+        return read_catalog(other)
+    except DatabaseError as exc:
+        raise CatalogReadError(against, _first_line(exc)) from exc
+
+
+def _state_reference(plan: Any, live: Any) -> Catalog:
+    state = ProjectState(real_apps=plan.loader.unmigrated_apps)
+    for migration in plan.migrations:
+        state = migration.mutate_state(state, preserve=False)
+    catalog = state_catalog(state, live)
+    recorder_table = MigrationRecorder.Migration._meta.db_table
+    from migration_pilot.drift.model import Column, Table
+
+    tables = dict(catalog.tables)
+    tables[recorder_table] = Table(recorder_table, {
+        name: Column(name=name, type="", nullable=False) for name in ("id", "app", "name", "applied")})
+    return Catalog(vendor=catalog.vendor, version="", tables=tables, precise=False)
+
+
+def _skipped_tables(loader: MigrationLoader, reference: str) -> set[str]:
+    """Tables migrations never create: managed = False models and apps without migrations."""
+    skip = unmanaged_tables(apps.get_models(include_auto_created=True))
+    for label in loader.unmigrated_apps:
+        try:
+            config = apps.get_app_config(label)
+        except LookupError:
+            continue
+        skip |= {m._meta.db_table for m in config.get_models(include_auto_created=True)}
+    return skip
+
+
+def _server_extra(live: Any) -> list[str]:
+    if live.vendor != "mysql":
+        return []
+    with live.cursor() as cursor:
+        cursor.execute("SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA"
+                       " WHERE SCHEMA_NAME = DATABASE()")
+        row = cursor.fetchone()
+    return [f"charset={row[0]}", f"collation={row[1]}"]
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+__all__ = ["Difference", "VerifyResult", "verify"]
