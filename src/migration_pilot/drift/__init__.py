@@ -15,7 +15,7 @@ from migration_pilot.drift.catalog import read_catalog
 from migration_pilot.drift.compare import compare
 from migration_pilot.drift.differences import Difference, VerifyResult
 from migration_pilot.drift.model import Catalog, Column, Constraint, Index, Table
-from migration_pilot.drift.verification import verify
+from migration_pilot.drift.verification import prepare_reference, verify
 
 __all__ = ["Catalog", "Column", "Constraint", "Difference", "Index", "Table", "VerifyResult", "compare",
-           "read_catalog", "verify"]
+           "prepare_reference", "read_catalog", "verify"]

@@ -70,3 +70,14 @@ class UnsupportedVendorError(PilotError, ValueError):
     def __str__(self) -> str:
         return (f"Database alias {self.alias!r} uses {self.vendor}; verify supports PostgreSQL,"
                 " MySQL/MariaDB and SQLite.")
+
+
+class ReferenceUnavailableError(PilotError, RuntimeError):
+    """`verify --prepare` needs a shadow database and the server refused to create one."""
+
+    def __init__(self, alias: str, reason: str) -> None:
+        self.alias, self.reason = alias, reason
+
+    def __str__(self) -> str:
+        return (f"Cannot prepare the reference schema on {self.alias!r}: creating a shadow database failed"
+                f" ({self.reason}). Grant CREATEDB (PostgreSQL) or CREATE on `pilot_shadow_%` (MySQL).")

@@ -54,8 +54,12 @@ class ShadowPlan:
     migrations: tuple[Any, ...]
 
 
-def applied_plan(loader: MigrationLoader) -> ShadowPlan:
-    """Applied migrations (as the loader resolved squashes) in an order that respects dependencies."""
+def applied_plan(loader: MigrationLoader, *, everything: bool = False) -> ShadowPlan:
+    """Applied migrations (as the loader resolved squashes) in an order that respects dependencies.
+
+    With `everything`, every migration on disk: the set a full `migrate` leaves
+    applied, in the same order, so its cache key is the one verify computes afterwards.
+    """
     graph = loader.graph
     applied = loader.applied_migrations or {}
     ordered: list[Any] = []
@@ -64,7 +68,7 @@ def applied_plan(loader: MigrationLoader) -> ShadowPlan:
         for key in graph.forwards_plan(leaf):
             if key not in seen:
                 seen.add(key)
-                if key in applied:
+                if everything or key in applied:
                     ordered.append(graph.nodes[key])
     return ShadowPlan(loader, tuple(ordered))
 

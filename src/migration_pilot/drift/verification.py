@@ -22,7 +22,12 @@ from migration_pilot.drift import cache
 from migration_pilot.drift.catalog import read_catalog, server_version
 from migration_pilot.drift.compare import compare
 from migration_pilot.drift.differences import Difference, VerifyResult
-from migration_pilot.drift.errors import CatalogReadError, IncompatibleAliasesError, SameAliasError
+from migration_pilot.drift.errors import (
+    CatalogReadError,
+    IncompatibleAliasesError,
+    ReferenceUnavailableError,
+    SameAliasError,
+)
 from migration_pilot.drift.explain import explain, origins
 from migration_pilot.drift.history import history_differences
 from migration_pilot.drift.model import Catalog
@@ -32,8 +37,14 @@ from migration_pilot.drift.state import state_catalog, unmanaged_tables
 
 
 def verify(alias: str = "default", *, against: str | None = None, use_cache: bool = True,
-           strict_names: bool = False, progress: Progress | None = None) -> VerifyResult:
-    """Compare the database of `alias` with what its applied migrations produce (or with `against`)."""
+           strict_names: bool = False, progress: Progress | None = None,
+           only_if_cached: bool = False) -> VerifyResult:
+    """Compare the database of `alias` with what its applied migrations produce (or with `against`).
+
+    `only_if_cached` skips the schema comparison when no cached reference exists
+    instead of building a shadow database (history and models are still checked);
+    deploy uses it for a database its own run built from empty.
+    """
     from migration_pilot.pipeline.preflight import connect
 
     started = time.perf_counter()
@@ -55,6 +66,13 @@ def verify(alias: str = "default", *, against: str | None = None, use_cache: boo
         if found is not None:
             expected, reference, cached = found, "cache", True
             cache_path = str(cache.cache_dir() / f"{key}.json")
+        elif only_if_cached:
+            return VerifyResult(alias=alias, reference="skipped", cached=False, differences=(),
+                                history=tuple(history), models=tuple(models),
+                                notes=("No cached reference schema for these migrations; the schema"
+                                       " comparison was skipped.",), vendor=live.vendor,
+                                applied=len(plan.migrations), tables=0,
+                                duration_s=time.perf_counter() - started, cache_path=None)
         else:
             try:
                 expected = build_shadow_catalog(live, plan, progress=progress)
@@ -81,6 +99,29 @@ def verify(alias: str = "default", *, against: str | None = None, use_cache: boo
                         history=tuple(history), models=tuple(models), notes=tuple(notes), vendor=live.vendor,
                         applied=len(plan.migrations), tables=len(actual.tables),
                         duration_s=time.perf_counter() - started, cache_path=cache_path)
+
+
+def prepare_reference(alias: str = "default", *, progress: Progress | None = None) -> tuple[str, bool]:
+    """Build and cache the reference schema of every migration on disk; (cache path, was it cached already).
+
+    The reference depends on the migrations, the vendor and the server version,
+    never on the live data, so a build step can prepare it before the deploy and
+    the deploy's verify stage then reads it from the cache instead of building a
+    shadow database while the release waits.
+    """
+    from migration_pilot.pipeline.preflight import connect
+
+    live = connect(alias)
+    plan = applied_plan(_load(live), everything=True)
+    key = cache.cache_key(plan.migrations, server=server_version(live), extra=_server_extra(live))
+    if cache.load(key) is not None:
+        return str(cache.cache_dir() / f"{key}.json"), True
+    try:
+        expected = build_shadow_catalog(live, plan, progress=progress)
+    except ShadowUnavailable as exc:
+        raise ReferenceUnavailableError(alias, str(exc)) from exc
+    stored = cache.store(key, expected)
+    return str(stored) if stored else "", False
 
 
 def _load(connection: Any) -> MigrationLoader:
@@ -149,4 +190,4 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-__all__ = ["Difference", "VerifyResult", "verify"]
+__all__ = ["Difference", "VerifyResult", "prepare_reference", "verify"]

@@ -160,6 +160,7 @@ def _run_locked(options: DeployOptions, config: Config, connection: Any, emit: E
                             run_id=run.id, plan=plan)
     before_applied = history.applied_now(alias)
     before_schema = schema_fingerprint(connection)
+    started_empty = _is_empty(connection, before_applied)
     manifest = None
     if options.backup:
         try:
@@ -184,7 +185,7 @@ def _run_locked(options: DeployOptions, config: Config, connection: Any, emit: E
     if report.failed is not None:
         failure = f"{report.failed.key[0]}.{report.failed.key[1]} failed: {report.failed.error}"
     elif options.verify:
-        failure = _verify_after(alias, emit)
+        failure = _verify_after(alias, emit, started_empty=started_empty and not plan.backwards)
     if failure is None:
         history.finish_run(run, "succeeded")
         _migrate_signal(executor, plan, post=True, state=report.state)
@@ -252,15 +253,40 @@ def _backup(options: DeployOptions, emit: EventSink) -> Any:
     return manifest
 
 
-def _verify_after(alias: str, emit: EventSink) -> str | None:
-    try:
-        from migration_pilot.drift import verify  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        emit(Event("verify_skipped", "Schema verification is not available in this build."))
-        return None
+def _is_empty(connection: Any, applied: Any) -> bool:
+    """True when the database held nothing but the deploy's own bookkeeping before this run."""
+    if any(app != "migration_pilot" for app, _name in applied):
+        return False
+    from migration_pilot.models import DeployRun, MigrationRun
+
+    own = {"django_migrations", DeployRun._meta.db_table, MigrationRun._meta.db_table}
+    with connection.cursor() as cursor:
+        tables = set(connection.introspection.table_names(cursor))
+    return not (tables - own)
+
+
+def _verify_after(alias: str, emit: EventSink, *, started_empty: bool = False) -> str | None:
+    """Drift fails the deploy. The reference comes from the cache or a shadow database.
+
+    A database this run built from empty is itself a fresh build of exactly these
+    migrations, as a shadow would be; building a second one would double the
+    deploy's time to prove nothing new, so then only a cached reference is used
+    (history and models are checked either way).
+    """
+    from migration_pilot.drift import verify
+
     emit(Event("verify_started", "Verifying the live schema against the migrations..."))
-    result = verify(alias)
-    schema_drift = [d for d in result.differences if d.kind not in {"unmanaged_view"}]
+    result = verify(alias, only_if_cached=started_empty)
+    if result.reference == "skipped":
+        emit(Event("verify_note", "The database was empty before this deploy, so its schema is a fresh build of"
+                   " these migrations; compared history and models only ('pilot verify --prepare' in the build"
+                   " step caches a reference to compare the schema against as well)."))
+    elif result.reference == "shadow":
+        emit(Event("verify_note", f"Built the reference schema in a shadow database ({result.duration_s:.1f}s);"
+                   " 'pilot verify --prepare' in the build step makes this a cache read."))
+    # Unapplied migrations are expected after a --target deploy; every other history finding is drift.
+    broken_history = [d for d in result.history if d.kind != "unapplied_migration"]
+    schema_drift = [d for d in result.differences if d.kind not in {"unmanaged_view"}] + broken_history
     if schema_drift:
         first = schema_drift[0]
         return (f"verification found {len(schema_drift)} difference(s) after applying"

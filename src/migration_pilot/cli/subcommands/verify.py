@@ -32,12 +32,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Rebuild the reference schema even if a cached one matches the migrations.")
     parser.add_argument("--strict-names", action="store_true",
                         help="Also report indexes and constraints that differ only by name.")
+    parser.add_argument("--prepare", action="store_true",
+                        help="Only build and cache the reference schema of every migration on disk (run it in the"
+                             " build step; the deploy's verify stage then reads it instead of building it).")
 
 
 def run(options: dict[str, Any], streams: Streams) -> int:
     """Verify, render, exit 1 when anything above info level was found."""
-    from migration_pilot.drift import verify
+    from migration_pilot.drift import prepare_reference, verify
 
+    if options.get("prepare"):
+        with _progress(streams) as progress:
+            path, already = prepare_reference(options.get("database") or "default", progress=progress)
+        streams.out.write(("Reference schema already cached: " if already else "Reference schema cached: ")
+                          + path + "\n")
+        return EXIT_OK
     with _progress(streams) as progress:
         result = verify(options.get("database") or "default", against=options.get("against"),
                         use_cache=not options.get("no_cache"), strict_names=bool(options.get("strict_names")),
@@ -80,7 +89,8 @@ def reference_line(result: VerifyResult) -> str:
     if result.reference.startswith("alias:"):
         return f"against database alias {result.reference.removeprefix('alias:')!r}"
     how = {"shadow": "a shadow database built from", "cache": "the cached schema of",
-           "state": "the migration state (no shadow database) of"}[result.reference]
+           "state": "the migration state (no shadow database) of",
+           "skipped": "(schema comparison skipped) history and models of"}[result.reference]
     return f"against {how} {result.applied} applied migration(s)"
 
 

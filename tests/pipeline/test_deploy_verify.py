@@ -1,0 +1,72 @@
+"""The deploy's verify stage: drift found after apply fails the deploy; an empty start needs no shadow."""
+
+from __future__ import annotations
+
+import json
+
+from tests.pipeline.inspect_db import applied, query
+from tests.pipeline.project import ADD_NOTE
+
+NOTE_MODELS = ("number = models.CharField(max_length=30)\n    amount = models.IntegerField(default=0)\n"
+               "    note = models.CharField(max_length=50, null=True)")
+INDEXED = '''
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0002_note")]
+    operations = [
+        migrations.AddIndex("invoice", models.Index(fields=["number"], name="invoice_number_idx")),
+    ]
+'''
+
+
+def events(result):
+    return {e["kind"]: e["message"] for e in json.loads(result.out)["events"]}
+
+
+def test_first_deploy_to_an_empty_database_checks_history_without_a_shadow(deployable):
+    project, _vendor, _server, _name = deployable
+
+    result = project.deploy("--format", "json")
+
+    assert result.code == 0, result.out + result.err
+    seen = events(result)
+    assert "empty before this deploy" in seen["verify_note"]
+    assert "verify_finished" in seen
+
+
+def test_prepared_reference_is_used_by_the_deploy(deployable):
+    project, _vendor, _server, _name = deployable
+    prepared = project.run("verify", "--prepare")
+    assert prepared.code == 0, prepared.out + prepared.err
+    assert prepared.out.startswith("Reference schema cached: ")
+
+    result = project.deploy("--format", "json")
+
+    assert result.code == 0, result.out + result.err
+    seen = events(result)
+    assert "verify_note" not in seen  # read from the cache: neither skipped nor built
+    assert "verify_finished" in seen
+    again = project.run("verify", "--prepare")
+    assert again.out.startswith("Reference schema already cached: ")
+
+
+def test_drift_found_after_apply_fails_the_deploy_and_rolls_it_back(deployable):
+    project, vendor, server, name = deployable
+    project.migration("0002_note", ADD_NOTE)
+    project.models(NOTE_MODELS)
+    assert project.deploy().code == 0
+    # A hand-made hotfix nobody put in a migration: an extra column.
+    query(vendor, server, name, "ALTER TABLE shop_invoice ADD COLUMN hotfix integer")
+    before = applied(vendor, server, name)
+    project.migration("0003_index", INDEXED)
+    project.models(NOTE_MODELS + "\n\n    class Meta:\n        indexes = [models.Index(fields=['number'],"
+                   " name='invoice_number_idx')]")
+
+    result = project.deploy("--fail-on", "never")
+
+    assert result.code == 3, result.out + result.err
+    assert "verification found" in result.out and "hotfix" in result.out
+    assert applied(vendor, server, name) == before
+    assert project.history()[0]["outcome"] == "rolled_back"
