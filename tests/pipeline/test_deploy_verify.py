@@ -70,3 +70,34 @@ def test_drift_found_after_apply_fails_the_deploy_and_rolls_it_back(deployable):
     assert "verification found" in result.out and "hotfix" in result.out
     assert applied(vendor, server, name) == before
     assert project.history()[0]["outcome"] == "rolled_back"
+
+
+SQUASHED = '''
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    replaces = [("shop", "0002_note"), ("shop", "0003_index")]
+    dependencies = [("shop", "0001_initial")]
+    operations = [
+        migrations.AddField("invoice", "note", models.CharField(max_length=50, null=True)),
+        migrations.AddIndex("invoice", models.Index(fields=["number"], name="invoice_number_idx")),
+    ]
+'''
+
+
+def test_squashed_migration_is_recorded_as_migrate_records_it(deployable):
+    project, vendor, server, name = deployable
+    project.migration("0002_note", ADD_NOTE)
+    project.migration("0003_index", INDEXED)
+    project.migration("0002_squashed_0003", SQUASHED)
+    project.models(NOTE_MODELS + "\n\n    class Meta:\n        indexes = [models.Index(fields=['number'],"
+                   " name='invoice_number_idx')]")
+
+    result = project.deploy("--fail-on", "never")
+
+    assert result.code == 0, result.out + result.err
+    recorded = applied(vendor, server, name)
+    assert {("shop", "0002_note"), ("shop", "0003_index"), ("shop", "0002_squashed_0003")} <= set(recorded)
+    verified = project.run("verify")
+    assert verified.code == 0, verified.out

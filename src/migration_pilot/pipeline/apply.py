@@ -191,6 +191,10 @@ def apply_forwards(connection: Any, keys: list[MigrationKey], *, timeouts: Timeo
     report = ApplyReport()
     with session_timeouts(connection, timeouts):
         _apply_all(connection, executor, state, keys, retry, recorder, emit, report)
+    if report.failed is None:
+        # As `migrate` does: a squashed migration whose replaced migrations are all applied
+        # is recorded as applied too, or the history reads half-squashed afterwards.
+        executor.check_replacements()
     return report
 
 
