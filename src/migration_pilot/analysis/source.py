@@ -30,9 +30,8 @@ class MigrationSource:
 
     def _parse(self) -> None:
         self._operation_lines = []
-        try:
-            tree = ast.parse(self.text, filename=self.path)
-        except SyntaxError:
+        tree = self.tree  # parsed once, shared with the rules that read the code
+        if tree is None:
             return
         for node in ast.walk(tree):
             if isinstance(node, ast.ClassDef) and node.name == "Migration":
