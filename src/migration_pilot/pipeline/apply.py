@@ -9,9 +9,10 @@ statements, rows affected by DML, and WAL bytes (PostgreSQL).
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,6 +96,25 @@ class ApplyReport:
     state: Any = None
 
 
+@contextlib.contextmanager
+def _bookkeeping(db: str) -> Iterator[None]:
+    """One short transaction for a history write, committed without waiting for the disk on PostgreSQL.
+
+    Safe because every migration's own commit is synchronous and flushes the WAL
+    written before it, history rows included: a row can be lost only together
+    with the migration it describes. Saves a disk flush per migration, which is
+    most of the bookkeeping's cost on a plan of hundreds of small migrations.
+    """
+    from django.db import connections, transaction
+
+    with transaction.atomic(using=db):
+        connection = connections[db]
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        yield
+
+
 class Recorder:
     """Writes MigrationRun rows for one DeployRun (no-op without a run)."""
 
@@ -108,8 +128,9 @@ class Recorder:
             return None
         from migration_pilot.models import MigrationRun
 
-        row = MigrationRun.objects.using(self.run._state.db).create(
-            run=self.run, app=key[0], name=key[1], backwards=backwards, started_at=timezone.now())
+        with _bookkeeping(self.run._state.db):
+            row = MigrationRun.objects.using(self.run._state.db).create(
+                run=self.run, app=key[0], name=key[1], backwards=backwards, started_at=timezone.now())
         self.rows.append(row)
         return row
 
@@ -126,7 +147,8 @@ class Recorder:
         }
         for name, value in values.items():
             setattr(row, name, value)
-        type(row).objects.using(row._state.db).filter(pk=row.pk).update(**values)
+        with _bookkeeping(row._state.db):
+            type(row).objects.using(row._state.db).filter(pk=row.pk).update(**values)
 
     def step(self, row: Any, steps_done: int) -> None:
         """Journal one finished operation (committed at once: the DDL before it already is)."""
