@@ -10,7 +10,7 @@ FIND_PY312 = for p in python3.13 python3.12 $$HOME/.pyenv/versions/3.13*/bin/pyt
 	if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; \
 	then command -v $$p; break; fi; done
 SHOP := examples/shop
-DEMO_DEPLOY_FLAGS ?= --no-backup
+DEMO_DEPLOY_FLAGS ?=
 
 .PHONY: demo test test-django5 test-django6 lint-code install clean docs bench-lint
 
@@ -37,13 +37,20 @@ demo: $(VENV)/.installed
 	@echo "== 2. pilot plan: what deploy would do to the (empty) SQLite database =="
 	cd $(SHOP) && ../../$(PY) manage.py pilot plan --no-sql
 	@echo
-	@echo "== 3. pilot deploy: lint gate, backup, deploy lock, timeouts, apply, verify =="
+	@echo "== 3. pilot verify --prepare: the build step caches the schema these migrations must produce =="
+	cd $(SHOP) && ../../$(PY) manage.py pilot verify --prepare
+	@echo
+	@echo "== 4. pilot deploy: lint gate, backup, deploy lock, timeouts, apply, verify =="
 	cd $(SHOP) && ../../$(PY) manage.py pilot deploy $(DEMO_DEPLOY_FLAGS)
 	@echo
-	@echo "== 4. pilot history: the run, as recorded in the database =="
+	@echo "== 5. pilot backups: the pre-deploy backup, checksummed, restorable with 'pilot restore ID' =="
+	cd $(SHOP) && ../../$(PY) manage.py pilot backups
+	@echo
+	@echo "== 6. pilot history: the run, as recorded in the database =="
 	cd $(SHOP) && ../../$(PY) manage.py pilot history --limit 1
 	@echo
-	@echo "Demo finished: the example's migrations were linted, planned and deployed to $(SHOP)/db.sqlite3."
+	@echo "Demo finished: the example's migrations were linted, planned, backed up, deployed and verified"
+	@echo "on $(SHOP)/db.sqlite3."
 
 lint-code: $(VENV)/.installed
 	$(PY) -m ruff check src tests bench examples

@@ -20,7 +20,7 @@ from django.db.migrations.executor import MigrationExecutor
 
 from migration_pilot.conf import Config, load_config
 from migration_pilot.diagnostics import Severity
-from migration_pilot.exceptions import MigrationLoadError
+from migration_pilot.exceptions import MigrationLoadError, PilotError
 from migration_pilot.pipeline import history, lock
 from migration_pilot.pipeline.apply import (
     ApplyReport,
@@ -38,6 +38,7 @@ from migration_pilot.types import MigrationKey
 
 EXIT_DEPLOYED = 0
 EXIT_REFUSED = 1
+EXIT_USAGE = 2
 EXIT_ROLLED_BACK = 3
 EXIT_NEEDS_PERSON = 4
 
@@ -168,7 +169,9 @@ def _run_locked(options: DeployOptions, config: Config, connection: Any, emit: E
         except Exception as exc:
             message = f"Backup failed, nothing was changed: {exc}"
             history.finish_run(run, "failed", error=message)
-            return DeployResult(EXIT_ROLLED_BACK, "failed", message, run_id=run.id, plan=plan)
+            # Missing tools or an unusable backup directory are configuration errors (exit 2).
+            code = EXIT_USAGE if isinstance(exc, PilotError) and exc.exit_code == EXIT_USAGE else EXIT_ROLLED_BACK
+            return DeployResult(code, "failed", message, run_id=run.id, plan=plan)
         history.finish_run(run, "running", backup_id=manifest.id)
         run.finished_at = None
         run.save(using=alias)
@@ -244,7 +247,7 @@ def _missing_migrations(executor: MigrationExecutor) -> str:
 
 
 def _backup(options: DeployOptions, emit: EventSink) -> Any:
-    from migration_pilot.backup import create_backup  # type: ignore[import-not-found,unused-ignore]
+    from migration_pilot.backup import create_backup
 
     emit(Event("backup_started", "Backing up before applying..."))
     manifest = create_backup(options.alias, directory=options.backup_dir, label="before-deploy")
@@ -291,7 +294,9 @@ def _verify_after(alias: str, emit: EventSink, *, started_empty: bool = False) -
         first = schema_drift[0]
         return (f"verification found {len(schema_drift)} difference(s) after applying"
                 f" (first: {first.kind} on {first.table} {first.object or ''})".rstrip())
-    emit(Event("verify_finished", "Verified: the live schema matches the migrations."))
+    checked = ("the migration history and models match the migrations" if result.reference == "skipped"
+               else "the live schema matches the migrations")
+    emit(Event("verify_finished", f"Verified: {checked}."))
     return None
 
 
@@ -332,7 +337,7 @@ def _recover(options: DeployOptions, connection: Any, run: Any, recorder: Record
             message = f"Deploy failed: {failure}. No backup to restore (--no-backup); applied: {_keys(done)}."
             history.finish_run(run, "failed", error=message)
             return DeployResult(EXIT_NEEDS_PERSON, "failed", message, run_id=run.id, plan=plan)
-        from migration_pilot.backup import restore_backup  # type: ignore[import-not-found,unused-ignore]
+        from migration_pilot.backup import restore_backup
 
         emit(Event("restore_started", f"Restoring backup {manifest.id}..."))
         try:
