@@ -137,3 +137,25 @@ def test_plan_on_up_to_date_database(deployable):
 
     assert result.code == 0
     assert "Nothing to migrate on default" in result.out
+
+
+def test_plan_captures_sql_sqlmigrate_cannot_produce_on_a_shadow_database(deployable):
+    project, vendor, server, name = deployable
+    assert project.deploy().code == 0
+    before = applied(vendor, server, name)
+    project.migration("0002_unique", UNIQUE_ON)
+    project.migration("0003_not_unique", UNIQUE_OFF)
+
+    plan = plan_json(project)
+    text = project.run("plan").out
+
+    entry = {m["name"]: m for m in plan["migrations"]}
+    # 0003 drops a constraint that only 0002 creates: the live database cannot name it,
+    # so sqlmigrate fails; the shadow database really applies 0002 first.
+    unapplied = entry["0003_not_unique"]
+    assert unapplied["sql_error"] is None
+    assert unapplied["sql_source"] == "shadow"
+    assert any("DROP" in statement.upper() for statement in unapplied["forward_sql"]), unapplied["forward_sql"]
+    assert not any("django_migrations" in statement for statement in unapplied["forward_sql"])
+    assert "captured while applying the plan to a shadow database" in text
+    assert applied(vendor, server, name) == before  # plan stays read-only on the live database

@@ -40,6 +40,9 @@ def render_plan_text(plan: Plan, *, sql: bool = True) -> str:
         if sql:
             if m.sql_error:
                 lines.append(f"   SQL unavailable from the live database: {m.sql_error}")
+            if m.sql_source == "shadow":
+                lines.append("   (SQL captured while applying the plan to a shadow database: the schema editor"
+                             " needs objects earlier migrations of this plan create)")
             statements = m.backward_sql if m.backwards else m.forward_sql
             for statement in statements or []:
                 lines.append(f"   sql> {statement}")

@@ -22,7 +22,7 @@ import copy
 import secrets
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any, Final
@@ -80,6 +80,16 @@ def build_shadow_catalog(live: Any, plan: ShadowPlan, *, progress: Progress | No
     ShadowMigrationError when a migration fails.
     """
     report = progress or (lambda *_: None)
+    with shadow_database(live, report) as (shadow, name):
+        _apply(shadow, plan, report)
+        report("read", 0, 1, name)
+        return read_catalog(shadow)
+
+
+@contextlib.contextmanager
+def shadow_database(live: Any, report: Progress | None = None) -> Iterator[tuple[Any, str]]:
+    """(connection, name) of a fresh scratch database like `live`'s, dropped on exit whatever happens."""
+    report = report or (lambda *_: None)
     name = f"{PREFIX}{secrets.token_hex(6)}"
     report("create", 0, 1, name)
     with _sigterm_raises():
@@ -90,9 +100,7 @@ def build_shadow_catalog(live: Any, plan: ShadowPlan, *, progress: Progress | No
             try:
                 _check_target(shadow, name)
                 _prepare(live, shadow)
-                _apply(shadow, plan, report)
-                report("read", 0, 1, name)
-                return read_catalog(shadow)
+                yield shadow, name
             finally:
                 shadow.close()
         finally:
@@ -188,7 +196,17 @@ class _ShadowExecutor(MigrationExecutor):
 
 
 def _apply(shadow: Any, plan: ShadowPlan, report: Progress) -> None:
-    total = len(plan.migrations)
+    apply_capturing(shadow, plan.loader, plan.migrations, report)
+
+
+def apply_capturing(shadow: Any, loader: MigrationLoader, migrations: Sequence[Any], report: Progress,
+                    *, capture: Collection[tuple[str, str]] = ()) -> dict[tuple[str, str], list[str]]:
+    """Apply `migrations` in order to the shadow; the SQL each migration in `capture` really executed.
+
+    Capturing what runs (not what collect_sql mode would print) gives SQL even for
+    migrations whose schema editor must look up constraint names in the database.
+    """
+    total = len(migrations)
     done = [0]
 
     def callback(action: str, migration: Any = None, fake: bool = False) -> None:
@@ -196,18 +214,26 @@ def _apply(shadow: Any, plan: ShadowPlan, report: Progress) -> None:
             done[0] += 1
             report("migrate", done[0], total, f"{migration.app_label}.{migration.name}")
 
-    executor = _ShadowExecutor(shadow, plan.loader, callback)
-    state = ProjectState(real_apps=plan.loader.unmigrated_apps)
+    executor = _ShadowExecutor(shadow, loader, callback)
+    state = ProjectState(real_apps=loader.unmigrated_apps)
     alias = shadow.alias
     live = connections[alias]
     connections[alias] = shadow
+    captured: dict[tuple[str, str], list[str]] = {}
     try:
         executor.recorder.ensure_schema()
-        for migration in plan.migrations:
+        for migration in migrations:
             if "apps" not in state.__dict__:
                 state.apps  # noqa: B018 - render once up front, as Django's executor does
+            key = (migration.app_label, migration.name)
+            statements: list[str] = []
             try:
-                state = executor.apply_migration(state, migration)
+                if key in capture:
+                    with shadow.execute_wrapper(_Capture(shadow, statements)):
+                        state = executor.apply_migration(state, migration)
+                    captured[key] = statements
+                else:
+                    state = executor.apply_migration(state, migration)
             except (KeyboardInterrupt, SystemExit):
                 raise
             except Exception as exc:
@@ -215,6 +241,45 @@ def _apply(shadow: Any, plan: ShadowPlan, report: Progress) -> None:
                 raise ShadowMigrationError(migration.app_label, migration.name, reason) from exc
     finally:
         connections[alias] = live
+    return captured
+
+
+class _Capture:
+    """execute_wrapper that keeps each statement with its parameters inlined, minus the bookkeeping."""
+
+    def __init__(self, connection: Any, into: list[str]) -> None:
+        self.connection, self.into = connection, into
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        text = sql if not params or many else self._inline(sql, params)
+        lowered = text.lstrip().lower()
+        if "django_migrations" not in text and not lowered.startswith(("savepoint", "release savepoint",
+                                                                        "rollback to savepoint")):
+            self.into.append(text.strip().rstrip(";") + ";")
+        return execute(sql, params, many, context)
+
+    def _inline(self, sql: str, params: Any) -> str:
+        """For reading only: the statement with literal values, as sqlmigrate shows them."""
+        compose = getattr(self.connection.ops, "compose_sql", None)
+        if compose is not None and self.connection.vendor == "postgresql":
+            with contextlib.suppress(Exception):
+                return str(compose(sql, params))
+        if not isinstance(params, list | tuple):
+            return sql
+        try:
+            return sql % tuple(_literal(p) for p in params)
+        except (TypeError, ValueError):
+            return sql
+
+
+def _literal(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 @contextlib.contextmanager

@@ -69,6 +69,8 @@ class PlannedMigration:
     forward_sql: list[str] = field(default_factory=list)
     backward_sql: list[str] | None = None
     sql_error: str | None = None
+    sql_source: str = "schema editor"
+    """'schema editor' (collect_sql, as sqlmigrate) or 'shadow' (captured while applying to a shadow database)."""
     tables: dict[str, TableSize] = field(default_factory=dict)
     new_tables: list[str] = field(default_factory=list)
     risk: str = "none"
@@ -110,7 +112,7 @@ class Plan:
                     "app": m.app, "name": m.name, "backwards": m.backwards, "atomic": m.atomic,
                     "reversible": m.reversible, "risk": m.risk, "estimated_s": m.estimated_s,
                     "forward_sql": m.forward_sql, "backward_sql": m.backward_sql,
-                    "sql_error": m.sql_error, "new_tables": m.new_tables,
+                    "sql_error": m.sql_error, "sql_source": m.sql_source, "new_tables": m.new_tables,
                     "tables": {t: asdict(s) for t, s in m.tables.items()},
                     "operations": [
                         {"index": o.index, "description": o.description, "kind": o.kind,
@@ -194,6 +196,8 @@ def build_plan(alias: str = "default", *, target: Sequence[str] | None = None,
         planned.append(entry)
         if not backwards and with_sql:
             state = walk
+    if with_sql:
+        _fill_sql_from_shadow(connection, executor.loader, raw_plan, planned)
     sizes = table_sizes(connection, touched)
     for entry in planned:
         entry.tables = {t: sizes[t] for op in entry.operations for t in (lk.table for lk in op.locks)
@@ -234,6 +238,23 @@ def _plan_migration(connection: Any, migration: Any, backwards: bool, before: An
         if backward.error and "IrreversibleError" not in backward.error and entry.sql_error is None:
             entry.sql_error = f"backwards: {backward.error}"
     return entry
+
+
+def _fill_sql_from_shadow(connection: Any, loader: Any, raw_plan: Any, planned: list[PlannedMigration]) -> None:
+    """SQL that collect_sql mode cannot produce, captured on a shadow database; never silently empty."""
+    failed = {entry.key: entry for entry in planned if not entry.backwards and entry.sql_error
+              and not entry.sql_error.startswith("backwards:")}
+    if not failed:
+        return
+    forwards = [migration for migration, backwards in raw_plan if not backwards]
+    captured, problem = plan_sql.collect_on_shadow(connection, loader, forwards, set(failed))
+    for key, entry in failed.items():
+        if key in captured:
+            entry.forward_sql = captured[key]
+            entry.sql_source = "shadow"
+            entry.sql_error = None
+        elif problem:
+            entry.sql_error = f"{entry.sql_error}; {problem}"
 
 
 def _lint_plan(planned: list[PlannedMigration], config: Config, vendor: str,

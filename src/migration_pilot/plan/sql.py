@@ -34,3 +34,25 @@ def collect(connection: Any, migration: Any, state: ProjectState, *, backwards: 
     except Exception as exc:  # any failure here is the schema editor's, reported per migration
         return CollectedSql((), f"{type(exc).__name__}: {exc}")
     return CollectedSql(tuple(editor.collected_sql))
+
+
+def collect_on_shadow(connection: Any, loader: Any, planned: list[Any],
+                      wanted: set[tuple[str, str]]) -> tuple[dict[tuple[str, str], list[str]], str | None]:
+    """Forward SQL of `wanted`, captured while really applying the plan to a shadow database.
+
+    The shadow first gets every migration applied on the live database, then the
+    planned ones in order up to the last wanted one, so each migration meets the
+    schema it would really meet. Returns (SQL by migration, why it was not possible).
+    """
+    from migration_pilot.drift.shadow import ShadowUnavailable, applied_plan, apply_capturing, shadow_database
+    from migration_pilot.exceptions import PilotError
+
+    last = max(i for i, m in enumerate(planned) if (m.app_label, m.name) in wanted)
+    migrations = list(applied_plan(loader).migrations) + planned[: last + 1]
+    try:
+        with shadow_database(connection) as (shadow, _name):
+            return apply_capturing(shadow, loader, migrations, lambda *_: None, capture=wanted), None
+    except ShadowUnavailable as exc:
+        return {}, f"no shadow database to capture it on ({exc})"
+    except PilotError as exc:
+        return {}, f"capturing it on a shadow database failed: {exc}"
