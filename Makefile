@@ -12,7 +12,11 @@ FIND_PY312 = for p in python3.13 python3.12 $$HOME/.pyenv/versions/3.13*/bin/pyt
 SHOP := examples/shop
 DEMO_DEPLOY_FLAGS ?=
 
-.PHONY: demo test test-django5 test-django6 lint-code install clean docs bench-lint
+# A large real application from PyPI (wagtail) for the no-false-positive tests of verify.
+VENV_REAL ?= .venv-realapps
+WAGTAIL_VERSION ?= 8.0.1
+
+.PHONY: demo test test-django5 test-django6 lint-code install clean docs bench-lint realapps
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -56,7 +60,16 @@ lint-code: $(VENV)/.installed
 	$(PY) -m ruff check src tests bench examples
 	$(PY) -m mypy
 
-test: lint-code test-django5 test-django6
+$(VENV_REAL)/.installed: pyproject.toml
+	@test -x $(VENV_REAL)/bin/python || $(PYTHON) -m venv $(VENV_REAL)
+	$(VENV_REAL)/bin/python -m pip install -q --upgrade pip
+	$(VENV_REAL)/bin/python -m pip install -q -e '.[postgresql]' 'Django>=5.2,<5.3' 'wagtail==$(WAGTAIL_VERSION)'
+	@$(MAKE) --no-print-directory mysql-driver-real VENVDIR=$(VENV_REAL)
+	@touch $@
+
+realapps: $(VENV_REAL)/.installed
+
+test: lint-code realapps test-django5 test-django6
 
 test-django5: $(VENV)/.installed
 	@$(MAKE) --no-print-directory mysql-driver-5 VENVDIR=$(VENV)
@@ -82,4 +95,4 @@ bench-lint:
 	$(PYTHON) bench/lint/run.py
 
 clean:
-	rm -rf $(VENV) $(VENV6) $(SHOP)/db.sqlite3 build dist src/*.egg-info
+	rm -rf $(VENV) $(VENV6) $(VENV_REAL) $(SHOP)/db.sqlite3 build dist src/*.egg-info
