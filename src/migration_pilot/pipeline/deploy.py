@@ -116,7 +116,9 @@ def _fmt(seconds: float) -> str:
 def _run_locked(options: DeployOptions, config: Config, connection: Any, emit: EventSink,
                 build_plan: Any) -> DeployResult:
     alias = options.alias
-    if not options.dry_run and history.ensure_tables(alias):
+    # One executor (one read of the graph and of django_migrations) for history, plan, checks and apply.
+    executor = MigrationExecutor(connection)
+    if not options.dry_run and history.ensure_tables(alias, executor):
         emit(Event("history", "Created the run history tables (migration_pilot.0001_initial)."))
     if history.tables_exist(alias):
         for run in history.interrupted_runs(alias):
@@ -135,8 +137,6 @@ def _run_locked(options: DeployOptions, config: Config, connection: Any, emit: E
                        f" operation(s) in {row.run.kind} #{row.run_id} and those stayed applied (no"
                        " transactional DDL here). Run 'pilot rollback' to undo exactly those steps first.")
             return DeployResult(EXIT_REFUSED, "refused", message)
-    # One executor (one read of the graph and of django_migrations) for plan, checks and apply.
-    executor = MigrationExecutor(connection)
     try:
         plan = build_plan(alias, target=options.target, config=config, with_sql=False,
                           history=history.duration_history(alias), unapply=options.unapply,

@@ -36,15 +36,20 @@ def require_app() -> None:
         raise HistoryUnavailableError()
 
 
-def ensure_tables(alias: str) -> bool:
-    """Apply migration_pilot's own migrations if needed; True when it created them now."""
+def ensure_tables(alias: str, executor: MigrationExecutor | None = None) -> bool:
+    """Apply migration_pilot's own migrations if needed; True when it created them now.
+
+    With `executor` (the deploy's own, so the graph is read once), its loader's
+    applied set is brought up to date afterwards.
+    """
     connection = connections[alias]
-    executor = MigrationExecutor(connection)
+    executor = executor or MigrationExecutor(connection)
     leaves = [key for key in executor.loader.graph.leaf_nodes() if key[0] == APP]
     pending = [key for key in leaves if key not in executor.loader.applied_migrations]
     if not pending:
         return False
     executor.migrate(leaves)
+    executor.loader.applied_migrations = executor.recorder.applied_migrations()
     return True
 
 
