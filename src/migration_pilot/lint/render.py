@@ -57,6 +57,32 @@ def call(name: str, /, *args: Any, **kwargs: Any) -> Code:
     return Code(f"{name}({', '.join(parts)})", imports)
 
 
+def nested(operation: Any) -> Code:
+    """An operation as migration source, indented to sit inside another operation's list."""
+    code = value(operation)
+    code.text = code.text.replace("\n", "\n        ")
+    return code
+
+
+def pg_identifier(name: str) -> str:
+    """A PostgreSQL identifier for printed SQL, quoted with embedded quotes doubled."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def django_index_name(table: str, columns: Sequence[str], suffix: str, max_length: int) -> str:
+    """The name Django's schema editor gives an unnamed index or unique constraint.
+
+    Uses the schema editor's own naming function (with a stand-in for the one
+    connection attribute it reads), so printed SQL names the real object.
+    """
+    from types import SimpleNamespace
+
+    from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+
+    shim = SimpleNamespace(connection=SimpleNamespace(ops=SimpleNamespace(max_name_length=lambda: max_length)))
+    return str(BaseDatabaseSchemaEditor._create_index_name(shim, table, list(columns), suffix))  # type: ignore[arg-type]
+
+
 def raw(text: str, *imports: str) -> Code:
     """Literal source text (for SQL strings and the like)."""
     return Code(text, set(imports))

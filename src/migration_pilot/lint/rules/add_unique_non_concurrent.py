@@ -85,11 +85,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 from django.db import migrations
-from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.db.models import CharField, Deferrable, Field, TextField, UniqueConstraint
 from pglast import ast
 from pglast.enums import AlterTableType, ConstrType
@@ -124,24 +122,6 @@ def _message(what: str, table: str, ctx: OperationContext, ddl: DDL) -> Finding:
     )
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _operation(operation: Any) -> render.Code:
-    """An operation as migration source, indented to sit in a migration's operations list."""
-    code = render.value(operation)
-    code.text = code.text.replace("\n", "\n        ")
-    return code
-
-
-def _django_index_name(table: str, columns: Sequence[str], suffix: str, max_length: int) -> str:
-    """The name Django's schema editor gives an unnamed unique constraint or index."""
-    shim = SimpleNamespace(connection=SimpleNamespace(
-        ops=SimpleNamespace(max_name_length=lambda: max_length)))
-    return str(BaseDatabaseSchemaEditor._create_index_name(shim, table, list(columns), suffix))
-
-
 def _columns(ctx: OperationContext, model_name: str, fields: Sequence[str]) -> list[str]:
     columns = []
     for name in fields:
@@ -155,10 +135,10 @@ def _like_index(ctx: OperationContext, table: str, column: str, field: Field) ->
     if not isinstance(field, CharField | TextField):
         return []
     opclass = "text_pattern_ops" if isinstance(field, TextField) else "varchar_pattern_ops"
-    name = _quote(_django_index_name(table, [column], "_like", ctx.profile.max_name_length()))
+    name = render.pg_identifier(render.django_index_name(table, [column], "_like", ctx.profile.max_name_length()))
     return [migrations.RunSQL(
-        f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {_quote(table)}"
-        f" ({_quote(column)} {opclass})",
+        f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {render.pg_identifier(table)}"
+        f" ({render.pg_identifier(column)} {opclass})",
         reverse_sql=f"DROP INDEX CONCURRENTLY IF EXISTS {name}",
     )]
 
@@ -181,19 +161,19 @@ def _two_step(ctx: OperationContext, table: str, uniques: Sequence[UniqueIndex],
     `first` are operations that must run before the build (the column without UNIQUE);
     `then` are further concurrent builds (Django's pattern-ops index).
     """
-    build = [_operation(op) for op in first]
+    build = [render.nested(op) for op in first]
     attach_sql, detach_sql = [], []
     for unique in uniques:
-        name = _quote(unique.name)
-        cols = ", ".join(_quote(c) for c in unique.columns)
-        build.append(_operation(migrations.RunSQL(
-            f"CREATE UNIQUE INDEX CONCURRENTLY {name} ON {_quote(table)} ({cols}){unique.nulls}",
+        name = render.pg_identifier(unique.name)
+        cols = ", ".join(render.pg_identifier(c) for c in unique.columns)
+        build.append(render.nested(migrations.RunSQL(
+            f"CREATE UNIQUE INDEX CONCURRENTLY {name} ON {render.pg_identifier(table)} ({cols}){unique.nulls}",
             reverse_sql=f"DROP INDEX CONCURRENTLY IF EXISTS {name}",
         )))
-        attach_sql.append(f"ALTER TABLE {_quote(table)} ADD CONSTRAINT {name}"
+        attach_sql.append(f"ALTER TABLE {render.pg_identifier(table)} ADD CONSTRAINT {name}"
                           f" UNIQUE USING INDEX {name}{unique.deferrable}")
-        detach_sql.append(f"ALTER TABLE {_quote(table)} DROP CONSTRAINT {name}")
-    build.extend(_operation(op) for op in then)
+        detach_sql.append(f"ALTER TABLE {render.pg_identifier(table)} DROP CONSTRAINT {name}")
+    build.extend(render.nested(op) for op in then)
     attach = migrations.SeparateDatabaseAndState(
         database_operations=[migrations.RunSQL(
             attach_sql[0] if len(attach_sql) == 1 else attach_sql,
@@ -205,7 +185,7 @@ def _two_step(ctx: OperationContext, table: str, uniques: Sequence[UniqueIndex],
     return "\n\n".join([
         render.migration(build, dependencies=migration.dependencies, atomic=False,
                          comment="Step 1 of 2: build the unique index; writes go on."),
-        render.migration([_operation(attach)], dependencies=[(migration.app_label, migration.name)],
+        render.migration([render.nested(attach)], dependencies=[(migration.app_label, migration.name)],
                          comment="Step 2 of 2 (next migration): attach the index, no scan."),
     ])
 
@@ -256,7 +236,7 @@ def check_unique_together(ctx: OperationContext, op: Any) -> Iterator[Finding]:
     uniques = []
     for fields in added:
         columns = _columns(ctx, op.name, fields)
-        uniques.append(UniqueIndex(_django_index_name(table, columns, "_uniq", max_length), columns))
+        uniques.append(UniqueIndex(render.django_index_name(table, columns, "_uniq", max_length), columns))
     code = _two_step(ctx, table, uniques, op)
     for fields in added:
         finding = _message(f"Adding unique constraint on ({', '.join(fields)}) to {table}",
@@ -277,7 +257,7 @@ def check_add_field(ctx: OperationContext, op: migrations.AddField) -> Iterator[
         _, _, args, kwargs = field.deconstruct()
         kwargs.pop("unique", None)
         plain = migrations.AddField(op.model_name, op.name, type(field)(*args, **kwargs))
-        index = _django_index_name(table, [column], "_uniq", ctx.profile.max_name_length())
+        index = render.django_index_name(table, [column], "_uniq", ctx.profile.max_name_length())
         state = migrations.AlterField(op.model_name, op.name, field)
         code = _two_step(ctx, table, [UniqueIndex(index, [column])], state, first=[plain],
                          then=_like_index(ctx, table, column, field))
@@ -296,7 +276,7 @@ def check_alter_field(ctx: OperationContext, op: migrations.AlterField) -> Itera
     finding = _message(f"Making {column} unique on {table}", table, ctx, DDL.ADD_UNIQUE)
     code = None
     if _only_unique_changes(old, new) and ctx.column(op.name, old) == column:
-        index = _django_index_name(table, [column], "_uniq", ctx.profile.max_name_length())
+        index = render.django_index_name(table, [column], "_uniq", ctx.profile.max_name_length())
         like = [] if old.db_index else _like_index(ctx, table, column, new)
         code = _two_step(ctx, table, [UniqueIndex(index, [column])], op, then=like)
     yield Finding(finding.message, finding.hint, finding.lock, safe_alternative=code)

@@ -54,12 +54,10 @@ PostgreSQL (all supported versions).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from types import SimpleNamespace
+from collections.abc import Iterator
 from typing import Any
 
 from django.db import migrations
-from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.db.models import CharField, Field, TextField
 from pglast import ast
 from pglast.enums import ObjectType
@@ -87,24 +85,6 @@ def _message(index_name: str, table: str | None) -> str:
         f"Dropping index {index_name}{where} blocks reads and writes on {table or 'its table'}"
         " while DROP INDEX waits for and holds its ACCESS EXCLUSIVE lock."
     )
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _operation(operation: Any) -> render.Code:
-    """An operation as migration source, indented to sit in a migration's operations list."""
-    code = render.value(operation)
-    code.text = code.text.replace("\n", "\n        ")
-    return code
-
-
-def django_index_name(table: str, columns: Sequence[str], suffix: str, max_length: int) -> str:
-    """The name Django's schema editor gives an unnamed index (db_index, index_together)."""
-    shim = SimpleNamespace(connection=SimpleNamespace(
-        ops=SimpleNamespace(max_name_length=lambda: max_length)))
-    return str(BaseDatabaseSchemaEditor._create_index_name(shim, table, list(columns), suffix))
 
 
 @rule.on(migrations.RemoveIndex)
@@ -164,21 +144,21 @@ def _field_index_code(ctx: OperationContext, op: migrations.AlterField, old: Fie
                       table: str, column: str) -> str:
     """SeparateDatabaseAndState: Django's state gets the AlterField, the database a concurrent drop."""
     max_length = ctx.profile.max_name_length()
-    indexes = [(django_index_name(table, [column], "", max_length), "")]
+    indexes = [(render.django_index_name(table, [column], "", max_length), "")]
     if isinstance(old, CharField | TextField):
         ops = "text_pattern_ops" if isinstance(old, TextField) else "varchar_pattern_ops"
-        indexes.append((django_index_name(table, [column], "_like", max_length), f" {ops}"))
-    forwards = [f"DROP INDEX CONCURRENTLY IF EXISTS {_quote(name)}" for name, _ in indexes]
+        indexes.append((render.django_index_name(table, [column], "_like", max_length), f" {ops}"))
+    forwards = [f"DROP INDEX CONCURRENTLY IF EXISTS {render.pg_identifier(name)}" for name, _ in indexes]
     backwards = [
-        f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {_quote(name)}"
-        f" ON {_quote(table)} ({_quote(column)}{opclass})"
+        f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {render.pg_identifier(name)}"
+        f" ON {render.pg_identifier(table)} ({render.pg_identifier(column)}{opclass})"
         for name, opclass in indexes
     ]
     operation = migrations.SeparateDatabaseAndState(
         database_operations=[migrations.RunSQL(forwards, reverse_sql=backwards)],
         state_operations=[op],
     )
-    return render.migration([_operation(operation)], dependencies=ctx.migration.dependencies,
+    return render.migration([render.nested(operation)], dependencies=ctx.migration.dependencies,
                             atomic=False)
 
 
