@@ -13,9 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.markup import escape
-
 from migration_pilot import __version__
 from migration_pilot.diagnostics import Severity
 from migration_pilot.lint.engine import LintResult
@@ -55,6 +52,10 @@ def summary_line(result: LintResult) -> str:
 
 def render_text(result: LintResult, *, colour: bool = False, verbose: bool = True) -> str:
     """Findings grouped by migration, each with lock, help and safe code."""
+    # rich is imported here: JSON, SARIF and GitHub output do not pay for it.
+    from rich.console import Console
+    from rich.markup import escape
+
     buffer = io.StringIO()
     console = Console(file=buffer, force_terminal=colour, no_color=not colour,
                       width=100, soft_wrap=True, highlight=False)
