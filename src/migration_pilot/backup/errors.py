@@ -13,10 +13,8 @@ from collections.abc import Iterable
 from migration_pilot.exceptions import PilotError
 
 
-class BackupError(PilotError, RuntimeError):
-    """A backup could not be taken; nothing was left under a final name."""
-
-    exit_code = 1
+class _ProblemWithHint(PilotError):
+    """What went wrong, then what to do about it, as one line."""
 
     def __init__(self, problem: str, *, hint: str = "") -> None:
         self.problem = problem
@@ -24,6 +22,12 @@ class BackupError(PilotError, RuntimeError):
 
     def __str__(self) -> str:
         return f"{self.problem} {self.hint}".strip()
+
+
+class BackupError(_ProblemWithHint, RuntimeError):
+    """A backup could not be taken; nothing was left under a final name."""
+
+    exit_code = 1
 
 
 class RestoreError(BackupError):
@@ -70,17 +74,10 @@ class UnknownBackupError(PilotError, LookupError):
                 " Run 'pilot backups' to list backup ids.")
 
 
-class ClientToolError(PilotError, FileNotFoundError):
+class ClientToolError(_ProblemWithHint, FileNotFoundError):
     """A database client tool (pg_dump, mariadb-dump, ...) is missing or too old."""
 
     exit_code = 2
-
-    def __init__(self, problem: str, *, hint: str) -> None:
-        self.problem = problem
-        self.hint = hint
-
-    def __str__(self) -> str:
-        return f"{self.problem} {self.hint}"
 
 
 class UnsupportedDatabaseError(PilotError, ValueError):
@@ -97,17 +94,10 @@ class UnsupportedDatabaseError(PilotError, ValueError):
                 " PostgreSQL, MySQL/MariaDB and SQLite. Back it up with the database's own tools.")
 
 
-class RestoreTargetError(PilotError, ValueError):
+class RestoreTargetError(_ProblemWithHint, ValueError):
     """--target names something that cannot receive this backup."""
 
     exit_code = 2
-
-    def __init__(self, problem: str, *, hint: str) -> None:
-        self.problem = problem
-        self.hint = hint
-
-    def __str__(self) -> str:
-        return f"{self.problem} {self.hint}"
 
 
 class ConfirmationRequiredError(PilotError, PermissionError):
