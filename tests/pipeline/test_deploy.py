@@ -6,8 +6,25 @@ import json
 import signal
 import time
 
+import pytest
+
 from tests.pipeline.inspect_db import applied, query, schema_dump
 from tests.pipeline.project import ADD_NOTE, FAILING, IRREVERSIBLE, SLOW, wait_until
+
+# Fails only at COMMIT: the constraint is checked then, after Django has recorded the migration.
+DEFERRED_VIOLATION = '''
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0001_initial")]
+    operations = [
+        migrations.RunSQL(
+            "CREATE TABLE shop_line (invoice_id integer REFERENCES shop_invoice (id) DEFERRABLE INITIALLY DEFERRED);"
+            " INSERT INTO shop_line VALUES (424242);",
+            migrations.RunSQL.noop),
+    ]
+'''
 
 
 def test_first_deploy_applies_and_records_the_run(deployable):
@@ -24,6 +41,27 @@ def test_first_deploy_applies_and_records_the_run(deployable):
     recorded = [(m["app"], m["name"], m["outcome"]) for m in run["migrations"]]
     assert ("shop", "0001_initial", "applied") in recorded
     assert all(m["duration_s"] is not None for m in run["migrations"])
+    # One row per planned migration, each written once with its figures.
+    assert sorted((app, name) for app, name, _ in recorded) == sorted(tuple(key) for key in run["plan"])
+    shop = next(m for m in run["migrations"] if m["name"] == "0001_initial")
+    assert shop["statements"] > 0
+    assert (shop["wal_bytes"] or 0) > 0 if vendor == "postgresql" else shop["wal_bytes"] is None
+
+
+@pytest.mark.parametrize("vendor", ["postgresql"])
+def test_history_row_commits_with_its_migration(deployable):
+    """A migration whose own COMMIT fails is not recorded as applied, in either history."""
+    project, vendor, server, name = deployable
+    assert project.deploy().code == 0
+    project.migration("0002_note", DEFERRED_VIOLATION)
+
+    result = project.deploy("--no-backup")
+
+    assert result.code == 3, result.out + result.err
+    assert ("shop", "0002_note") not in applied(vendor, server, name)
+    last = project.history()[0]
+    assert [(m["name"], m["outcome"]) for m in last["migrations"]] == [("0002_note", "failed")]
+    assert "ForeignKeyViolation" in last["migrations"][0]["error"] or "foreign key" in last["migrations"][0]["error"]
 
 
 def test_failure_half_way_rolls_back_to_the_exact_previous_state(deployable):
@@ -99,17 +137,21 @@ def test_killed_deploy_is_detected_and_completed(deployable):
     project.models("number = models.CharField(max_length=30)\n    amount = models.IntegerField(default=0)\n"
                    "    note = models.CharField(max_length=50, null=True)")
     victim = project.start("deploy", "--no-backup")
-    wait_until(lambda: query(vendor, server, name, "SELECT count(*) FROM migration_pilot_migrationrun"
-                                                   " WHERE name = '0003_slow' AND outcome = 'running'")[0][0] == 1)
+    wait_until(lambda: ("shop", "0002_note") in applied(vendor, server, name))
+    time.sleep(1)  # into 0003_slow's 30-second RunPython, which runs in one transaction
 
     victim.send_signal(signal.SIGKILL)
     victim.communicate(timeout=30)
+    shown = project.run("history").out
+    assert ("-> shop.0003_slow running" if vendor == "mysql" else ".. shop.0003_slow not finished") in shown
     project.migration("0003_slow", SLOW.format(seconds=0))
     result = project.deploy()
 
     assert result.code == 0, result.out + result.err
     assert "Found interrupted deploy" in result.out
-    assert "in flight ['shop.0003_slow']" in result.out
+    assert "applied ['shop.0002_note']; in flight ['shop.0003_slow'] (" in result.out
+    # Without transactional DDL the migration had its own "running" row; elsewhere the database rolled it back.
+    assert ("0 of its operation(s) had committed" if vendor == "mysql" else "it ran in one transaction") in result.out
     assert ("shop", "0003_slow") in applied(vendor, server, name)
     outcomes = [run["outcome"] for run in project.history()]
     assert outcomes[:2] == ["succeeded", "interrupted"]

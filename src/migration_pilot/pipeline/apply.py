@@ -116,39 +116,56 @@ def _bookkeeping(db: str) -> Iterator[None]:
 
 
 class Recorder:
-    """Writes MigrationRun rows for one DeployRun (no-op without a run)."""
+    """Writes MigrationRun rows for one DeployRun (no-op without a run).
+
+    A migration that runs in one transaction gets its row written once, inside
+    that transaction, next to Django's own django_migrations row: the history
+    then says "applied" exactly when the migration is, and costs one INSERT
+    instead of two extra commits. Only a migration that can half-apply (no
+    transactional DDL, or atomic = False) gets a "running" row first, which
+    survives a kill and says where it stopped.
+    """
 
     def __init__(self, run: Any) -> None:
         self.run = run
         self.rows: list[Any] = []
 
-    def start(self, key: MigrationKey, backwards: bool) -> Any:
-        """A row saying this migration is in flight (survives a kill: the row stays 'running')."""
+    def start(self, key: MigrationKey, backwards: bool, *, may_half_apply: bool = True) -> Any:
+        """The row for this migration; committed at once (as "running") only when it may half-apply."""
         if self.run is None:
             return None
         from migration_pilot.models import MigrationRun
 
-        with _bookkeeping(self.run._state.db):
-            row = MigrationRun.objects.using(self.run._state.db).create(
-                run=self.run, app=key[0], name=key[1], backwards=backwards, started_at=timezone.now())
+        row = MigrationRun(run=self.run, app=key[0], name=key[1], backwards=backwards, started_at=timezone.now())
+        if may_half_apply:
+            with _bookkeeping(self.run._state.db):
+                row.save(using=self.run._state.db)
         self.rows.append(row)
         return row
 
-    def finish(self, row: Any, result: MigrationResult) -> None:
-        """Fill in the figures and the outcome."""
+    def write(self, row: Any, result: MigrationResult) -> None:
+        """Fill in the figures and the outcome, in whatever transaction is open."""
         if row is None:
             return
-        values = {
-            "finished_at": timezone.now(), "duration_s": result.duration_s, "lock_wait_s": result.lock_wait_s,
-            "retries": result.retries, "rows_affected": result.rows_affected, "wal_bytes": result.wal_bytes,
-            "statements": result.statements, "error": result.error or "", "steps_done": result.steps_done,
-            "outcome": "failed" if result.error else ("unapplied" if result.backwards else "applied"),
-            "dirty": result.dirty,
-        }
-        for name, value in values.items():
-            setattr(row, name, value)
+        row.finished_at = timezone.now()
+        row.duration_s = result.duration_s
+        row.lock_wait_s = result.lock_wait_s
+        row.retries = result.retries
+        row.rows_affected = result.rows_affected
+        row.wal_bytes = result.wal_bytes
+        row.statements = result.statements
+        row.error = result.error or ""
+        row.steps_done = result.steps_done
+        row.outcome = "failed" if result.error else ("unapplied" if result.backwards else "applied")
+        row.dirty = result.dirty
+        row.save(using=row._state.db)
+
+    def finish(self, row: Any, result: MigrationResult) -> None:
+        """Write the row in a short transaction of its own (failures, unapplied migrations)."""
+        if row is None:
+            return
         with _bookkeeping(row._state.db):
-            type(row).objects.using(row._state.db).filter(pk=row.pk).update(**values)
+            self.write(row, result)
 
     def step(self, row: Any, steps_done: int) -> None:
         """Journal one finished operation (committed at once: the DDL before it already is)."""
@@ -158,25 +175,61 @@ class Recorder:
         row.save(using=row._state.db, update_fields=["steps_done"])
 
 
+@contextlib.contextmanager
+def _alongside_record(executor: MigrationExecutor, write: Callable[[], None]) -> Iterator[None]:
+    """Call `write` in the same transaction as Django records the migration as applied.
+
+    Django records inside the migration's own transaction when it can (and in
+    autocommit after deferred SQL or for non-atomic migrations); wrapping the
+    record in atomic(savepoint=False) joins the first case and makes the second
+    one transaction of two rows. A squashed migration records each migration it
+    replaces: `write` runs once.
+    """
+    from django.db import transaction
+
+    recorder = executor.recorder
+    original = recorder.record_applied
+    written = False
+
+    def record_applied(app: str, name: str) -> None:
+        nonlocal written
+        with transaction.atomic(using=executor.connection.alias, savepoint=False):
+            original(app, name)
+            if not written:
+                written = True
+                write()
+
+    recorder.record_applied = record_applied  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        del recorder.record_applied
+
+
 def _lsn(connection: Any) -> str | None:
+    """The WAL insert position now (PostgreSQL), or None where WAL is not reported."""
     if connection.vendor != "postgresql":
         return None
     try:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_current_wal_lsn()::text")
+            cursor.execute("SELECT pg_current_wal_insert_lsn()::text")
             return str(cursor.fetchone()[0])
     except Exception:  # a standby or missing privilege: WAL is simply not reported
         return None
 
 
 def _wal_since(connection: Any, start: str | None) -> tuple[int | None, str | None]:
-    """(WAL bytes since `start`, the current position): the end of one migration starts the next."""
+    """(WAL bytes since `start`, the current position): the end of one migration starts the next.
+
+    The insert position, not the write position: inside the migration's own
+    transaction its WAL is inserted but not necessarily written yet.
+    """
     if start is None:
         return None, None
     try:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s::pg_lsn)::bigint,"
-                           " pg_current_wal_lsn()::text", [start])
+            cursor.execute("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), %s::pg_lsn)::bigint,"
+                           " pg_current_wal_insert_lsn()::text", [start])
             diff, now = cursor.fetchone()
             return int(diff), str(now)
     except Exception:
@@ -224,25 +277,34 @@ def _apply_all(connection: Any, executor: MigrationExecutor, state: Any, keys: l
                retry: Retry, recorder: Recorder, emit: EventSink, report: ApplyReport) -> None:
     total = len(keys)
     lsn = _lsn(connection)
+    journaled = not connection.features.can_rollback_ddl
     for number, key in enumerate(keys, 1):
         migration = executor.loader.graph.nodes[key]
         emit(Event("migration_started", f"[{number}/{total}] Applying {key[0]}.{key[1]}...",
                    {"app": key[0], "name": key[1], "number": number, "total": total}))
         result = MigrationResult(key, backwards=False)
-        row = recorder.start(key, backwards=False)
+        row = recorder.start(key, backwards=False, may_half_apply=journaled or not migration.atomic)
         started = time.monotonic()
         attempt = 0
         while True:
             attempt_started = time.monotonic()
             counter = StatementCounter()
-            journaled = not connection.features.can_rollback_ddl
 
             def on_step(done: int, row: Any = row, result: MigrationResult = result) -> None:
                 result.steps_done = done
                 recorder.step(row, done)
 
+            def on_recorded(row: Any = row, result: MigrationResult = result,
+                            counter: StatementCounter = counter, started: float = started) -> None:
+                nonlocal lsn
+                result.duration_s = time.monotonic() - started
+                result.statements = counter.statements
+                result.rows_affected = counter.rows if counter.saw_rows else None
+                result.wal_bytes, lsn = _wal_since(connection, lsn)
+                recorder.write(row, result)
+
             try:
-                with connection.execute_wrapper(counter):
+                with connection.execute_wrapper(counter), _alongside_record(executor, on_recorded):
                     if journaled:
                         new_state = apply_journaled(executor, state, migration, on_step)
                     else:
@@ -277,10 +339,8 @@ def _apply_all(connection: Any, executor: MigrationExecutor, state: Any, keys: l
             break
         state = new_state
         result.duration_s = time.monotonic() - started
-        result.statements = counter.statements
-        result.rows_affected = counter.rows if counter.saw_rows else None
-        result.wal_bytes, lsn = _wal_since(connection, lsn)
-        recorder.finish(row, result)
+        if row is not None and row.pk is None:  # recorded without our hook (not expected): write it now
+            recorder.finish(row, result)
         report.done.append(result)
         emit(Event("migration_applied", f"   OK {key[0]}.{key[1]} ({result.duration_s:.2f}s)",
                    {"app": key[0], "name": key[1], "duration_s": result.duration_s}))

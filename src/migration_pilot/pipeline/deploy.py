@@ -122,11 +122,9 @@ def _run_locked(options: DeployOptions, config: Config, connection: Any, emit: E
         emit(Event("history", "Created the run history tables (migration_pilot.0001_initial)."))
     if history.tables_exist(alias):
         for run in history.interrupted_runs(alias):
-            flight = [f"{m.app}.{m.name}" for m in run.migrations.all() if m.outcome == "running"]
-            done = [f"{m.app}.{m.name}" for m in run.migrations.all() if m.outcome == "applied"]
             emit(Event("interrupted", f"Found interrupted {run.kind} #{run.id} (pid {run.pid} on {run.host},"
-                       f" started {run.started_at:%Y-%m-%d %H:%M:%S}): applied {done or 'nothing'};"
-                       f" in flight {flight or 'nothing'}. Completing it now from the current state."))
+                       f" started {run.started_at:%Y-%m-%d %H:%M:%S}): {_interrupted_at(run)}."
+                       " Completing it now from the current state."))
             if not options.dry_run:
                 history.mark_interrupted(run, journaled=not connection.features.can_rollback_ddl)
     if history.tables_exist(alias) and options.kind != "rollback":
@@ -200,6 +198,21 @@ def _run_locked(options: DeployOptions, config: Config, connection: Any, emit: E
                             backup_id=manifest.id if manifest else None, plan=plan)
     return _recover(options, connection, run, recorder, report, failure, before_applied,
                     before_schema, manifest, plan, emit)
+
+
+def _interrupted_at(run: Any) -> str:
+    """Where a dead run stopped: what it applied and what was in flight."""
+    rows = list(run.migrations.all())
+    done = [f"{m.app}.{m.name}" for m in rows if m.outcome == "applied"]
+    running = [m for m in rows if m.outcome == "running"]
+    if running:
+        flight = (f"in flight {[f'{m.app}.{m.name}' for m in running]} ({running[0].steps_done} of its"
+                  " operation(s) had committed on their own)")
+    else:
+        rest = history.unfinished(run)[:1]
+        flight = (f"in flight {[f'{app}.{name}' for app, name in rest]} (it ran in one transaction: nothing of it"
+                  " stayed applied)") if rest else "in flight nothing"
+    return f"applied {done or 'nothing'}; {flight}"
 
 
 def _validate(plan: Any, options: DeployOptions, connection: Any, emit: EventSink,

@@ -108,6 +108,17 @@ def interrupted_runs(alias: str, current_id: int | None = None) -> list[Any]:
     return list(runs.order_by("id"))
 
 
+def unfinished(run: Any) -> list[tuple[str, str]]:
+    """The plan entries of `run` with no finished row, in plan order.
+
+    Migrations that run in one transaction get their row only when they commit,
+    so for a run that died the first of these is the one that was in flight (or
+    about to start), and the database rolled it back.
+    """
+    finished = {(m.app, m.name) for m in run.migrations.all() if m.outcome in {"applied", "unapplied"}}
+    return [(app, name) for app, name in run.plan if (app, name) not in finished]
+
+
 def applied_now(alias: str) -> set[tuple[str, str]]:
     """Migrations recorded as applied in django_migrations right now."""
     return set(MigrationRecorder(connections[alias]).applied_migrations())

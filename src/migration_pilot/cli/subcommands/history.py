@@ -62,6 +62,11 @@ def run(options: dict[str, Any], streams: Streams) -> int:
                 figures.append(f"{m.wal_bytes:,} WAL bytes")
             arrow = "<-" if m.backwards else "->"
             streams.out.write(f"   {arrow} {m.app}.{m.name} {m.outcome} ({', '.join(figures)})\n")
+        if r.outcome in {"running", "interrupted"}:
+            # Migrations that run in one transaction get their row when they commit.
+            for app, name in history.unfinished(r):
+                if not any(m.app == app and m.name == name for m in r.migrations.all()):
+                    streams.out.write(f"   .. {app}.{name} not finished\n")
         if r.error:
             streams.out.write(f"   {r.error}\n")
     return EXIT_OK
