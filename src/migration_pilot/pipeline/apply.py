@@ -20,6 +20,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from migration_pilot.pipeline.events import Event, EventSink
+from migration_pilot.pipeline.heap import frozen_heap
 from migration_pilot.pipeline.journal import apply_journaled
 from migration_pilot.pipeline.timeouts import Timeouts, is_lock_timeout, session_timeouts
 from migration_pilot.types import MigrationKey
@@ -264,7 +265,7 @@ def apply_forwards(connection: Any, keys: list[MigrationKey], *, timeouts: Timeo
     if on_start is not None:
         on_start(state)
     report = ApplyReport()
-    with session_timeouts(connection, timeouts):
+    with frozen_heap(), session_timeouts(connection, timeouts):
         _apply_all(connection, executor, state, keys, retry, recorder, emit, report)
     if report.failed is None:
         # As `migrate` does: a squashed migration whose replaced migrations are all applied
@@ -350,6 +351,12 @@ def _apply_all(connection: Any, executor: MigrationExecutor, state: Any, keys: l
 def apply_backwards(connection: Any, keys: list[MigrationKey], *, timeouts: Timeouts,
                     recorder: Recorder, emit: EventSink) -> ApplyReport:
     """Unapply `keys` in the given order (newest first), one at a time."""
+    with frozen_heap():
+        return _unapply_all(connection, keys, timeouts, recorder, emit)
+
+
+def _unapply_all(connection: Any, keys: list[MigrationKey], timeouts: Timeouts, recorder: Recorder,
+                 emit: EventSink) -> ApplyReport:
     report = ApplyReport()
     total = len(keys)
     for number, key in enumerate(keys, 1):
