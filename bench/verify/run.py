@@ -29,64 +29,9 @@ ROOT = Path(__file__).resolve().parents[2]
 VENV = ROOT / "bench" / ".venvs" / "verify"
 WORK = ROOT / "bench" / ".work" / "verify"
 PY = VENV / "bin" / "python"
-PG = {"host": "127.0.0.1", "port": "5432", "user": "postgres"}
 
-WAGTAIL_APPS = [
-    "wagtail.contrib.forms", "wagtail.contrib.redirects", "wagtail.contrib.settings",
-    "wagtail.contrib.search_promotions", "wagtail.embeds", "wagtail.sites", "wagtail.users",
-    "wagtail.snippets", "wagtail.documents", "wagtail.images", "wagtail.search", "wagtail.admin",
-    "wagtail", "modelcluster", "taggit", "django.contrib.admin", "django.contrib.auth",
-    "django.contrib.contenttypes", "django.contrib.sessions", "django.contrib.messages",
-    "django.contrib.staticfiles", "migration_pilot",
-]
-
-
-def sh(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, check=True, text=True, capture_output=True, **kwargs)  # type: ignore[call-overload]
-
-
-def ensure_venv() -> None:
-    if (VENV / ".installed").exists():
-        return
-    print("creating", VENV, "(wagtail + this project; takes a minute)", flush=True)
-    sh([sys.executable, "-m", "venv", str(VENV)])
-    sh([str(PY), "-m", "pip", "install", "-q", "--upgrade", "pip"])
-    sh([str(PY), "-m", "pip", "install", "-q", "-e", str(ROOT), "Django>=5.2,<5.3", "wagtail",
-        "psycopg[binary]", "rich"])
-    (VENV / ".installed").touch()
-
-
-def write_site() -> None:
-    (WORK / "benchsite").mkdir(parents=True, exist_ok=True)
-    (WORK / "benchsite" / "__init__.py").write_text("")
-    (WORK / "benchsite" / "urls.py").write_text("urlpatterns = []\n")
-    (WORK / "benchsite" / "settings.py").write_text(f'''
-import os
-BASE_DIR = {str(WORK)!r}
-SECRET_KEY = "bench"
-USE_TZ = True
-DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-INSTALLED_APPS = {WAGTAIL_APPS!r}
-MIDDLEWARE = [
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-]
-TEMPLATES = [{{"BACKEND": "django.template.backends.django.DjangoTemplates", "DIRS": [], "APP_DIRS": True,
-              "OPTIONS": {{"context_processors": ["django.template.context_processors.request",
-                                                 "django.contrib.auth.context_processors.auth",
-                                                 "django.contrib.messages.context_processors.messages"]}}}}]
-ROOT_URLCONF = "benchsite.urls"
-STATIC_URL = "/static/"
-WAGTAIL_SITE_NAME = "bench"
-WAGTAILADMIN_BASE_URL = "http://localhost"
-DATABASES = {{"default": {{"ENGINE": "django.db.backends.postgresql", "NAME": os.environ["BENCH_DB"],
-                          "USER": "{PG["user"]}", "HOST": "{PG["host"]}", "PORT": "{PG["port"]}"}}}}
-''')
-
-
-def psql(sql: str) -> str:
-    return sh(["psql", "-h", PG["host"], "-p", PG["port"], "-U", PG["user"], "-d", "postgres", "-qAtc", sql]).stdout
+sys.path.insert(0, str(ROOT / "bench"))
+from common.wagtail_site import WAGTAIL_APPS, ensure_venv, psql, sh, write_site  # noqa: E402
 
 
 def timed(args: list[str], db: str, expect: int = 0) -> tuple[float, str]:
@@ -125,8 +70,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    ensure_venv()
-    write_site()
+    ensure_venv(VENV, ROOT, "rich")
+    write_site(WORK, [*WAGTAIL_APPS, "migration_pilot"])
     shutil.rmtree(WORK / "cache", ignore_errors=True)
     versions = sh([str(PY), "-c", "import django, wagtail; print(django.get_version(), wagtail.__version__)"]
                   ).stdout.split()

@@ -1,0 +1,1 @@
+"""Pieces the benchmark scripts share: the wagtail site they all run on, the venv and psql helpers."""
