@@ -50,7 +50,7 @@ class Client(threading.Thread):
 @pytest.mark.parametrize("vendor", ["postgresql", "mysql"])
 def test_lock_timeout_keeps_traffic_flowing_and_fails_cleanly(vendor, request, tmp_path):
     server = request.getfixturevalue(f"{vendor}_server")
-    lock_timeout = "300ms" if vendor == "postgresql" else "1s"
+    lock_timeout, lock_seconds = ("300ms", 0.3) if vendor == "postgresql" else ("1s", 1.0)
     with scratch_database(server, "pilot_locks") as name:
         project = DeployProject(tmp_path / "project", database_settings(vendor, server, name))
         assert project.deploy().code == 0
@@ -62,6 +62,8 @@ def test_lock_timeout_keeps_traffic_flowing_and_fails_cleanly(vendor, request, t
             else:
                 holder.autocommit(False)
             cursor = holder.cursor()
+            cursor.execute("SELECT pg_backend_pid()" if vendor == "postgresql" else "SELECT CONNECTION_ID()")
+            holder_pid = cursor.fetchone()[0]
             cursor.execute("SELECT * FROM shop_invoice LIMIT 1")  # idle in transaction from here on
             cursor.fetchall()
             client = Client(server, name)
@@ -73,12 +75,19 @@ def test_lock_timeout_keeps_traffic_flowing_and_fails_cleanly(vendor, request, t
             client.stop.set()
             client.join(timeout=30)
             holder.rollback()
+        failed_run = project.history()[0]
         after = project.deploy()
         applied_after = applied(vendor, server, name)
 
     assert result.code == 3, result.out + result.err
     assert "retry 2/2" in result.out
     assert "back at its pre-deploy state" in result.out
+    # The message names the session the deploy waited for, so a person knows whom to ask (A4, A5).
+    assert f"waiting for pid {holder_pid} (idle in transaction" in result.out
+    assert "SELECT * FROM shop_invoice LIMIT 1" in result.out or vendor == "mysql"  # MariaDB shows no idle query
+    (note,) = [m for m in failed_run["migrations"] if m["name"] == "0002_note"]
+    assert note["outcome"] == "failed" and note["retries"] == 2
+    assert note["lock_wait_s"] >= 3 * lock_seconds  # three attempts, each waited out its lock timeout
     assert client.errors == []
     assert max(client.latencies) < (1.0 if vendor == "postgresql" else 2.5), max(client.latencies)
     assert after.code == 0, after.out + after.err

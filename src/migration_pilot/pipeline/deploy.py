@@ -32,7 +32,7 @@ from migration_pilot.pipeline.apply import (
 )
 from migration_pilot.pipeline.events import Event, EventSink, ignore
 from migration_pilot.pipeline.fingerprint import fingerprint_difference, schema_fingerprint
-from migration_pilot.pipeline.preflight import connect, wait_for_blockers
+from migration_pilot.pipeline.preflight import connect, lock_holders, wait_for_blockers
 from migration_pilot.pipeline.timeouts import Timeouts
 from migration_pilot.types import MigrationKey
 
@@ -102,7 +102,11 @@ def run_deploy(options: DeployOptions, *, emit: EventSink = ignore,
     try:
         result = _run_locked(options, config, connection, emit, build_plan)
     finally:
-        held.release()
+        released = held.release()
+    if not released:
+        emit(Event("warning", "Warning: the database did not confirm releasing the deploy lock (the lock"
+                   " session was lost or replaced); it is free now that its connection is closed, but check"
+                   " that nothing between this host and the database pools sessions."))
     result.duration_s = time.monotonic() - started
     return result
 
@@ -185,6 +189,8 @@ def _run_locked(options: DeployOptions, config: Config, connection: Any, emit: E
     failure = None
     if report.failed is not None:
         failure = f"{report.failed.key[0]}.{report.failed.key[1]} failed: {report.failed.error}"
+        if report.failed.lock_timeout:
+            failure += _holders(connection, plan, report.failed.key)
     elif options.verify:
         failure = _verify_after(alias, emit, started_empty=started_empty and not plan.backwards)
     if failure is None:
@@ -198,6 +204,17 @@ def _run_locked(options: DeployOptions, config: Config, connection: Any, emit: E
                             backup_id=manifest.id if manifest else None, plan=plan)
     return _recover(options, connection, run, recorder, report, failure, before_applied,
                     before_schema, manifest, plan, emit)
+
+
+def _holders(connection: Any, plan: Any, key: MigrationKey) -> str:
+    """", waiting for: <sessions>" after a lock timeout, so the person knows whom to ask (A4)."""
+    tables = {lock.table for m in plan.migrations if m.key == key for op in m.operations for lock in op.locks}
+    holders = lock_holders(connection, tables)
+    if not holders:
+        return ""
+    shown = "; ".join(holder.describe() for holder in holders[:3])
+    more = f" and {len(holders) - 3} more" if len(holders) > 3 else ""
+    return f" (waiting for {shown}{more})"
 
 
 def _interrupted_at(run: Any) -> str:

@@ -75,21 +75,33 @@ class HeldLock:
     handle: Any
     key: str
 
-    def release(self) -> None:
-        """Free the lock, checking that the database agrees it was ours (A3)."""
+    def release(self) -> bool:
+        """Free the lock; False when the database says it was not ours to free (A3).
+
+        PostgreSQL's pg_advisory_unlock and MySQL's RELEASE_LOCK answer whether
+        this session held the lock. A "no" means the lock was lost on the way
+        (a proxy moved the session, the server restarted): the caller reports
+        it instead of pretending all went well. Closing the connection frees
+        whatever the session still holds either way.
+        """
         if self.vendor == "sqlite":
             fcntl.flock(self.handle, fcntl.LOCK_UN)
             self.handle.close()
-            return
-        with contextlib.suppress(Exception):
+            return True
+        released = False
+        try:
             cursor = self.handle.cursor()
             if self.vendor == "postgresql":
                 cursor.execute("SELECT pg_advisory_unlock(%s)", [int(self.key)])
             else:
                 cursor.execute("SELECT RELEASE_LOCK(%s)", [self.key])
+            released = cursor.fetchone()[0] in (True, 1)
             cursor.close()
+        except Exception:  # the connection is gone: so is the lock it held
+            released = False
         with contextlib.suppress(Exception):
             self.handle.close()
+        return released
 
 
 def _new_raw_connection(connection: Any) -> Any:

@@ -63,8 +63,9 @@ class Blocker:
 
     def describe(self) -> str:
         """One line for the report."""
-        return (f"pid {self.pid} ({self.state}, transaction since {self.since}) on"
-                f" {', '.join(self.tables)}: {self.query[:80]}")
+        where = f" on {', '.join(self.tables)}" if self.tables else ""
+        query = " ".join(self.query.split())[:80] or "(no statement running)"
+        return f"pid {self.pid} ({self.state}, transaction since {self.since}){where}: {query}"
 
 
 def find_blockers(connection: Any, tables: Iterable[str]) -> list[Blocker]:
@@ -84,6 +85,32 @@ def find_blockers(connection: Any, tables: Iterable[str]) -> list[Blocker]:
         )
         return [Blocker(pid, state or "?", since or "?", query, tuple(rels))
                 for pid, state, since, query, rels in cursor.fetchall()]
+
+
+def lock_holders(connection: Any, tables: Iterable[str]) -> list[Blocker]:
+    """The sessions most likely behind a lock timeout on `tables`, for the failure message (A4, A5).
+
+    PostgreSQL names the sessions holding locks on the tables themselves.
+    MySQL/MariaDB keep metadata locks out of reach without a plugin, so every
+    other session with an open InnoDB transaction is named: an open
+    transaction that has read a table holds its metadata lock until it ends.
+    """
+    if connection.vendor == "postgresql":
+        return find_blockers(connection, tables)
+    if connection.vendor != "mysql":
+        return []
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT t.trx_mysql_thread_id, p.COMMAND, CAST(t.trx_started AS CHAR), coalesce(p.INFO, '')"
+                " FROM information_schema.innodb_trx t"
+                " JOIN information_schema.processlist p ON p.ID = t.trx_mysql_thread_id"
+                " WHERE t.trx_mysql_thread_id <> CONNECTION_ID() ORDER BY t.trx_started")
+            rows = cursor.fetchall()
+    except DatabaseError:  # no PROCESS privilege: the message simply names nobody
+        return []
+    return [Blocker(int(pid), "idle in transaction" if command == "Sleep" else "active", str(since), query, ())
+            for pid, command, since, query in rows]
 
 
 def wait_for_blockers(connection: Any, tables: Iterable[str], *, bound: float,
