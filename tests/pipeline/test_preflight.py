@@ -1,0 +1,85 @@
+"""Sessions in the way of the plan are reported and waited for, never killed (PostgreSQL)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from tests.databases import admin_connection, scratch_database
+from tests.pipeline.inspect_db import applied
+from tests.pipeline.project import ADD_NOTE, DeployProject, database_settings
+
+NOTE_FIELDS = ("number = models.CharField(max_length=30)\n    amount = models.IntegerField(default=0)\n"
+               "    note = models.CharField(max_length=50, null=True)")
+
+
+@pytest.fixture
+def noted_project(postgresql_server, tmp_path):
+    """A PostgreSQL project at 0001 with 0002_note (an ALTER on shop_invoice) waiting to deploy."""
+    with scratch_database(postgresql_server, "pilot_preflight") as name:
+        project = DeployProject(tmp_path / "project", database_settings("postgresql", postgresql_server, name))
+        assert project.deploy().code == 0
+        project.migration("0002_note", ADD_NOTE)
+        project.models(NOTE_FIELDS)
+        yield project, postgresql_server, name
+
+
+def idle_in_transaction(server, name):
+    """A connection that read shop_invoice and sits idle in its transaction.
+
+    Returns (context, connection, backend pid, transaction start time).
+    """
+    holder = admin_connection(server, name)
+    conn = holder.__enter__()
+    conn.autocommit = False
+    cursor = conn.cursor()
+    cursor.execute("SELECT pg_backend_pid(), now()")  # now() is the transaction's start
+    pid, started = cursor.fetchone()
+    cursor.execute("SELECT * FROM shop_invoice LIMIT 1")
+    cursor.fetchall()
+    return holder, conn, pid, started
+
+
+def test_blocker_that_finishes_in_time_is_reported_and_waited_for(noted_project):
+    project, server, name = noted_project
+    holder, conn, pid, _ = idle_in_transaction(server, name)
+    release = threading.Timer(2.0, conn.rollback)
+    release.start()
+    try:
+        started = time.monotonic()
+        result = project.deploy("--blocker-wait", "20s", "--lock-timeout", "300ms", "--retries", "0")
+        elapsed = time.monotonic() - started
+    finally:
+        release.join()
+        holder.__exit__(None, None, None)
+
+    assert result.code == 0, result.out + result.err
+    assert "Sessions holding locks on planned tables (not killed)" in result.out
+    assert f"pid {pid} (idle in transaction, transaction since" in result.out
+    assert "on shop_invoice: SELECT * FROM shop_invoice LIMIT 1" in result.out
+    assert elapsed >= 2.0  # it waited for the session instead of timing out against it
+    assert "retry" not in result.out
+    assert ("shop", "0002_note") in applied("postgresql", server, name)
+
+
+def test_blocker_that_stays_is_never_killed_and_the_wait_is_bounded(noted_project):
+    project, server, name = noted_project
+    holder, conn, pid, began = idle_in_transaction(server, name)
+    try:
+        started = time.monotonic()
+        result = project.deploy("--blocker-wait", "1s", "--lock-timeout", "300ms", "--retries", "0")
+        elapsed = time.monotonic() - started
+        cursor = conn.cursor()
+        cursor.execute("SELECT pg_backend_pid(), now()")  # same session, same transaction
+        still_there, transaction_started = cursor.fetchone()
+    finally:
+        conn.rollback()
+        holder.__exit__(None, None, None)
+
+    assert result.code == 3, result.out + result.err
+    assert "1 session(s) still hold locks; going on under the lock timeout" in result.out
+    assert still_there == pid and transaction_started == began
+    assert elapsed < 20
+    assert ("shop", "0002_note") not in applied("postgresql", server, name)

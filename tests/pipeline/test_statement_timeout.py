@@ -1,0 +1,63 @@
+"""--statement-timeout bounds RunSQL and the queries RunPython issues; it is never retried (A6)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.databases import scratch_database
+from tests.pipeline.inspect_db import applied
+from tests.pipeline.project import DeployProject, database_settings
+
+SLEEP = {"postgresql": "SELECT pg_sleep(6)", "mysql": "SELECT SLEEP(6)"}
+
+RUN_SQL = '''
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0001_initial")]
+    operations = [migrations.RunSQL("{sql}", migrations.RunSQL.noop)]
+'''
+
+RUN_PYTHON = '''
+from django.db import migrations
+
+
+def slow_query(apps, schema_editor):
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute("{sql}")
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0001_initial")]
+    operations = [migrations.RunPython(slow_query, migrations.RunPython.noop)]
+'''
+
+
+@pytest.mark.parametrize("operation", ["RunSQL", "RunPython"])
+@pytest.mark.parametrize("vendor", ["postgresql", "mysql"])
+def test_statement_timeout_stops_a_slow_statement_without_retrying(vendor, operation, request, tmp_path):
+    server = request.getfixturevalue(f"{vendor}_server")
+    with scratch_database(server, "pilot_stmt") as name:
+        project = DeployProject(tmp_path / "project", database_settings(vendor, server, name))
+        template = RUN_SQL if operation == "RunSQL" else RUN_PYTHON
+        project.migration("0002_slow", template.format(sql=SLEEP[vendor]))
+
+        started = time.monotonic()
+        result = project.deploy("--statement-timeout", "1s", "--lock-timeout", "500ms", "--retries", "3",
+                                "--fail-on", "never")
+        elapsed = time.monotonic() - started
+        history = project.history()
+        now_applied = applied(vendor, server, name)
+
+    assert result.code == 3, result.out + result.err
+    assert "shop.0002_slow failed" in result.out
+    assert ("statement timeout" in result.out if vendor == "postgresql"
+            else "max_statement_time exceeded" in result.out)
+    assert "retry" not in result.out
+    assert elapsed < 6  # the six-second statement was cut off, not waited out
+    assert ("shop", "0002_slow") not in now_applied
+    (slow,) = [m for m in history[0]["migrations"] if m["name"] == "0002_slow"]
+    assert slow["outcome"] == "failed" and slow["retries"] == 0
