@@ -19,6 +19,7 @@ from typing import Any
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
+from migration_pilot.pipeline import invalid_indexes
 from migration_pilot.pipeline.events import Event, EventSink
 from migration_pilot.pipeline.heap import frozen_heap
 from migration_pilot.pipeline.journal import apply_journaled
@@ -287,9 +288,12 @@ def _apply_all(connection: Any, executor: MigrationExecutor, state: Any, keys: l
         row = recorder.start(key, backwards=False, may_half_apply=journaled or not migration.atomic)
         started = time.monotonic()
         attempt = 0
+        cleans_indexes = invalid_indexes.applies(connection, migration)
         while True:
             attempt_started = time.monotonic()
             counter = StatementCounter()
+            notes: list[str] = []
+            invalid_before = _clear_stale_indexes(connection, migration, notes, emit) if cleans_indexes else set()
 
             def on_step(done: int, row: Any = row, result: MigrationResult = result) -> None:
                 result.steps_done = done
@@ -314,7 +318,10 @@ def _apply_all(connection: Any, executor: MigrationExecutor, state: Any, keys: l
                 # The attempt may have advanced the state part-way: rebuild it from what is recorded.
                 state = MigrationExecutor(connection)._create_project_state(with_applied_migrations=True)
                 locked = is_lock_timeout(exc)
-                if locked and attempt < retry.attempts and _retryable(connection, migration, counter):
+                if cleans_indexes:
+                    _clear_left_indexes(connection, invalid_before, notes, emit)
+                if (locked and attempt < retry.attempts and _retryable(connection, migration, counter)
+                        and not any("still there" in note for note in notes)):
                     result.lock_wait_s += time.monotonic() - attempt_started
                     delay = retry.delay(attempt)
                     attempt += 1
@@ -327,7 +334,7 @@ def _apply_all(connection: Any, executor: MigrationExecutor, state: Any, keys: l
                 if locked:
                     result.lock_wait_s += time.monotonic() - attempt_started
                 result.lock_timeout = locked
-                result.error = _one_line(exc)
+                result.error = "; ".join([_one_line(exc), *notes])
                 result.dirty = journaled and result.steps_done > 0
                 result.duration_s = time.monotonic() - started
                 result.statements = counter.statements
@@ -346,6 +353,38 @@ def _apply_all(connection: Any, executor: MigrationExecutor, state: Any, keys: l
         emit(Event("migration_applied", f"   OK {key[0]}.{key[1]} ({result.duration_s:.2f}s)",
                    {"app": key[0], "name": key[1], "duration_s": result.duration_s}))
     report.state = state
+
+
+def _clear_stale_indexes(connection: Any, migration: Any, notes: list[str], emit: EventSink) -> set[Any]:
+    """Drop INVALID indexes an earlier run left under a name this migration builds; the rest, as found.
+
+    What is returned is the set of INVALID indexes before the attempt, so that
+    whatever a failed attempt adds can be told apart from what was already there.
+    """
+    try:
+        found = invalid_indexes.invalid_indexes(connection)
+    except Exception:  # the attempt itself will report a broken connection
+        return set()
+    stale = {index for index in found if index.name in invalid_indexes.planned_index_names(migration)}
+    if not stale:
+        return found
+    cleanup = invalid_indexes.drop(connection, stale)
+    emit(Event("invalid_index", f"   {cleanup.describe()}", {"dropped": [i.name for i in cleanup.dropped]}))
+    if cleanup.left:
+        notes.append(cleanup.describe())
+    return found - set(cleanup.dropped)
+
+
+def _clear_left_indexes(connection: Any, before: set[Any], notes: list[str], emit: EventSink) -> None:
+    """After a failed attempt: drop the INVALID indexes it left, or say which remain."""
+    try:
+        left = invalid_indexes.invalid_indexes(connection) - before
+    except Exception:  # the connection is gone: the index (if any) is named at the next deploy
+        return
+    if left:
+        cleanup = invalid_indexes.drop(connection, left)
+        emit(Event("invalid_index", f"   {cleanup.describe()}", {"dropped": [i.name for i in cleanup.dropped]}))
+        notes.append(cleanup.describe())
 
 
 def apply_backwards(connection: Any, keys: list[MigrationKey], *, timeouts: Timeouts,
