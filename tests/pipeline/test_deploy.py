@@ -100,7 +100,10 @@ def test_irreversible_migration_cannot_be_rolled_back_and_says_what_to_do(deploy
     result = project.deploy("--fail-on", "never")
 
     assert result.code == 4, result.out + result.err
-    assert "shop.0003_touch cannot be unapplied" in result.out
+    # Said up front, before anything is applied, and again in the outcome.
+    warning = result.out.index("Warning: shop.0003_touch cannot be unapplied: if the deploy fails after it")
+    assert warning < result.out.index("Applying shop.0002_note")
+    assert "Cannot roll back: shop.0003_touch cannot be unapplied" in result.out
     assert ("shop", "0003_touch") in applied(vendor, server, name)
 
 

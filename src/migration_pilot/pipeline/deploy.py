@@ -148,6 +148,12 @@ def _run_locked(options: DeployOptions, config: Config, connection: Any, emit: E
     keys = [m.key for m in plan.migrations]
     emit(Event("planned", f"Plan: {len(keys)} migration(s) to {'unapply' if plan.backwards else 'apply'}.",
                {"plan": [list(k) for k in keys]}))
+    irreversible = [m.key for m in plan.migrations if not m.backwards and not m.reversible]
+    if irreversible and options.on_failure == "rollback":
+        # Said before anything runs (E1): a person choosing how to recover needs it now, not at 3 a.m.
+        emit(Event("warning", f"Warning: {_keys(irreversible)} cannot be unapplied: if the deploy fails after"
+                   " it, the rollback stops there (exit 4); '--on-failure restore' restores the pre-deploy"
+                   " backup instead."))
     refusal = _validate(plan, options, connection, emit, executor)
     if options.dry_run:
         code = EXIT_REFUSED if refusal else EXIT_DEPLOYED
