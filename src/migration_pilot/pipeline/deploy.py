@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from django.db.migrations.executor import MigrationExecutor
+from django.utils import timezone
 
 from migration_pilot.conf import Config, load_config
 from migration_pilot.diagnostics import Severity
@@ -32,6 +33,7 @@ from migration_pilot.pipeline.apply import (
 )
 from migration_pilot.pipeline.events import Event, EventSink, ignore
 from migration_pilot.pipeline.fingerprint import fingerprint_difference, schema_fingerprint
+from migration_pilot.pipeline.interrupt import DeployInterrupted, interruptible, mysql_canceller
 from migration_pilot.pipeline.preflight import connect, lock_holders, wait_for_blockers
 from migration_pilot.pipeline.timeouts import Timeouts
 from migration_pilot.types import MigrationKey
@@ -99,8 +101,14 @@ def run_deploy(options: DeployOptions, *, emit: EventSink = ignore,
         emit(Event("warning", "Warning: no lock timeout: a blocked ALTER can queue all traffic behind it."))
     held = lock.acquire(connection, wait=options.wait)
     emit(Event("locked", "Holding the deploy lock."))
+    canceller = mysql_canceller(connection) if connection.vendor == "mysql" else None
     try:
-        result = _run_locked(options, config, connection, emit, build_plan)
+        with interruptible(canceller):
+            try:
+                result = _run_locked(options, config, connection, emit, build_plan)
+            except DeployInterrupted as stop:  # before the run was recorded: nothing was changed
+                result = DeployResult(stop.signum + 128, "interrupted",
+                                      f"Interrupted by {stop.signal_name} before anything was changed.")
     finally:
         released = held.release()
     if not released:
@@ -160,6 +168,17 @@ def _run_locked(options: DeployOptions, config: Config, connection: Any, emit: E
         return DeployResult(code, "dry-run", refusal or "Dry run: validation passed; nothing was changed.",
                             plan=plan)
     run = history.start_run(alias, options.kind, keys, _options_json(options))
+    try:
+        return _run_recorded(options, connection, emit, executor, plan, run, refusal)
+    except DeployInterrupted as stop:
+        return _interrupted(connection, run, stop)
+
+
+def _run_recorded(options: DeployOptions, connection: Any, emit: EventSink, executor: MigrationExecutor,
+                  plan: Any, run: Any, refusal: str | None) -> DeployResult:
+    """From the recorded run on: backup, apply, verify, recover."""
+    alias = options.alias
+    keys = [m.key for m in plan.migrations]
     if refusal:
         history.finish_run(run, "refused", error=refusal)
         return DeployResult(EXIT_REFUSED, "refused", refusal, run_id=run.id, plan=plan)
@@ -210,6 +229,36 @@ def _run_locked(options: DeployOptions, config: Config, connection: Any, emit: E
                             backup_id=manifest.id if manifest else None, plan=plan)
     return _recover(options, connection, run, recorder, report, failure, before_applied,
                     before_schema, manifest, plan, emit)
+
+
+def _interrupted(connection: Any, run: Any, stop: DeployInterrupted) -> DeployResult:
+    """Record a run a signal stopped, and say exactly where it stopped (C3).
+
+    The statement in flight was cancelled and its transaction rolled back; what
+    committed before stays (each migration commits on its own, as with
+    `migrate`). The connection is replaced, because the interruption may have
+    struck anywhere in the driver or in Django's transaction handling.
+    """
+    connection.close()
+    journaled = not connection.features.can_rollback_ddl
+    rows = list(run.migrations.all())
+    done = [(m.app, m.name) for m in rows if m.outcome in {"applied", "unapplied"}]
+    running = [m for m in rows if m.outcome == "running"]
+    for row in running:
+        row.outcome = "interrupted"
+        row.dirty = journaled and row.steps_done > 0
+        row.finished_at = timezone.now()
+        row.save(using=row._state.db)
+    flight = [(m.app, m.name) for m in running] or history.unfinished(run)[:1]
+    dirty = [f"{m.app}.{m.name} ({m.steps_done} operation(s) had committed)" for m in running if m.dirty]
+    if dirty:
+        after = f" {', '.join(dirty)} is half-applied: run 'pilot rollback' to undo exactly those steps."
+    else:
+        after = (f" The statement in flight ({_keys(flight)}) was cancelled and rolled back. Run 'pilot deploy'"
+                 " again to finish, or 'pilot rollback' to undo this run.")
+    message = f"Interrupted by {stop.signal_name}. Finished in this run: {_keys(done)}.{after}"
+    history.finish_run(run, "interrupted", error=message)
+    return DeployResult(stop.signum + 128, "interrupted", message, run_id=run.id, plan=None)
 
 
 def _holders(connection: Any, plan: Any, key: MigrationKey) -> str:

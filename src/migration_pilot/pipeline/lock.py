@@ -104,7 +104,7 @@ class HeldLock:
         return released
 
 
-def _new_raw_connection(connection: Any) -> Any:
+def new_raw_connection(connection: Any) -> Any:
     """A second, independent DB-API connection with the alias's own settings and driver."""
     params = connection.get_connection_params()
     raw = connection.get_new_connection(params)
@@ -142,7 +142,7 @@ def acquire(connection: Any, *, wait: float, poll: float = 0.25) -> HeldLock:
                     handle.close()
                     raise DeployLockedError(name, wait, holder) from None
                 time.sleep(poll)
-    raw = _new_raw_connection(connection)
+    raw = new_raw_connection(connection)
     key = str(advisory_key(name)) if vendor == "postgresql" else mysql_lock_name(name)
     cursor = raw.cursor()
     try:
@@ -198,7 +198,7 @@ def check_not_pooled(connection: Any) -> None:
     """
     if connection.vendor != "postgresql":
         return
-    other = _new_raw_connection(connection)
+    other = new_raw_connection(connection)
     try:
         other_cursor = other.cursor()
         for _ in range(3):

@@ -1,0 +1,84 @@
+"""SIGTERM or SIGINT mid-migration: statement cancelled, run recorded, lock freed, exit 143/130 (C3)."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+
+from tests.pipeline.inspect_db import applied, query
+from tests.pipeline.project import ADD_NOTE, wait_until
+
+NOTE_FIELDS = ("number = models.CharField(max_length=30)\n    amount = models.IntegerField(default=0)\n"
+               "    note = models.CharField(max_length=50, null=True)")
+
+# 30 seconds inside the database where it has a sleep of its own, so cancelling must reach the server.
+SLOW_QUERY = '''
+import time
+
+from django.db import migrations
+
+
+def wait(apps, schema_editor):
+    vendor = schema_editor.connection.vendor
+    if vendor == "sqlite":
+        time.sleep(30)
+        return
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute("SELECT pg_sleep(30)" if vendor == "postgresql" else "SELECT SLEEP(30)")
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0002_note")]
+    operations = [migrations.RunPython(wait, migrations.RunPython.noop)]
+'''
+
+QUICK = '''
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0002_note")]
+    operations = [migrations.RunSQL("SELECT 1", migrations.RunSQL.noop)]
+'''
+
+STILL_SLEEPING = {
+    "postgresql": "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'SELECT pg_sleep(30)%'",
+    "mysql": "SELECT count(*) FROM information_schema.processlist WHERE INFO LIKE 'SELECT SLEEP(30)%'",
+}
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_mid_migration_stops_cleanly_and_a_rerun_finishes(deployable, signum):
+    project, vendor, server, name = deployable
+    assert project.deploy().code == 0
+    project.migration("0002_note", ADD_NOTE)
+    project.migration("0003_slow", SLOW_QUERY)
+    project.models(NOTE_FIELDS)
+    victim = project.start("deploy", "--no-backup")
+    wait_until(lambda: ("shop", "0002_note") in applied(vendor, server, name))
+    time.sleep(1.5)  # inside 0003_slow's 30-second sleep
+
+    sent = time.monotonic()
+    victim.send_signal(signum)
+    out, err = victim.communicate(timeout=30)
+    took = time.monotonic() - sent
+
+    assert victim.returncode == 128 + signum, out + err
+    assert took < 10  # not the 30 seconds the statement would have taken
+    assert "Traceback" not in err
+    assert f"Interrupted by {signal.Signals(signum).name}. Finished in this run: shop.0002_note." in out
+    assert "shop.0003_slow" in out and "was cancelled and rolled back" in out
+    assert ("shop", "0003_slow") not in applied(vendor, server, name)
+    if vendor in STILL_SLEEPING:
+        assert query(vendor, server, name, STILL_SLEEPING[vendor]) == [(0,)]
+    (last, *_) = project.history()
+    assert last["outcome"] == "interrupted"
+    assert [(m["name"], m["outcome"]) for m in last["migrations"]][:1] == [("0002_note", "applied")]
+
+    project.migration("0003_slow", QUICK)
+    rerun = project.deploy("--wait", "0s")  # the lock was freed: no waiting, no manual unlock
+
+    assert rerun.code == 0, rerun.out + rerun.err
+    assert ("shop", "0003_slow") in applied(vendor, server, name)
