@@ -31,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args or args[0] in {"-h", "--help"}:
             sys.stdout.write(
                 "usage: migration-pilot --settings SETTINGS [--pythonpath DIR] SUBCOMMAND ...\n"
-                "subcommands: lint, rules (run with --settings, then SUBCOMMAND --help)\n"
+                f"subcommands: {', '.join(_subcommand_names())} (run with --settings, then SUBCOMMAND --help)\n"
             )
             return 0
         sys.stderr.write(
@@ -59,6 +59,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:
         return int(exit_.code or 0) if not isinstance(exit_.code, str) else EXIT_USAGE
     return 0
+
+
+def _subcommand_names() -> list[str]:
+    """The subcommand modules' names, without importing them (that needs Django settings)."""
+    import pkgutil
+
+    from migration_pilot.cli import subcommands
+
+    return sorted(info.name for info in pkgutil.iter_modules(subcommands.__path__))
 
 
 if __name__ == "__main__":  # pragma: no cover
