@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.pipeline.inspect_db import applied, query
 from tests.pipeline.project import ADD_NOTE
 
@@ -101,3 +103,35 @@ def test_squashed_migration_is_recorded_as_migrate_records_it(deployable):
     assert {("shop", "0002_note"), ("shop", "0003_index"), ("shop", "0002_squashed_0003")} <= set(recorded)
     verified = project.run("verify")
     assert verified.code == 0, verified.out
+
+
+# Uses a function a person created by hand: it exists here, but not on a fresh database.
+HAND_MADE_FUNCTION_INDEX = '''
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0001_initial")]
+    operations = [
+        migrations.RunSQL("CREATE INDEX invoice_code_idx ON shop_invoice ((hand_made_code(number::text)))",
+                          "DROP INDEX invoice_code_idx"),
+    ]
+'''
+
+
+@pytest.mark.parametrize("vendor", ["postgresql"])
+def test_verification_that_cannot_run_fails_the_deploy_and_rolls_it_back(deployable):
+    project, vendor, server, name = deployable
+    assert project.deploy().code == 0
+    query(vendor, server, name, "CREATE FUNCTION hand_made_code(text) RETURNS text IMMUTABLE LANGUAGE sql"
+                                " AS 'SELECT upper($1)'")
+    before = applied(vendor, server, name)
+    project.migration("0002_code", HAND_MADE_FUNCTION_INDEX)
+
+    result = project.deploy("--fail-on", "never")
+
+    assert result.code == 3, result.out + result.err
+    assert "verification could not run" in result.out and "--no-verify" in result.out
+    assert "back at its pre-deploy state" in result.out
+    assert applied(vendor, server, name) == before
+    assert project.history()[0]["outcome"] == "rolled_back"

@@ -3,14 +3,18 @@
 Set as session settings before each migration, so every statement the
 migration runs (its DDL, RunSQL, the queries RunPython issues, and Django's
 own django_migrations insert) is bounded; the previous values are restored
-afterwards. A lock timeout is what keeps a blocked ALTER from queueing all
-application traffic behind it (failure scenario A4).
+afterwards. One class of statement is exempt from the statement timeout on
+PostgreSQL: CREATE/DROP INDEX CONCURRENTLY and REINDEX CONCURRENTLY, which
+block no traffic while they run (their lock waits stay bounded). A lock
+timeout is what keeps a blocked ALTER from queueing all application traffic
+behind it (failure scenario A4).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,16 +55,55 @@ def session_timeouts(connection: Any, timeouts: Timeouts) -> Iterator[None]:
         yield
 
 
+# Statements that build or drop an index without blocking reads or writes. They run outside any
+# transaction and take only SHARE UPDATE EXCLUSIVE, so a statement timeout (meant to bound how long
+# traffic can be blocked) would only cut short the safe way of doing the work (scenario A6).
+_CONCURRENTLY = re.compile(
+    r"^\s*(CREATE\s+(UNIQUE\s+)?INDEX\s+CONCURRENTLY|DROP\s+INDEX\s+CONCURRENTLY"
+    r"|REINDEX\s+[^;]*\bCONCURRENTLY\b)", re.IGNORECASE)
+
+
+def exempt_from_statement_timeout(sql: str) -> bool:
+    """Whether `sql` is a CONCURRENTLY index statement, which the statement timeout does not bound."""
+    return bool(_CONCURRENTLY.match(sql))
+
+
+def _unbounded_concurrently(statement: str) -> Callable[..., Any]:
+    """execute_wrapper: run CONCURRENTLY index statements with no statement timeout, then restore it.
+
+    The lock timeout still applies: waiting for a lock is bounded as for any
+    statement. Inside a transaction block such a statement fails anyway, so it
+    is left alone there.
+    """
+    def wrapper(execute: Callable[..., Any], sql: str, params: Any, many: bool,
+                context: dict[str, Any]) -> Any:
+        if context["connection"].in_atomic_block or not exempt_from_statement_timeout(str(sql)):
+            return execute(sql, params, many, context)
+        raw = context["cursor"].cursor
+        raw.execute("SELECT set_config('statement_timeout', '0', false)")
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            with contextlib.suppress(Exception):
+                raw.execute("SELECT set_config('statement_timeout', %s, false)", [statement])
+
+    return wrapper
+
+
 @contextlib.contextmanager
 def _postgresql(connection: Any, timeouts: Timeouts) -> Iterator[None]:
+    statement = f"{int(timeouts.statement * 1000)}ms"
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_setting('lock_timeout'), current_setting('statement_timeout')")
         previous = cursor.fetchone()
         cursor.execute("SELECT set_config('lock_timeout', %s, false),"
                        " set_config('statement_timeout', %s, false)",
-                       [f"{int(timeouts.lock * 1000)}ms", f"{int(timeouts.statement * 1000)}ms"])
+                       [f"{int(timeouts.lock * 1000)}ms", statement])
+    exemption = (connection.execute_wrapper(_unbounded_concurrently(statement)) if timeouts.statement
+                 else contextlib.nullcontext())
     try:
-        yield
+        with exemption:
+            yield
     finally:
         if connection.connection is not None and not connection.needs_rollback:
             with contextlib.suppress(Exception), connection.cursor() as cursor:
