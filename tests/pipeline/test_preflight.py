@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 
 import pytest
 
 from tests.databases import admin_connection, scratch_database
-from tests.pipeline.inspect_db import applied
-from tests.pipeline.project import ADD_NOTE, DeployProject, database_settings
+from tests.pipeline.inspect_db import applied, query
+from tests.pipeline.project import ADD_NOTE, DeployProject, database_settings, wait_until
 
 NOTE_FIELDS = ("number = models.CharField(max_length=30)\n    amount = models.IntegerField(default=0)\n"
                "    note = models.CharField(max_length=50, null=True)")
@@ -83,3 +84,28 @@ def test_blocker_that_stays_is_never_killed_and_the_wait_is_bounded(noted_projec
     assert still_there == pid and transaction_started == began
     assert elapsed < 20
     assert ("shop", "0002_note") not in applied("postgresql", server, name)
+
+
+def test_a_running_pg_dump_is_named_as_the_blocker(noted_project):
+    """pg_dump holds ACCESS SHARE on every table it dumps until it ends (A7)."""
+    project, server, name = noted_project
+    query("postgresql", server, name,
+          "INSERT INTO shop_invoice (number, amount) SELECT repeat('x', 30), g FROM generate_series(1, 50000) g")
+    # Nobody reads its output: once the pipe is full, pg_dump waits with its snapshot and locks held.
+    dump = subprocess.Popen(["pg_dump", "-h", server.host, "-p", str(server.port), "-U", server.user,
+                             "-d", name, "-t", "shop_invoice"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: query("postgresql", server, name,
+                                 "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_dump'"
+                                 " AND query LIKE 'COPY%'") == [(1,)])
+        (dump_pid,) = query("postgresql", server, name,
+                            "SELECT pid FROM pg_stat_activity WHERE application_name = 'pg_dump'")[0]
+
+        result = project.deploy("--blocker-wait", "1s", "--lock-timeout", "300ms", "--retries", "0")
+    finally:
+        dump.kill()
+        dump.communicate()
+
+    assert result.code == 3, result.out + result.err
+    assert f"   pid {dump_pid} pg_dump (" in result.out  # in the preflight report
+    assert f"(waiting for pid {dump_pid} pg_dump (" in result.out  # and in the failure

@@ -476,7 +476,9 @@ def _recover(options: DeployOptions, connection: Any, run: Any, recorder: Record
         history.finish_run(run, "failed", error=message)
         return DeployResult(EXIT_NEEDS_PERSON, "failed", message, run_id=run.id, plan=plan)
     return _prove_back(connection, run, before_applied, before_schema, "rolled_back",
-                       f"Deploy failed: {failure}. Rolled back {len(done)} migration(s)", report, plan)
+                       f"Deploy failed: {failure}. " + (f"Rolled back {len(done)} migration(s)" if done
+                                                        else "Nothing of this run had been applied"),
+                       report, plan)
 
 
 def _prove_back(connection: Any, run: Any, before_applied: set[MigrationKey],

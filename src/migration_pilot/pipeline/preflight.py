@@ -60,12 +60,14 @@ class Blocker:
     since: str
     query: str
     tables: tuple[str, ...]
+    application: str = ""
 
     def describe(self) -> str:
-        """One line for the report."""
+        """One line for the report; the application name tells a pg_dump or a worker apart (A7)."""
         where = f" on {', '.join(self.tables)}" if self.tables else ""
         query = " ".join(self.query.split())[:80] or "(no statement running)"
-        return f"pid {self.pid} ({self.state}, transaction since {self.since}){where}: {query}"
+        who = f" {self.application}" if self.application else ""
+        return f"pid {self.pid}{who} ({self.state}, transaction since {self.since}){where}: {query}"
 
 
 def find_blockers(connection: Any, tables: Iterable[str]) -> list[Blocker]:
@@ -76,15 +78,15 @@ def find_blockers(connection: Any, tables: Iterable[str]) -> list[Blocker]:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT a.pid, a.state, a.xact_start::text, coalesce(a.query, ''),"
-            " array_agg(DISTINCT c.relname ORDER BY c.relname)"
+            " array_agg(DISTINCT c.relname ORDER BY c.relname), coalesce(a.application_name, '')"
             " FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
             " JOIN pg_stat_activity a ON a.pid = l.pid"
             " WHERE c.relname = ANY(%s) AND l.pid <> pg_backend_pid() AND a.backend_type = 'client backend'"
-            " GROUP BY a.pid, a.state, a.xact_start, a.query ORDER BY a.xact_start",
+            " GROUP BY a.pid, a.state, a.xact_start, a.query, a.application_name ORDER BY a.xact_start",
             [names],
         )
-        return [Blocker(pid, state or "?", since or "?", query, tuple(rels))
-                for pid, state, since, query, rels in cursor.fetchall()]
+        return [Blocker(pid, state or "?", since or "?", query, tuple(rels), application)
+                for pid, state, since, query, rels, application in cursor.fetchall()]
 
 
 def lock_holders(connection: Any, tables: Iterable[str]) -> list[Blocker]:
