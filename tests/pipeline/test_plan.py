@@ -159,3 +159,34 @@ def test_plan_captures_sql_sqlmigrate_cannot_produce_on_a_shadow_database(deploy
     assert not any("django_migrations" in statement for statement in unapplied["forward_sql"])
     assert "captured while applying the plan to a shadow database" in text
     assert applied(vendor, server, name) == before  # plan stays read-only on the live database
+
+
+def test_plan_does_not_queue_behind_an_access_exclusive_lock(postgresql_server, tmp_path):
+    """Reading a table's exact size opens it; under a lock the catalog's page counts serve instead."""
+    import time
+
+    from tests.databases import admin_connection, scratch_database
+    from tests.pipeline.project import database_settings
+
+    with scratch_database(postgresql_server, "pilot_plan_locked") as name:
+        project = DeployProject(tmp_path / "p", database_settings("postgresql", postgresql_server, name))
+        assert project.deploy().code == 0
+        fill("postgresql", postgresql_server, name, 20_000)
+        project.migration("0002_index", INDEX)
+        project.models(INDEXED_MODELS)
+        exact = plan_json(project)
+        with admin_connection(postgresql_server, name) as holder:
+            holder.autocommit = False
+            holder.cursor().execute("LOCK TABLE shop_invoice IN ACCESS EXCLUSIVE MODE")  # VACUUM FULL, say
+            started = time.monotonic()
+            locked = project.run("plan", "--format", "json", timeout=60)
+            took = time.monotonic() - started
+            holder.rollback()
+
+    assert locked.code == 0, locked.err
+    assert took < 15
+    sizes = {m["name"]: m["tables"] for m in json.loads(locked.out)["migrations"]}["0002_index"]["shop_invoice"]
+    exact_sizes = {m["name"]: m["tables"] for m in exact["migrations"]}["0002_index"]["shop_invoice"]
+    assert sizes["rows"] == 20_000
+    # Pages as the last ANALYZE counted them: the same order of size as the exact figure.
+    assert exact_sizes["bytes"] / 2 < sizes["bytes"] <= exact_sizes["bytes"] * 2

@@ -203,6 +203,7 @@ def _run_recorded(options: DeployOptions, connection: Any, emit: EventSink, exec
         run.finished_at = None
         run.save(using=alias)
     recorder = Recorder(run)
+    run.applying = True  # not a column: tells _interrupted() whether a migration can be in flight
     if plan.backwards:
         _migrate_signal(executor, plan, post=False)
         report = apply_backwards(connection, keys, timeouts=options.timeouts, recorder=recorder, emit=emit)
@@ -257,7 +258,9 @@ def _interrupted(connection: Any, run: Any, stop: DeployInterrupted) -> DeployRe
         row.save(using=row._state.db)
     flight = [(m.app, m.name) for m in running] or history.unfinished(run)[:1]
     dirty = [f"{m.app}.{m.name} ({m.steps_done} operation(s) had committed)" for m in running if m.dirty]
-    if dirty:
+    if not getattr(run, "applying", False):
+        after = " It stopped before applying anything (the backup, if one was under way, was discarded)."
+    elif dirty:
         after = f" {', '.join(dirty)} is half-applied: run 'pilot rollback' to undo exactly those steps."
     else:
         after = (f" The statement in flight ({_keys(flight)}) was cancelled and rolled back. Run 'pilot deploy'"
