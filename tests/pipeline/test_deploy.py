@@ -189,3 +189,36 @@ def test_metrics_file_in_prometheus_format(deployable, tmp_path):
     text = metrics.read_text()
     assert 'migration_pilot_deploy_exit_code{alias="default",outcome="succeeded"} 0' in text
     assert 'migration_pilot_migration_duration_seconds{alias="default",app="shop",migration="0001_initial"}' in text
+
+
+BROKEN_REVERSE = '''
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0002_note")]
+    operations = [migrations.RunSQL("SELECT 1", "SELECT * FROM no_such_table_to_reverse")]
+'''
+
+
+def test_rollback_that_fails_stops_and_says_how_to_get_back(deployable):
+    """E3: the forward run fails, then a reverse fails too: exit 4, the state and the backup named."""
+    project, vendor, server, name = deployable
+    assert project.deploy().code == 0
+    project.migration("0002_note", ADD_NOTE)
+    project.migration("0003_reverse_broken", BROKEN_REVERSE)
+    project.migration("0004_broken", FAILING.replace("0002_note", "0003_reverse_broken"))
+    project.models("number = models.CharField(max_length=30)\n    amount = models.IntegerField(default=0)\n"
+                   "    note = models.CharField(max_length=50, null=True)")
+
+    result = project.run("deploy", "--retry-delay", "0.1s", "--fail-on", "never", "--format", "json")
+
+    assert result.code == 4, result.out + result.err
+    payload = json.loads(result.out)
+    assert "rollback failed at shop.0003_reverse_broken" in payload["message"]
+    assert "Now applied from this run: shop.0002_note, shop.0003_reverse_broken." in payload["message"]
+    assert f"'pilot restore {payload['backup_id']} --yes'" in payload["message"]
+    assert ("shop", "0003_reverse_broken") in applied(vendor, server, name)
+    unapply_attempts = [e for e in payload["events"] if e["kind"] == "migration_failed"]
+    assert len(unapply_attempts) == 2  # the forward failure and one failed reverse: no further attempts
+    assert project.history()[0]["outcome"] == "failed"

@@ -473,11 +473,15 @@ def _recover(options: DeployOptions, connection: Any, run: Any, recorder: Record
             else apply_backwards(connection, list(reversed(done)), timeouts=options.timeouts,
                                  recorder=recorder, emit=emit))
     if back.failed is not None:
+        # Stop here (E3): a second automatic attempt could only make the state harder to read.
+        hint = (f" To get back to the pre-deploy state, restore its backup: 'pilot restore {manifest.id} --yes'."
+                if manifest else " No backup was taken (--no-backup): fix the reverse and run 'pilot rollback'.")
         message = (f"Deploy failed ({failure}) and rollback failed at {_keys([back.failed.key])}:"
                    f" {back.failed.error}. Now applied from this run: "
-                   f"{_keys([k for k in done if k not in {r.key for r in back.done}])}.")
+                   f"{_keys([k for k in done if k not in {r.key for r in back.done}])}.{hint}")
         history.finish_run(run, "failed", error=message)
-        return DeployResult(EXIT_NEEDS_PERSON, "failed", message, run_id=run.id, plan=plan)
+        return DeployResult(EXIT_NEEDS_PERSON, "failed", message, run_id=run.id, plan=plan,
+                            backup_id=manifest.id if manifest else None)
     return _prove_back(connection, run, before_applied, before_schema, "rolled_back",
                        f"Deploy failed: {failure}. " + (f"Rolled back {len(done)} migration(s)" if done
                                                         else "Nothing of this run had been applied"),
