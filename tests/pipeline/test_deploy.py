@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import signal
+import socket
 import time
 
 import pytest
@@ -38,6 +40,9 @@ def test_first_deploy_applies_and_records_the_run(deployable):
     assert ("shop", "0001_initial") in applied(vendor, server, name)
     (run,) = project.history()
     assert run["outcome"] == "succeeded" and run["kind"] == "deploy"
+    # Who, where and when: the person at 3 a.m. needs to know whose run this was.
+    assert run["user"] == getpass.getuser() and run["host"] == socket.gethostname()
+    assert run["pid"] > 0 and run["started_at"] <= run["finished_at"]
     recorded = [(m["app"], m["name"], m["outcome"]) for m in run["migrations"]]
     assert ("shop", "0001_initial", "applied") in recorded
     assert all(m["duration_s"] is not None for m in run["migrations"])
@@ -222,3 +227,33 @@ def test_rollback_that_fails_stops_and_says_how_to_get_back(deployable):
     unapply_attempts = [e for e in payload["events"] if e["kind"] == "migration_failed"]
     assert len(unapply_attempts) == 2  # the forward failure and one failed reverse: no further attempts
     assert project.history()[0]["outcome"] == "failed"
+
+
+COUNTED_UPDATE = '''
+from django.db import migrations
+
+
+def bump(apps, schema_editor):
+    apps.get_model("shop", "Invoice").objects.filter(amount__lt=100).update(amount=100)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0001_initial")]
+    operations = [
+        migrations.RunSQL("UPDATE shop_invoice SET amount = amount + 1 WHERE number LIKE 'a%'",
+                          migrations.RunSQL.noop),
+        migrations.RunPython(bump, migrations.RunPython.noop),
+    ]
+'''
+
+
+def test_rows_affected_are_recorded_for_run_sql_and_run_python(deployable):
+    project, vendor, server, name = deployable
+    assert project.deploy().code == 0
+    query(vendor, server, name, "INSERT INTO shop_invoice (number, amount) VALUES ('a1', 1), ('a2', 2), ('b1', 500)")
+    project.migration("0002_bump", COUNTED_UPDATE)
+
+    assert project.deploy("--fail-on", "never").code == 0
+
+    (bump,) = [m for m in project.history()[0]["migrations"] if m["name"] == "0002_bump"]
+    assert bump["rows_affected"] == 2 + 2  # two rows matched by the RunSQL, two by the ORM update
