@@ -128,6 +128,8 @@ def test_two_deploys_at_once_only_one_applies(deployable):
 
     assert second.code == 1, second.out + second.err
     assert "Another deploy holds the deploy lock" in second.err
+    if vendor == "postgresql":  # the holder is named: its pid, its application name, where from, since when
+        assert " migration-pilot lock from 127.0.0.1" in second.err
     assert waited < 15
     out, err = first.communicate(timeout=60)
     assert first.returncode == 0, out + err

@@ -34,7 +34,14 @@ from migration_pilot.pipeline.apply import (
 from migration_pilot.pipeline.events import Event, EventSink, ignore
 from migration_pilot.pipeline.fingerprint import fingerprint_difference, schema_fingerprint
 from migration_pilot.pipeline.interrupt import DeployInterrupted, interruptible, mysql_canceller
-from migration_pilot.pipeline.preflight import connect, lock_holders, wait_for_blockers
+from migration_pilot.pipeline.preflight import (
+    connect,
+    lock_holders,
+    named_session,
+    orphaned_backends,
+    wait_for_blockers,
+    wait_until_gone,
+)
 from migration_pilot.pipeline.timeouts import Timeouts
 from migration_pilot.types import MigrationKey
 
@@ -103,7 +110,7 @@ def run_deploy(options: DeployOptions, *, emit: EventSink = ignore,
     emit(Event("locked", "Holding the deploy lock."))
     canceller = mysql_canceller(connection) if connection.vendor == "mysql" else None
     try:
-        with interruptible(canceller):
+        with interruptible(canceller), named_session(connection, options.kind):
             try:
                 result = _run_locked(options, config, connection, emit, build_plan)
             except DeployInterrupted as stop:  # before the run was recorded: nothing was changed
@@ -128,6 +135,17 @@ def _fmt(seconds: float) -> str:
 def _run_locked(options: DeployOptions, config: Config, connection: Any, emit: EventSink,
                 build_plan: Any) -> DeployResult:
     alias = options.alias
+    orphans = wait_until_gone(
+        lambda: orphaned_backends(connection), bound=options.blocker_wait,
+        report=lambda found: emit(Event("orphans", "An earlier deploy died while the server went on running its"
+                                        " statement (waiting for it, never killed):\n"
+                                        + "\n".join(f"   {b.describe()}" for b in found))))
+    if orphans:
+        pids = ", ".join(str(b.pid) for b in orphans)
+        return DeployResult(EXIT_REFUSED, "refused",
+                            f"Refused: the server is still running a statement of an earlier, dead deploy (pid {pids});"
+                            " it holds that deploy's locks and may still commit. Wait for it, or cancel it with"
+                            f" SELECT pg_cancel_backend({orphans[0].pid}), then deploy again.")
     # One executor (one read of the graph and of django_migrations) for history, plan, checks and apply.
     executor = MigrationExecutor(connection)
     if not options.dry_run and history.ensure_tables(alias, executor):

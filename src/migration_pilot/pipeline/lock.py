@@ -146,6 +146,8 @@ def acquire(connection: Any, *, wait: float, poll: float = 0.25) -> HeldLock:
     key = str(advisory_key(name)) if vendor == "postgresql" else mysql_lock_name(name)
     cursor = raw.cursor()
     try:
+        if vendor == "postgresql":  # so the lock's holder is recognisable in pg_stat_activity
+            cursor.execute("SELECT set_config('application_name', 'migration-pilot lock', false)")
         while True:
             if vendor == "postgresql":
                 cursor.execute("SELECT pg_try_advisory_lock(%s)", [int(key)])

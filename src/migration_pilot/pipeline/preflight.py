@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,12 +119,65 @@ def lock_holders(connection: Any, tables: Iterable[str]) -> list[Blocker]:
 def wait_for_blockers(connection: Any, tables: Iterable[str], *, bound: float,
                       report: Callable[[list[Blocker]], None]) -> list[Blocker]:
     """Wait up to `bound` seconds for blockers to finish; never kills them. Returns what remains."""
-    deadline = time.monotonic() + bound
     table_list = list(tables)
-    blockers = find_blockers(connection, table_list)
-    if blockers:
-        report(blockers)
-    while blockers and time.monotonic() < deadline:
+    return wait_until_gone(lambda: find_blockers(connection, table_list), bound=bound, report=report)
+
+
+def wait_until_gone(find: Callable[[], list[Blocker]], *, bound: float,
+                    report: Callable[[list[Blocker]], None]) -> list[Blocker]:
+    """Report what `find` returns, then poll it for up to `bound` seconds. Returns what remains."""
+    deadline = time.monotonic() + bound
+    found = find()
+    if found:
+        report(found)
+    while found and time.monotonic() < deadline:
         time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
-        blockers = find_blockers(connection, table_list)
-    return blockers
+        found = find()
+    return found
+
+
+APPLICATION = "migration-pilot"
+"""application_name prefix of the deploy's sessions on PostgreSQL: `migration-pilot deploy`, `... lock`."""
+
+
+@contextlib.contextmanager
+def named_session(connection: Any, kind: str) -> Iterator[None]:
+    """Name the migration session `migration-pilot <kind>` for the block (PostgreSQL), then restore it.
+
+    pg_stat_activity then tells anyone (and the next deploy) which backend is
+    the deploy's, also after the deploy process died while its backend went on
+    running a statement.
+    """
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('application_name'), set_config('application_name', %s, false)",
+                       [f"{APPLICATION} {kind}"])
+        previous = cursor.fetchone()[0]
+    try:
+        yield
+    finally:
+        if connection.connection is not None and not connection.needs_rollback:
+            with contextlib.suppress(Exception), connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('application_name', %s, false)", [previous])
+
+
+def orphaned_backends(connection: Any) -> list[Blocker]:
+    """Backends of an earlier deploy of this database still running a statement after their process died (C1).
+
+    While we hold the deploy lock no other deploy is alive, so a busy session
+    named like ours can only be a dead deploy's: PostgreSQL notices a vanished
+    client only when the statement ends, and until then it holds its locks, and
+    a COMMIT in flight may still land.
+    """
+    if connection.vendor != "postgresql":
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid, state, coalesce(xact_start::text, '?'), coalesce(query, ''), application_name"
+            " FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND application_name IN (%s, %s) AND state <> 'idle'",
+            [f"{APPLICATION} deploy", f"{APPLICATION} rollback"])
+        return [Blocker(pid, state or "?", since, query, (), application)
+                for pid, state, since, query, application in cursor.fetchall()]
