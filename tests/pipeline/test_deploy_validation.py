@@ -81,3 +81,38 @@ def test_inconsistent_history_is_refused(deployable):
     assert "Traceback" not in result.err
     assert ("shop", "0002_note") not in applied(vendor, server, name)
     assert schema_dump(vendor, server, name) == before_schema
+
+
+def test_database_ahead_of_the_code_is_refused_before_the_backup(deployable):
+    """D6: an applied migration whose file is gone (an older release deployed, a file deleted)."""
+    project, vendor, server, name = deployable
+    project.migration("0002_note", ADD_NOTE)
+    project.models(NOTE_FIELDS)
+    assert project.deploy().code == 0
+    (project.root / "shop" / "migrations" / "0002_note.py").unlink()
+    project.migration("0003_memo", OTHER_BRANCH)  # the older release's own next migration
+    project.models("number = models.CharField(max_length=30)\n    amount = models.IntegerField(default=0)\n"
+                   "    memo = models.CharField(max_length=20, null=True)")
+
+    result = project.run("deploy", "--retry-delay", "0.1s", "--fail-on", "never")
+
+    assert result.code == 1, result.out + result.err
+    assert "applied migrations that are not on disk (shop.0002_note): it is ahead of this code" in result.out
+    assert "Restore shop/migrations/0002_note.py from version control" in result.out
+    assert "Backing up" not in result.out  # refused before the backup stage
+    assert ("shop", "0003_memo") not in applied(vendor, server, name)
+
+
+def test_rows_left_by_an_uninstalled_app_do_not_fail_the_deploy(deployable):
+    """Django ignores django_migrations rows of apps no longer installed; so does the deploy."""
+    project, vendor, server, name = deployable
+    assert project.deploy().code == 0
+    query(vendor, server, name,
+          "INSERT INTO django_migrations (app, name, applied) VALUES ('flatpages', '0001_initial', CURRENT_TIMESTAMP)")
+    project.migration("0002_note", ADD_NOTE)
+    project.models(NOTE_FIELDS)
+
+    result = project.deploy()
+
+    assert result.code == 0, result.out + result.err
+    assert ("shop", "0002_note") in applied(vendor, server, name)

@@ -330,6 +330,12 @@ def _validate(plan: Any, options: DeployOptions, connection: Any, emit: EventSin
         app, names = sorted(conflicts.items())[0]
         return (f"Refused: conflicting migrations in {app} ({', '.join(sorted(names))});"
                 f" run 'manage.py makemigrations --merge {app}'.")
+    ahead = [d for d in _vanished_migrations(executor, connection) if _installed(d.object.split(".")[0])]
+    if ahead:
+        names = ", ".join(d.object for d in ahead[:5]) + (f" and {len(ahead) - 5} more" if len(ahead) > 5 else "")
+        return (f"Refused: this database has applied migrations that are not on disk ({names}): it is ahead"
+                " of this code (an older release, or migration files deleted or renamed after deploying)."
+                f" {ahead[0].fix}")
     missing = _missing_migrations(executor)
     if missing:
         return f"Refused: models have changes no migration contains ({missing}); run 'manage.py makemigrations'."
@@ -342,6 +348,24 @@ def _validate(plan: Any, options: DeployOptions, connection: Any, emit: EventSin
         emit(Event("blockers", f"{len(remaining)} session(s) still hold locks; going on under the"
                    " lock timeout, which keeps traffic from queueing behind the migration."))
     return None
+
+
+def _vanished_migrations(executor: MigrationExecutor, connection: Any) -> list[Any]:
+    """verify's "applied but gone from disk" findings (D6), from the same loader the plan used."""
+    from migration_pilot.drift.history import history_differences
+
+    return [d for d in history_differences(executor.loader, connection) if d.kind == "applied_migration_missing"]
+
+
+def _installed(app_label: str) -> bool:
+    """Whether an app label is installed: rows of removed apps are Django's leftovers, not drift."""
+    from django.apps import apps
+
+    try:
+        apps.get_app_config(app_label)
+    except LookupError:
+        return False
+    return True
 
 
 def _missing_migrations(executor: MigrationExecutor) -> str:
@@ -399,8 +423,10 @@ def _verify_after(alias: str, emit: EventSink, *, started_empty: bool = False) -
     elif result.reference == "shadow":
         emit(Event("verify_note", f"Built the reference schema in a shadow database ({result.duration_s:.1f}s);"
                    " 'pilot verify --prepare' in the build step makes this a cache read."))
-    # Unapplied migrations are expected after a --target deploy; every other history finding is drift.
-    broken_history = [d for d in result.history if d.kind != "unapplied_migration"]
+    # Unapplied migrations are expected after a --target deploy, and rows left by apps no longer
+    # installed are Django's own leftovers (migrate ignores them too); every other history finding is drift.
+    broken_history = [d for d in result.history if d.kind != "unapplied_migration"
+                      and not (d.kind == "applied_migration_missing" and not _installed(d.object.split(".")[0]))]
     schema_drift = [d for d in result.differences if d.kind not in {"unmanaged_view"}] + broken_history
     if schema_drift:
         first = schema_drift[0]
