@@ -6,9 +6,12 @@ applied, so squashed migrations replace the ones they squash, as on a new databa
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from django.apps import apps
 from django.db.migrations.exceptions import (
@@ -17,6 +20,7 @@ from django.db.migrations.exceptions import (
     InconsistentMigrationHistory,
     NodeNotFoundError,
 )
+from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
 
 from migration_pilot.exceptions import MigrationLoadError
@@ -40,8 +44,27 @@ class LoadedGraph:
 
 def load_graph() -> LoadedGraph:
     """Load every app's migrations from disk; errors name the file and the fix."""
-    try:
+    with translated_load_errors():
         loader = MigrationLoader(None, ignore_no_migrations=True)
+    return LoadedGraph(loader)
+
+
+def executor_for(connection: Any) -> MigrationExecutor:
+    """Django's executor for `connection` (graph plus its applied set), load errors in one line.
+
+    What `migrate` would show as a traceback (a syntax error, a missing
+    dependency, a module without a Migration class) becomes a
+    MigrationLoadError naming the file and the fix.
+    """
+    with translated_load_errors():
+        return MigrationExecutor(connection)
+
+
+@contextlib.contextmanager
+def translated_load_errors() -> Iterator[None]:
+    """Turn Django's migration-loading exceptions into one-line MigrationLoadErrors."""
+    try:
+        yield
     except SyntaxError as exc:
         location = f"{exc.filename}:{exc.lineno}" if exc.filename else "a migration file"
         raise MigrationLoadError(
@@ -60,7 +83,7 @@ def load_graph() -> LoadedGraph:
         ) from exc
     except NodeNotFoundError as exc:
         raise MigrationLoadError(
-            f"{exc.message}",
+            f"{exc.message}.",
             hint="Restore the missing migration or fix the dependency that names it.",
         ) from exc
     except CircularDependencyError as exc:
@@ -68,9 +91,8 @@ def load_graph() -> LoadedGraph:
             f"Circular dependency between migrations: {exc}.",
             hint="Break the cycle by editing the dependencies of one of those migrations.",
         ) from exc
-    except InconsistentMigrationHistory as exc:  # pragma: no cover - needs a connection
-        raise MigrationLoadError(str(exc), hint="") from exc
-    return LoadedGraph(loader)
+    except InconsistentMigrationHistory as exc:
+        raise MigrationLoadError(f"{exc}.", hint="Fix django_migrations or the dependency.") from exc
 
 
 def _failing_migration_module(exc: ImportError) -> str:

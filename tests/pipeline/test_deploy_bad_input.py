@@ -84,3 +84,39 @@ def test_dry_run_changes_nothing(sqlite_project):
     from tests.pipeline.inspect_db import query
 
     assert query("sqlite", None, name, "SELECT name FROM sqlite_master WHERE type = 'table'") == []
+
+
+BROKEN_MIGRATIONS = {
+    "syntax error": ("from django.db import migrations\nclass Migration(migrations.Migration:\n    pass\n",
+                     "Syntax error in {path}:2: invalid syntax"),
+    "no Migration class": ("from django.db import migrations\nclass NotAMigration:\n    pass\n",
+                           "Migration 0002_broken in app shop has no Migration class"),
+    "failing import": ("import no_such_module_here\n", "Cannot import migration {path}: No module named"),
+    "missing dependency": ("from django.db import migrations\nclass Migration(migrations.Migration):\n"
+                           "    dependencies = [('shop', '0009_nope')]\n",
+                           "Migration shop.0002_broken dependencies reference nonexistent parent node"
+                           " ('shop', '0009_nope')"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BROKEN_MIGRATIONS))
+def test_broken_migration_files_are_refused_in_one_line(sqlite_project, kind):
+    """D2/D7: what migrate shows as a traceback, deploy, rollback and plan answer in one line."""
+    from tests.pipeline.inspect_db import applied
+
+    project, name = sqlite_project
+    assert project.deploy().code == 0
+    text, expected = BROKEN_MIGRATIONS[kind]
+    project.migration("0002_broken", text)
+    expected = expected.format(path=project.root / "shop" / "migrations" / "0002_broken.py")
+
+    deploy, rollback, plan = project.deploy(), project.run("rollback", "--no-backup"), project.run("plan")
+
+    for refused in (deploy, rollback):
+        assert refused.code == 1, refused.out + refused.err
+        assert "Traceback" not in refused.err and refused.err == ""
+        assert f"Refused: {expected}" in refused.out
+    one_line(plan, 2, expected)
+    assert applied("sqlite", None, name) == [("migration_pilot", "0001_initial"),
+                                             ("migration_pilot", "0002_migrationrun_journal"),
+                                             ("shop", "0001_initial")]

@@ -22,6 +22,7 @@ from django.utils import timezone
 from migration_pilot.conf import Config, load_config
 from migration_pilot.diagnostics import Severity
 from migration_pilot.exceptions import MigrationLoadError, PilotError
+from migration_pilot.loader import executor_for
 from migration_pilot.pipeline import history, lock
 from migration_pilot.pipeline.apply import (
     ApplyReport,
@@ -147,7 +148,10 @@ def _run_locked(options: DeployOptions, config: Config, connection: Any, emit: E
                             " it holds that deploy's locks and may still commit. Wait for it, or cancel it with"
                             f" SELECT pg_cancel_backend({orphans[0].pid}), then deploy again.")
     # One executor (one read of the graph and of django_migrations) for history, plan, checks and apply.
-    executor = MigrationExecutor(connection)
+    try:
+        executor = executor_for(connection)
+    except MigrationLoadError as exc:
+        return DeployResult(EXIT_REFUSED, "refused", f"Refused: {exc}")
     if not options.dry_run and history.ensure_tables(alias, executor):
         emit(Event("history", "Created the run history tables (migration_pilot.0001_initial)."))
     if history.tables_exist(alias):

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.migrations.executor import MigrationExecutor
-
+from migration_pilot.exceptions import MigrationLoadError
+from migration_pilot.loader import executor_for
 from migration_pilot.pipeline import history
 from migration_pilot.pipeline.deploy import EXIT_REFUSED, DeployOptions, DeployResult, run_deploy
 from migration_pilot.pipeline.events import Event, EventSink, ignore
@@ -50,7 +50,10 @@ def run_rollback(options: DeployOptions, *, emit: EventSink = ignore) -> DeployR
                                 f"Nothing to roll back: no successful deploy with migrations still applied"
                                 f" is recorded on {options.alias}.")
         run_id, keys = found
-        graph = MigrationExecutor(connection).loader.graph
+        try:
+            graph = executor_for(connection).loader.graph
+        except MigrationLoadError as exc:
+            return DeployResult(EXIT_REFUSED, "refused", f"Refused: {exc}")
         applied = history.applied_now(options.alias)
         chosen = set(keys)
         for key in keys:

@@ -12,7 +12,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from django.db import connections
-from django.db.migrations.exceptions import InconsistentMigrationHistory
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.operations.base import Operation
 
@@ -20,7 +19,8 @@ from migration_pilot.analysis.schema import table_of
 from migration_pilot.backends import profile_for
 from migration_pilot.conf import Config, load_config
 from migration_pilot.diagnostics import Diagnostic, Severity
-from migration_pilot.exceptions import MigrationLoadError, PilotError, UnknownAppError
+from migration_pilot.exceptions import PilotError, UnknownAppError
+from migration_pilot.loader import translated_load_errors
 from migration_pilot.plan import sql as plan_sql
 from migration_pilot.plan.locks import Blocks, LockImpact
 from migration_pilot.plan.operation_locks import operation_locks
@@ -160,11 +160,9 @@ def build_plan(alias: str = "default", *, target: Sequence[str] | None = None,
     """The plan for `alias`: all leaves, `target` = (app, name|zero), or exactly `unapply` (in order)."""
     config = config or load_config()
     connection = connections[alias]
-    try:
+    with translated_load_errors():
         executor = executor or MigrationExecutor(connection)
         executor.loader.check_consistent_history(connection)
-    except InconsistentMigrationHistory as exc:
-        raise MigrationLoadError(str(exc) + ".", hint="Fix django_migrations or the dependency.") from exc
     if unapply is not None:
         raw_plan = [(executor.loader.graph.nodes[key], True) for key in unapply]
     else:
