@@ -65,6 +65,8 @@ class MigrationRun(models.Model):
     # whether a failure left some of them applied (cleared when they are undone).
     steps_done = models.IntegerField(default=0, db_default=0)
     dirty = models.BooleanField(default=False, db_default=False)
+    # SHA-256 of the migration file as it was applied, so a later edit can be noticed (D9).
+    file_sha256 = models.CharField(max_length=64, blank=True, default="", db_default="")
 
     class Meta:
         db_table = "migration_pilot_migrationrun"

@@ -119,4 +119,5 @@ def test_broken_migration_files_are_refused_in_one_line(sqlite_project, kind):
     one_line(plan, 2, expected)
     assert applied("sqlite", None, name) == [("migration_pilot", "0001_initial"),
                                              ("migration_pilot", "0002_migrationrun_journal"),
+                                             ("migration_pilot", "0003_migrationrun_file_sha256"),
                                              ("shop", "0001_initial")]

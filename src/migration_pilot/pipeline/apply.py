@@ -20,6 +20,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from migration_pilot.pipeline import invalid_indexes
+from migration_pilot.pipeline.edits import file_digest
 from migration_pilot.pipeline.events import Event, EventSink
 from migration_pilot.pipeline.heap import frozen_heap
 from migration_pilot.pipeline.journal import apply_journaled
@@ -87,6 +88,7 @@ class MigrationResult:
     lock_timeout: bool = False
     steps_done: int = 0
     dirty: bool = False
+    file_sha256: str = ""
 
 
 @dataclass
@@ -158,6 +160,7 @@ class Recorder:
         row.statements = result.statements
         row.error = result.error or ""
         row.steps_done = result.steps_done
+        row.file_sha256 = result.file_sha256
         row.outcome = "failed" if result.error else ("unapplied" if result.backwards else "applied")
         row.dirty = result.dirty
         row.save(using=row._state.db)
@@ -284,7 +287,7 @@ def _apply_all(connection: Any, executor: MigrationExecutor, state: Any, keys: l
         migration = executor.loader.graph.nodes[key]
         emit(Event("migration_started", f"[{number}/{total}] Applying {key[0]}.{key[1]}...",
                    {"app": key[0], "name": key[1], "number": number, "total": total}))
-        result = MigrationResult(key, backwards=False)
+        result = MigrationResult(key, backwards=False, file_sha256=file_digest(migration))
         row = recorder.start(key, backwards=False, may_half_apply=journaled or not migration.atomic)
         started = time.monotonic()
         attempt = 0

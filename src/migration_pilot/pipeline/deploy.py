@@ -154,14 +154,14 @@ def _run_locked(options: DeployOptions, config: Config, connection: Any, emit: E
         return DeployResult(EXIT_REFUSED, "refused", f"Refused: {exc}")
     if not options.dry_run and history.ensure_tables(alias, executor):
         emit(Event("history", "Created the run history tables (migration_pilot.0001_initial)."))
-    if history.tables_exist(alias):
+    if history.readable(alias):  # in a dry run on outdated tables there is nothing to read
         for run in history.interrupted_runs(alias):
             emit(Event("interrupted", f"Found interrupted {run.kind} #{run.id} (pid {run.pid} on {run.host},"
                        f" started {run.started_at:%Y-%m-%d %H:%M:%S}): {_interrupted_at(run)}."
                        " Completing it now from the current state."))
             if not options.dry_run:
                 history.mark_interrupted(run, journaled=not connection.features.can_rollback_ddl)
-    if history.tables_exist(alias) and options.kind != "rollback":
+    if history.readable(alias) and options.kind != "rollback":
         dirty = history.dirty_migrations(alias)
         if dirty:
             row = dirty[0]
@@ -343,6 +343,14 @@ def _validate(plan: Any, options: DeployOptions, connection: Any, emit: EventSin
     missing = _missing_migrations(executor)
     if missing:
         return f"Refused: models have changes no migration contains ({missing}); run 'manage.py makemigrations'."
+    if history.readable(options.alias):
+        from migration_pilot.pipeline.edits import edited_migrations
+
+        edited = edited_migrations(options.alias, executor.loader)
+        for change in edited[:5]:
+            emit(Event("warning", f"Warning: {change.describe()}. Put changes in a new migration instead."))
+        if len(edited) > 5:
+            emit(Event("warning", f"Warning: {len(edited) - 5} more applied migration(s) changed on disk."))
     tables = {lock.table for m in plan.migrations for op in m.operations for lock in op.locks}
     remaining = wait_for_blockers(
         connection, tables, bound=options.blocker_wait,

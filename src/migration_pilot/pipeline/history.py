@@ -60,6 +60,49 @@ def tables_exist(alias: str) -> bool:
         return "migration_pilot_deployrun" in connection.introspection.table_names(cursor)
 
 
+def own_migrations_pending(alias: str) -> list[str]:
+    """migration_pilot's own migrations on disk that `alias` has not applied (read-only, cheap).
+
+    A newer release of this package may add columns to the history tables;
+    until its migrations run (any deploy runs them first), reading the tables
+    with the new models would fail on the missing columns.
+    """
+    import pkgutil
+
+    from migration_pilot import migrations as own
+
+    on_disk = {info.name for info in pkgutil.iter_modules(own.__path__) if info.name[:4].isdigit()}
+    applied = {name for app, name in MigrationRecorder(connections[alias]).applied_migrations() if app == APP}
+    return sorted(on_disk - applied)
+
+
+def readable(alias: str) -> bool:
+    """Whether the history tables exist and match this release's models, so they can be queried."""
+    return tables_exist(alias) and not own_migrations_pending(alias)
+
+
+class HistoryOutdatedError(PilotError, RuntimeError):
+    """The history tables predate this release; its own migrations must run first."""
+
+    def __init__(self, alias: str, pending: Sequence[str]) -> None:
+        self.alias, self.pending = alias, list(pending)
+
+    def __str__(self) -> str:
+        return (f"The run history tables in {self.alias!r} are older than this release of"
+                f" django-migration-pilot ({', '.join(self.pending)} not applied). Apply them with"
+                " 'python manage.py migrate migration_pilot' (any 'pilot deploy' does it first).")
+
+
+def require_readable(alias: str) -> bool:
+    """True when there is history to read, False when there is none yet; outdated tables raise."""
+    if not tables_exist(alias):
+        return False
+    pending = own_migrations_pending(alias)
+    if pending:
+        raise HistoryOutdatedError(alias, pending)
+    return True
+
+
 def start_run(alias: str, kind: str, plan: Sequence[Any], options: dict[str, Any]) -> Any:
     """Record a run as running; returns the DeployRun."""
     from migration_pilot.models import DeployRun
@@ -131,7 +174,7 @@ def duration_history(alias: str) -> dict[tuple[str, str, bool], float]:
     if not apps.is_installed(APP):
         return {}
     with contextlib.suppress(Exception):
-        if not tables_exist(alias):
+        if not readable(alias):
             return {}
         rows = (MigrationRun.objects.using(alias).filter(outcome="applied", duration_s__isnull=False)
                 .order_by("id").values_list("app", "name", "backwards", "duration_s"))

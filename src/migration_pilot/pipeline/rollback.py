@@ -23,7 +23,7 @@ def last_deploy_migrations(alias: str) -> tuple[int, list[MigrationKey]] | None:
     """(run id, migrations it applied that are still applied, oldest first), or None."""
     from migration_pilot.models import DeployRun
 
-    if not history.tables_exist(alias):
+    if not history.require_readable(alias):
         return None
     run = (DeployRun.objects.using(alias).filter(kind="deploy", outcome="succeeded")
            .exclude(plan=[]).order_by("-id").first())
@@ -39,7 +39,7 @@ def run_rollback(options: DeployOptions, *, emit: EventSink = ignore) -> DeployR
     """Unapply the last deploy's migrations (or go down to options.target)."""
     history.require_app()
     connection = connect(options.alias)
-    if history.tables_exist(options.alias):
+    if history.require_readable(options.alias):
         cleaned = _undo_dirty(connection, options.alias, emit)
         if cleaned is not None:
             return cleaned

@@ -30,7 +30,7 @@ def run(options: dict[str, Any], streams: Streams) -> int:
 
     connect(alias)
     runs = list(DeployRun.objects.using(alias).prefetch_related("migrations")[: max(1, options["limit"])]
-                ) if history.tables_exist(alias) else []
+                ) if history.require_readable(alias) else []
     if options.get("output_format") == "json":
         payload = [{
             "id": r.id, "kind": r.kind, "outcome": r.outcome, "started_at": r.started_at.isoformat(),

@@ -1,0 +1,63 @@
+"""The run history across releases: files edited after applying (D9), tables from an older release."""
+
+from __future__ import annotations
+
+from tests.pipeline.inspect_db import applied, query
+from tests.pipeline.project import ADD_NOTE
+
+NOTE_FIELDS = ("number = models.CharField(max_length=30)\n    amount = models.IntegerField(default=0)\n"
+               "    note = models.CharField(max_length=50, null=True)")
+
+NEXT = '''
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0002_note")]
+    operations = [migrations.RunSQL("SELECT 1", migrations.RunSQL.noop)]
+'''
+
+
+def test_a_migration_edited_after_it_was_applied_is_reported(deployable):
+    project, vendor, server, name = deployable
+    project.migration("0002_note", ADD_NOTE)
+    project.models(NOTE_FIELDS)
+    assert project.deploy().code == 0
+    untouched = project.deploy()  # nothing to do, nothing edited
+    path = project.root / "shop" / "migrations" / "0002_note.py"
+    # An edit that changes nothing in the schema (a changed one fails the verify stage as well).
+    path.write_text(path.read_text() + "\n# reviewed again after the release\n")
+    project.migration("0003_next", NEXT)
+
+    result = project.deploy()
+
+    assert "changed since" not in untouched.out
+    assert result.code == 0, result.out + result.err  # a warning: only a person can judge the edit
+    assert "Warning: shop.0002_note changed since deploy #1 applied it on " in result.out
+    assert "databases that already ran it keep the old version" in result.out
+    assert ("shop", "0003_next") in applied(vendor, server, name)
+
+
+def test_history_tables_from_an_older_release_are_upgraded_by_the_next_deploy(deployable):
+    project, vendor, server, name = deployable
+    assert project.deploy().code == 0
+    # What a database deployed by the previous release looks like: no file_sha256 column yet.
+    query(vendor, server, name, "ALTER TABLE migration_pilot_migrationrun DROP COLUMN file_sha256")
+    query(vendor, server, name, "DELETE FROM django_migrations WHERE app = 'migration_pilot'"
+                                " AND name = '0003_migrationrun_file_sha256'")
+    project.migration("0002_note", ADD_NOTE)
+    project.models(NOTE_FIELDS)
+
+    shown = project.run("history")
+    dry = project.deploy("--dry-run")
+    deployed = project.deploy()
+    after = project.run("history")
+
+    assert shown.code == 2 and "Traceback" not in shown.err
+    assert "older than this release of django-migration-pilot (0003_migrationrun_file_sha256 not applied)" \
+        in shown.err
+    assert "python manage.py migrate migration_pilot" in shown.err
+    assert dry.code == 0, dry.out + dry.err
+    assert deployed.code == 0, deployed.out + deployed.err
+    assert ("migration_pilot", "0003_migrationrun_file_sha256") in applied(vendor, server, name)
+    assert after.code == 0 and "shop.0002_note applied" in after.out
