@@ -85,6 +85,11 @@ class Migration(migrations.Migration):
 '''
 
 
+# The model after ADD_NOTE: what most tests write alongside it.
+NOTE_FIELDS = ("number = models.CharField(max_length=30)\n    amount = models.IntegerField(default=0)\n"
+               "    note = models.CharField(max_length=50, null=True)")
+
+
 @dataclass
 class Result:
     out: str

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from tests.pipeline.inspect_db import applied, query, schema_dump
-from tests.pipeline.project import ADD_NOTE, FAILING, IRREVERSIBLE, SLOW, wait_until
+from tests.pipeline.project import ADD_NOTE, FAILING, IRREVERSIBLE, NOTE_FIELDS, SLOW, wait_until
 
 # Fails only at COMMIT: the constraint is checked then, after Django has recorded the migration.
 DEFERRED_VIOLATION = '''
@@ -77,8 +77,7 @@ def test_failure_half_way_rolls_back_to_the_exact_previous_state(deployable):
     before_applied = applied(vendor, server, name)
     project.migration("0002_note", ADD_NOTE)
     project.migration("0003_broken", FAILING)
-    project.models("number = models.CharField(max_length=30)\n    amount = models.IntegerField(default=0)\n"
-                   "    note = models.CharField(max_length=50, null=True)")
+    project.models(NOTE_FIELDS)
 
     result = project.deploy()
 
@@ -99,8 +98,7 @@ def test_irreversible_migration_cannot_be_rolled_back_and_says_what_to_do(deploy
     project.migration("0002_note", ADD_NOTE)
     project.migration("0003_touch", IRREVERSIBLE)
     project.migration("0004_broken", FAILING.replace("0002_note", "0003_touch"))
-    project.models("number = models.CharField(max_length=30)\n    amount = models.IntegerField(default=0)\n"
-                   "    note = models.CharField(max_length=50, null=True)")
+    project.models(NOTE_FIELDS)
 
     result = project.deploy("--fail-on", "never")
 
@@ -117,8 +115,7 @@ def test_two_deploys_at_once_only_one_applies(deployable):
     assert project.deploy().code == 0
     project.migration("0002_note", ADD_NOTE)
     project.migration("0003_slow", SLOW.format(seconds=4))
-    project.models("number = models.CharField(max_length=30)\n    amount = models.IntegerField(default=0)\n"
-                   "    note = models.CharField(max_length=50, null=True)")
+    project.models(NOTE_FIELDS)
     first = project.start("deploy", "--no-backup")
     wait_until(lambda: ("shop", "0002_note") in applied(vendor, server, name))
 
@@ -144,8 +141,7 @@ def test_killed_deploy_is_detected_and_completed(deployable):
     assert project.deploy().code == 0
     project.migration("0002_note", ADD_NOTE)
     project.migration("0003_slow", SLOW.format(seconds=30))
-    project.models("number = models.CharField(max_length=30)\n    amount = models.IntegerField(default=0)\n"
-                   "    note = models.CharField(max_length=50, null=True)")
+    project.models(NOTE_FIELDS)
     victim = project.start("deploy", "--no-backup")
     wait_until(lambda: ("shop", "0002_note") in applied(vendor, server, name))
     time.sleep(1)  # into 0003_slow's 30-second RunPython, which runs in one transaction
@@ -174,8 +170,7 @@ def test_rollback_command_undoes_the_last_deploy(deployable):
     assert project.deploy().code == 0
     before = schema_dump(vendor, server, name)
     project.migration("0002_note", ADD_NOTE)
-    project.models("number = models.CharField(max_length=30)\n    amount = models.IntegerField(default=0)\n"
-                   "    note = models.CharField(max_length=50, null=True)")
+    project.models(NOTE_FIELDS)
     assert project.deploy().code == 0
 
     result = project.run("rollback", "--no-backup")
@@ -215,8 +210,7 @@ def test_rollback_that_fails_stops_and_says_how_to_get_back(deployable):
     project.migration("0002_note", ADD_NOTE)
     project.migration("0003_reverse_broken", BROKEN_REVERSE)
     project.migration("0004_broken", FAILING.replace("0002_note", "0003_reverse_broken"))
-    project.models("number = models.CharField(max_length=30)\n    amount = models.IntegerField(default=0)\n"
-                   "    note = models.CharField(max_length=50, null=True)")
+    project.models(NOTE_FIELDS)
 
     result = project.run("deploy", "--retry-delay", "0.1s", "--fail-on", "never", "--format", "json")
 

@@ -7,10 +7,7 @@ import subprocess
 import pytest
 
 from tests.pipeline.inspect_db import applied, query, schema_dump
-from tests.pipeline.project import ADD_NOTE, FAILING, IRREVERSIBLE
-
-NOTE_MODELS = ("number = models.CharField(max_length=30)\n    amount = models.IntegerField(default=0)\n"
-               "    note = models.CharField(max_length=50, null=True)")
+from tests.pipeline.project import ADD_NOTE, FAILING, IRREVERSIBLE, NOTE_FIELDS
 
 
 def test_irreversible_failure_with_on_failure_restore_is_restored_and_verified(deployable):
@@ -22,7 +19,7 @@ def test_irreversible_failure_with_on_failure_restore_is_restored_and_verified(d
     project.migration("0002_note", ADD_NOTE)
     project.migration("0003_touch", IRREVERSIBLE)  # changes 'keep' to 99 and cannot be unapplied
     project.migration("0004_broken", FAILING.replace("0002_note", "0003_touch"))
-    project.models(NOTE_MODELS)
+    project.models(NOTE_FIELDS)
 
     result = project.run("deploy", "--on-failure", "restore", "--fail-on", "never", "--retry-delay", "0.1s")
 
@@ -56,7 +53,7 @@ def run_without_tools(project, *args):
 def test_missing_backup_tools_refuse_the_deploy_with_the_package_to_install(deployable):
     project, vendor, server, name = deployable
     project.migration("0002_note", ADD_NOTE)
-    project.models(NOTE_MODELS)
+    project.models(NOTE_FIELDS)
 
     done = run_without_tools(project, "deploy", "--fail-on", "never")
 

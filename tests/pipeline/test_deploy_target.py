@@ -5,10 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.pipeline.inspect_db import applied, schema_dump
-from tests.pipeline.project import ADD_NOTE
-
-NOTE_FIELDS = ("number = models.CharField(max_length=30)\n    amount = models.IntegerField(default=0)\n"
-               "    note = models.CharField(max_length=50, null=True)")
+from tests.pipeline.project import ADD_NOTE, NOTE_FIELDS
 
 # Its reverse fails: a backwards deploy through it must put back what it unapplied first.
 BROKEN_REVERSE = '''

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from tests.pipeline.inspect_db import applied, query, schema_dump
-from tests.pipeline.project import ADD_NOTE
-
-NOTE_FIELDS = ("number = models.CharField(max_length=30)\n    amount = models.IntegerField(default=0)\n"
-               "    note = models.CharField(max_length=50, null=True)")
+from tests.pipeline.project import ADD_NOTE, NOTE_FIELDS
 
 OTHER_BRANCH = '''
 from django.db import migrations, models

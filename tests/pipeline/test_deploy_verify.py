@@ -7,10 +7,8 @@ import json
 import pytest
 
 from tests.pipeline.inspect_db import applied, query
-from tests.pipeline.project import ADD_NOTE
+from tests.pipeline.project import ADD_NOTE, NOTE_FIELDS
 
-NOTE_MODELS = ("number = models.CharField(max_length=30)\n    amount = models.IntegerField(default=0)\n"
-               "    note = models.CharField(max_length=50, null=True)")
 INDEXED = '''
 from django.db import migrations, models
 
@@ -57,13 +55,13 @@ def test_prepared_reference_is_used_by_the_deploy(deployable):
 def test_drift_found_after_apply_fails_the_deploy_and_rolls_it_back(deployable):
     project, vendor, server, name = deployable
     project.migration("0002_note", ADD_NOTE)
-    project.models(NOTE_MODELS)
+    project.models(NOTE_FIELDS)
     assert project.deploy().code == 0
     # A hand-made hotfix nobody put in a migration: an extra column.
     query(vendor, server, name, "ALTER TABLE shop_invoice ADD COLUMN hotfix integer")
     before = applied(vendor, server, name)
     project.migration("0003_index", INDEXED)
-    project.models(NOTE_MODELS + "\n\n    class Meta:\n        indexes = [models.Index(fields=['number'],"
+    project.models(NOTE_FIELDS + "\n\n    class Meta:\n        indexes = [models.Index(fields=['number'],"
                    " name='invoice_number_idx')]")
 
     result = project.deploy("--fail-on", "never")
@@ -93,7 +91,7 @@ def test_squashed_migration_is_recorded_as_migrate_records_it(deployable):
     project.migration("0002_note", ADD_NOTE)
     project.migration("0003_index", INDEXED)
     project.migration("0002_squashed_0003", SQUASHED)
-    project.models(NOTE_MODELS + "\n\n    class Meta:\n        indexes = [models.Index(fields=['number'],"
+    project.models(NOTE_FIELDS + "\n\n    class Meta:\n        indexes = [models.Index(fields=['number'],"
                    " name='invoice_number_idx')]")
 
     result = project.deploy("--fail-on", "never")

@@ -10,10 +10,7 @@ import pytest
 
 from tests.databases import admin_connection, scratch_database
 from tests.pipeline.inspect_db import applied, query
-from tests.pipeline.project import ADD_NOTE, DeployProject, database_settings, wait_until
-
-NOTE_FIELDS = ("number = models.CharField(max_length=30)\n    amount = models.IntegerField(default=0)\n"
-               "    note = models.CharField(max_length=50, null=True)")
+from tests.pipeline.project import ADD_NOTE, NOTE_FIELDS, DeployProject, database_settings, wait_until
 
 
 @pytest.fixture

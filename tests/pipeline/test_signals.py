@@ -9,10 +9,7 @@ import time
 import pytest
 
 from tests.pipeline.inspect_db import applied, query
-from tests.pipeline.project import ADD_NOTE, wait_until
-
-NOTE_FIELDS = ("number = models.CharField(max_length=30)\n    amount = models.IntegerField(default=0)\n"
-               "    note = models.CharField(max_length=50, null=True)")
+from tests.pipeline.project import ADD_NOTE, NOTE_FIELDS, wait_until
 
 # 30 seconds inside the database where it has a sleep of its own, so cancelling must reach the server.
 SLOW_QUERY = '''
