@@ -183,14 +183,24 @@ def test_rollback_command_undoes_the_last_deploy(deployable):
 
 
 def test_metrics_file_in_prometheus_format(deployable, tmp_path):
-    project, *_ = deployable
+    from prometheus_client.parser import text_string_to_metric_families
+
+    project, vendor, *_ = deployable
     metrics = tmp_path / "pilot.prom"
 
     assert project.deploy("--metrics-file", str(metrics)).code == 0
 
     text = metrics.read_text()
     assert 'migration_pilot_deploy_exit_code{alias="default",outcome="succeeded"} 0' in text
-    assert 'migration_pilot_migration_duration_seconds{alias="default",app="shop",migration="0001_initial"}' in text
+    # Prometheus' own parser reads it: every family typed, every sample well formed.
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert {f.type for f in families.values()} == {"gauge"}
+    durations = {s.labels["migration"]: s.value for s in families["migration_pilot_migration_duration_seconds"].samples}
+    assert durations["0001_initial"] > 0
+    (stamp,) = families["migration_pilot_deploy_last_run_timestamp_seconds"].samples
+    assert abs(stamp.value - time.time()) < 120
+    if vendor == "postgresql":
+        assert "migration_pilot_migration_wal_bytes" in families
 
 
 BROKEN_REVERSE = '''
