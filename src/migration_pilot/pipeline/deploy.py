@@ -40,10 +40,10 @@ from migration_pilot.pipeline.preflight import (
     lock_holders,
     named_session,
     orphaned_backends,
-    wait_for_blockers,
     wait_until_gone,
 )
 from migration_pilot.pipeline.timeouts import Timeouts
+from migration_pilot.pipeline.validate import installed, validate
 from migration_pilot.types import MigrationKey
 
 EXIT_DEPLOYED = 0
@@ -85,10 +85,6 @@ class DeployResult:
     backup_id: str | None = None
     plan: Any = None
     duration_s: float = 0.0
-
-
-class _Failure(Exception):
-    """A stage failed; carries the one-line reason."""
 
 
 def run_deploy(options: DeployOptions, *, emit: EventSink = ignore,
@@ -184,7 +180,7 @@ def _run_locked(options: DeployOptions, config: Config, connection: Any, emit: E
         emit(Event("warning", f"Warning: {_keys(irreversible)} cannot be unapplied: if the deploy fails after"
                    " it, the rollback stops there (exit 4); '--on-failure restore' restores the pre-deploy"
                    " backup instead."))
-    refusal = _validate(plan, options, connection, emit, executor)
+    refusal = validate(plan, options, connection, emit, executor)
     if options.dry_run:
         code = EXIT_REFUSED if refusal else EXIT_DEPLOYED
         return DeployResult(code, "dry-run", refusal or "Dry run: validation passed; nothing was changed.",
@@ -318,82 +314,6 @@ def _interrupted_at(run: Any) -> str:
     return f"applied {done or 'nothing'}; {flight}"
 
 
-def _validate(plan: Any, options: DeployOptions, connection: Any, emit: EventSink,
-              executor: MigrationExecutor) -> str | None:
-    """The reason to refuse, or None. Judged with the live database in view."""
-    blocking = plan.blocking_findings(options.fail_on)
-    for finding in plan.findings:
-        emit(Event("finding", f"   {finding.rule} [{finding.severity.label}] {finding.app}.{finding.migration}:"
-                   f" {finding.message}"))
-    if blocking:
-        return (f"Refused: {len(blocking)} lint finding(s) at or above --fail-on in the plan"
-                f" (first: {blocking[0].rule} in {blocking[0].app}.{blocking[0].migration})."
-                " Fix the migrations, or suppress with a reason.")
-    conflicts = executor.loader.detect_conflicts()
-    if conflicts:
-        app, names = sorted(conflicts.items())[0]
-        return (f"Refused: conflicting migrations in {app} ({', '.join(sorted(names))});"
-                f" run 'manage.py makemigrations --merge {app}'.")
-    ahead = [d for d in _vanished_migrations(executor, connection) if _installed(d.object.split(".")[0])]
-    if ahead:
-        names = ", ".join(d.object for d in ahead[:5]) + (f" and {len(ahead) - 5} more" if len(ahead) > 5 else "")
-        return (f"Refused: this database has applied migrations that are not on disk ({names}): it is ahead"
-                " of this code (an older release, or migration files deleted or renamed after deploying)."
-                f" {ahead[0].fix}")
-    missing = _missing_migrations(executor)
-    if missing:
-        return f"Refused: models have changes no migration contains ({missing}); run 'manage.py makemigrations'."
-    if history.readable(options.alias):
-        from migration_pilot.pipeline.edits import edited_migrations
-
-        edited = edited_migrations(options.alias, executor.loader)
-        for change in edited[:5]:
-            emit(Event("warning", f"Warning: {change.describe()}. Put changes in a new migration instead."))
-        if len(edited) > 5:
-            emit(Event("warning", f"Warning: {len(edited) - 5} more applied migration(s) changed on disk."))
-    tables = {lock.table for m in plan.migrations for op in m.operations for lock in op.locks}
-    remaining = wait_for_blockers(
-        connection, tables, bound=options.blocker_wait,
-        report=lambda found: emit(Event("blockers", "Sessions holding locks on planned tables (not killed):\n"
-                                        + "\n".join(f"   {b.describe()}" for b in found))))
-    if remaining:
-        emit(Event("blockers", f"{len(remaining)} session(s) still hold locks; going on under the"
-                   " lock timeout, which keeps traffic from queueing behind the migration."))
-    return None
-
-
-def _vanished_migrations(executor: MigrationExecutor, connection: Any) -> list[Any]:
-    """verify's "applied but gone from disk" findings (D6), from the same loader the plan used."""
-    from migration_pilot.drift.history import history_differences
-
-    return [d for d in history_differences(executor.loader, connection) if d.kind == "applied_migration_missing"]
-
-
-def _installed(app_label: str) -> bool:
-    """Whether an app label is installed: rows of removed apps are Django's leftovers, not drift."""
-    from django.apps import apps
-
-    try:
-        apps.get_app_config(app_label)
-    except LookupError:
-        return False
-    return True
-
-
-def _missing_migrations(executor: MigrationExecutor) -> str:
-    from django.apps import apps as global_apps
-    from django.db.migrations.autodetector import MigrationAutodetector
-    from django.db.migrations.questioner import NonInteractiveMigrationQuestioner
-    from django.db.migrations.state import ProjectState
-
-    autodetector = MigrationAutodetector(
-        executor.loader.project_state(), ProjectState.from_apps(global_apps),
-        NonInteractiveMigrationQuestioner(dry_run=True))
-    changes = autodetector.changes(graph=executor.loader.graph)
-    return "; ".join(f"{app}: {op.describe()}" for app, ms in sorted(changes.items())
-                     for m in ms for op in m.operations)[:300]
-
-
 def _backup(options: DeployOptions, emit: EventSink) -> Any:
     from migration_pilot.backup import create_backup
 
@@ -438,7 +358,7 @@ def _verify_after(alias: str, emit: EventSink, *, started_empty: bool = False) -
     # Unapplied migrations are expected after a --target deploy, and rows left by apps no longer
     # installed are Django's own leftovers (migrate ignores them too); every other history finding is drift.
     broken_history = [d for d in result.history if d.kind != "unapplied_migration"
-                      and not (d.kind == "applied_migration_missing" and not _installed(d.object.split(".")[0]))]
+                      and not (d.kind == "applied_migration_missing" and not installed(d.object.split(".")[0]))]
     schema_drift = [d for d in result.differences if d.kind not in {"unmanaged_view"}] + broken_history
     if schema_drift:
         first = schema_drift[0]
