@@ -295,8 +295,8 @@ def _apply_all(connection: Any, executor: MigrationExecutor, state: Any, keys: l
         while True:
             attempt_started = time.monotonic()
             counter = StatementCounter()
-            notes: list[str] = []
-            invalid_before = _clear_stale_indexes(connection, migration, notes, emit) if cleans_indexes else set()
+            invalid_before, stale = (_clear_stale_indexes(connection, migration, emit) if cleans_indexes
+                                     else (set(), None))
 
             def on_step(done: int, row: Any = row, result: MigrationResult = result) -> None:
                 result.steps_done = done
@@ -321,10 +321,13 @@ def _apply_all(connection: Any, executor: MigrationExecutor, state: Any, keys: l
                 # The attempt may have advanced the state part-way: rebuild it from what is recorded.
                 state = MigrationExecutor(connection)._create_project_state(with_applied_migrations=True)
                 locked = is_lock_timeout(exc)
-                if cleans_indexes:
-                    _clear_left_indexes(connection, invalid_before, notes, emit)
+                left = _clear_left_indexes(connection, invalid_before, emit) if cleans_indexes else None
+                # What the error must say about indexes: a stale one that could not go, and whatever
+                # this attempt left (dropped or not). One still in the way makes a retry pointless.
+                notes = [c.describe() for c in (stale if stale and stale.left else None, left) if c is not None]
+                index_in_the_way = any(c is not None and c.left for c in (stale, left))
                 if (locked and attempt < retry.attempts and _retryable(connection, migration, counter)
-                        and not any("still there" in note for note in notes)):
+                        and not index_in_the_way):
                     result.lock_wait_s += time.monotonic() - attempt_started
                     delay = retry.delay(attempt)
                     attempt += 1
@@ -358,36 +361,37 @@ def _apply_all(connection: Any, executor: MigrationExecutor, state: Any, keys: l
     report.state = state
 
 
-def _clear_stale_indexes(connection: Any, migration: Any, notes: list[str], emit: EventSink) -> set[Any]:
-    """Drop INVALID indexes an earlier run left under a name this migration builds; the rest, as found.
+def _clear_stale_indexes(connection: Any, migration: Any,
+                         emit: EventSink) -> tuple[set[Any], invalid_indexes.Cleanup | None]:
+    """Drop INVALID indexes an earlier run left under a name this migration builds.
 
-    What is returned is the set of INVALID indexes before the attempt, so that
-    whatever a failed attempt adds can be told apart from what was already there.
+    Returns the INVALID indexes there are before the attempt (so whatever a
+    failed attempt adds can be told apart from what was already there) and the
+    clean-up, if one was needed.
     """
     try:
         found = invalid_indexes.invalid_indexes(connection)
     except Exception:  # the attempt itself will report a broken connection
-        return set()
+        return set(), None
     stale = {index for index in found if index.name in invalid_indexes.planned_index_names(migration)}
     if not stale:
-        return found
+        return found, None
     cleanup = invalid_indexes.drop(connection, stale)
     emit(Event("invalid_index", f"   {cleanup.describe()}", {"dropped": [i.name for i in cleanup.dropped]}))
-    if cleanup.left:
-        notes.append(cleanup.describe())
-    return found - set(cleanup.dropped)
+    return found - set(cleanup.dropped), cleanup
 
 
-def _clear_left_indexes(connection: Any, before: set[Any], notes: list[str], emit: EventSink) -> None:
-    """After a failed attempt: drop the INVALID indexes it left, or say which remain."""
+def _clear_left_indexes(connection: Any, before: set[Any], emit: EventSink) -> invalid_indexes.Cleanup | None:
+    """After a failed attempt: drop the INVALID indexes it left; the clean-up, or None when it left none."""
     try:
         left = invalid_indexes.invalid_indexes(connection) - before
     except Exception:  # the connection is gone: the index (if any) is named at the next deploy
-        return
-    if left:
-        cleanup = invalid_indexes.drop(connection, left)
-        emit(Event("invalid_index", f"   {cleanup.describe()}", {"dropped": [i.name for i in cleanup.dropped]}))
-        notes.append(cleanup.describe())
+        return None
+    if not left:
+        return None
+    cleanup = invalid_indexes.drop(connection, left)
+    emit(Event("invalid_index", f"   {cleanup.describe()}", {"dropped": [i.name for i in cleanup.dropped]}))
+    return cleanup
 
 
 def apply_backwards(connection: Any, keys: list[MigrationKey], *, timeouts: Timeouts,
