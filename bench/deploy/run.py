@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -40,19 +41,28 @@ NO_FREEZE = ("import contextlib, sys; import migration_pilot.pipeline.heap as he
              " execute_from_command_line(['django', *sys.argv[1:]])")
 
 
-def timed(args: list[str], db: str, with_pilot: bool, *, freeze: bool = True) -> float:
+# Client CPU seconds (user + system) of each timed run, by leg: the server's work is the same for
+# every leg, so the client's CPU is where the tools differ, and it is far steadier than wall time on
+# a shared machine.
+CPU: dict[str, list[float]] = {}
+
+
+def timed(args: list[str], db: str, with_pilot: bool, *, freeze: bool = True) -> tuple[float, float]:
+    """(wall seconds, client CPU seconds) of one run of manage.py."""
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     env.update({"BENCH_DB": db, "DJANGO_SETTINGS_MODULE": "benchsite.settings", "PYTHONPATH": str(WORK)})
     if with_pilot:
         env["WITH_PILOT"] = "1"
-    started = time.perf_counter()
     runner = ["-m", "django"] if freeze else ["-c", NO_FREEZE]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
     done = subprocess.run([str(PY), *runner, *args], env=env, cwd=WORK, text=True,
                           capture_output=True, check=False)
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
-    return elapsed
+    return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def migration_count() -> int:
@@ -67,17 +77,18 @@ def one(kind: str, legs: dict[str, list[float]]) -> None:
     db = f"pilot_bench_deploy_{uuid.uuid4().hex[:8]}"
     psql(f"CREATE DATABASE {db}")
     psql("CHECKPOINT")  # the previous leg's DROP DATABASE leaves dirty buffers: flush them untimed
+    deploy = ["pilot", "deploy", "--no-backup", "--fail-on", "never"]
     try:
         if kind == "migrate":
-            legs[kind].append(timed(["migrate", "--no-input", "-v", "0"], db, with_pilot=False))
+            wall, cpu = timed(["migrate", "--no-input", "-v", "0"], db, with_pilot=False)
         elif kind == "pilot deploy --no-backup":
-            legs[kind].append(timed(["pilot", "deploy", "--no-backup", "--fail-on", "never"], db, True))
+            wall, cpu = timed(deploy, db, True)
         elif kind == "pilot deploy --no-backup, GC freeze patched out":
-            legs[kind].append(timed(["pilot", "deploy", "--no-backup", "--fail-on", "never"], db, True,
-                                    freeze=False))
+            wall, cpu = timed(deploy, db, True, freeze=False)
         else:
-            legs[kind].append(timed(["pilot", "deploy", "--no-backup", "--no-verify", "--fail-on", "never"],
-                                    db, True))
+            wall, cpu = timed([*deploy, "--no-verify"], db, True)
+        legs[kind].append(wall)
+        CPU.setdefault(kind, []).append(cpu)
     finally:
         psql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
 
@@ -114,8 +125,15 @@ def main() -> None:
         median = statistics.median(legs[kind])
         paired = statistics.median(t / m for t, m in zip(legs[kind], legs["migrate"], strict=True))
         print(f"| `{kind}` | {median:.2f} | {median / base:.3f} | {paired:.3f} | {min(legs[kind]) / fastest:.3f} |")
+    print()
+    cpu_base = statistics.median(CPU["migrate"])
+    print("| command | median client CPU s | extra client CPU vs migrate, as a share of migrate's wall time |")
+    print("|---|---|---|")
+    for kind in kinds:
+        cpu = statistics.median(CPU[kind])
+        print(f"| `{kind}` | {cpu:.2f} | {(cpu - cpu_base) / base:+.3f} |")
     WORK.mkdir(parents=True, exist_ok=True)
-    (WORK / "results-deploy.json").write_text(json.dumps({"legs": legs, "migrations": count,
+    (WORK / "results-deploy.json").write_text(json.dumps({"legs": legs, "cpu": CPU, "migrations": count,
                                                           "django": versions[0], "wagtail": versions[1]}, indent=2))
 
 
