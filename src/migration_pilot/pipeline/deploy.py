@@ -148,8 +148,10 @@ def _run_locked(options: DeployOptions, config: Config, connection: Any, emit: E
         executor = executor_for(connection)
     except MigrationLoadError as exc:
         return DeployResult(EXIT_REFUSED, "refused", f"Refused: {exc}")
-    if not options.dry_run and history.ensure_tables(alias, executor):
-        emit(Event("history", "Created the run history tables (migration_pilot.0001_initial)."))
+    own = history.ensure_tables(alias, executor) if not options.dry_run else []
+    if own:
+        verb = "Created" if own[0].startswith("0001") else "Upgraded"
+        emit(Event("history", f"{verb} the run history tables (migration_pilot {', '.join(own)})."))
     if history.readable(alias):  # in a dry run on outdated tables there is nothing to read
         for run in history.interrupted_runs(alias):
             emit(Event("interrupted", f"Found interrupted {run.kind} #{run.id} (pid {run.pid} on {run.host},"

@@ -36,8 +36,8 @@ def require_app() -> None:
         raise HistoryUnavailableError()
 
 
-def ensure_tables(alias: str, executor: MigrationExecutor | None = None) -> bool:
-    """Apply migration_pilot's own migrations if needed; True when it created them now.
+def ensure_tables(alias: str, executor: MigrationExecutor | None = None) -> list[str]:
+    """Apply migration_pilot's own migrations if needed; the names it applied now (empty: none needed).
 
     With `executor` (the deploy's own, so the graph is read once), its loader's
     applied set is brought up to date afterwards.
@@ -45,12 +45,12 @@ def ensure_tables(alias: str, executor: MigrationExecutor | None = None) -> bool
     connection = connections[alias]
     executor = executor or MigrationExecutor(connection)
     leaves = [key for key in executor.loader.graph.leaf_nodes() if key[0] == APP]
-    pending = [key for key in leaves if key not in executor.loader.applied_migrations]
-    if not pending:
-        return False
+    plan = executor.migration_plan(leaves)
+    if not plan:
+        return []
     executor.migrate(leaves)
     executor.loader.applied_migrations = executor.recorder.applied_migrations()
-    return True
+    return [migration.name for migration, _backwards in plan]
 
 
 def tables_exist(alias: str) -> bool:
