@@ -21,3 +21,12 @@ def deployable(vendor, request, tmp_path, scratch_db_access):
         return
     with scratch_database(server, "pilot_deploy") as name:
         yield DeployProject(tmp_path / "project", database_settings(vendor, server, name)), vendor, server, name
+
+
+@pytest.fixture
+def pg_deployed(postgresql_server, tmp_path, scratch_db_access):
+    """(project, server, database name): a PostgreSQL project with shop.0001 deployed on a scratch database."""
+    with scratch_database(postgresql_server, "pilot_pg") as name:
+        project = DeployProject(tmp_path / "project", database_settings("postgresql", postgresql_server, name))
+        assert project.deploy().code == 0
+        yield project, postgresql_server, name

@@ -5,9 +5,8 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from tests.databases import admin_connection, scratch_database
+from tests.databases import admin_connection
 from tests.pipeline.inspect_db import applied, query, schema_dump
-from tests.pipeline.project import DeployProject, database_settings
 
 INDEXED_FIELDS = ("number = models.CharField(max_length=30)\n    amount = models.IntegerField(default=0)\n\n"
                   "    class Meta:\n        indexes = [models.Index(fields=['number'], name='invoice_number_idx')]")
@@ -45,13 +44,12 @@ INVALID = "SELECT c.relname FROM pg_index x JOIN pg_class c ON c.oid = x.indexre
 
 
 @pytest.fixture
-def pg_project(postgresql_server, tmp_path):
-    with scratch_database(postgresql_server, "pilot_cic") as name:
-        project = DeployProject(tmp_path / "project", database_settings("postgresql", postgresql_server, name))
-        assert project.deploy().code == 0
-        query("postgresql", postgresql_server, name,
-              "INSERT INTO shop_invoice (number, amount) SELECT 'n' || (g % 500), g FROM generate_series(1, 5000) g")
-        yield project, postgresql_server, name
+def pg_project(pg_deployed):
+    """pg_deployed with 5,000 invoices (500 distinct numbers, so a unique index on them fails)."""
+    project, server, name = pg_deployed
+    query("postgresql", server, name,
+          "INSERT INTO shop_invoice (number, amount) SELECT 'n' || (g % 500), g FROM generate_series(1, 5000) g")
+    return project, server, name
 
 
 def test_concurrent_index_deploys_under_the_deploy_lock(pg_project):

@@ -7,9 +7,8 @@ import time
 
 import pytest
 
-from tests.databases import scratch_database
 from tests.pipeline.inspect_db import applied, query
-from tests.pipeline.project import ADD_NOTE, DeployProject, database_settings, wait_until
+from tests.pipeline.project import ADD_NOTE, wait_until
 
 FIELDS = ("number = models.CharField(max_length=30)\n    amount = models.IntegerField(default=0)\n"
           "    note = models.CharField(max_length=50, null=True)\n    memo = models.CharField(max_length=9, null=True)")
@@ -37,22 +36,20 @@ ORPHAN = ("SELECT pid FROM pg_stat_activity WHERE application_name = 'migration-
 
 
 @pytest.fixture
-def orphaned(postgresql_server, tmp_path):
+def orphaned(pg_deployed):
     """A project whose deploy was SIGKILLed while its backend sleeps on, holding the table."""
-    with scratch_database(postgresql_server, "pilot_orphan") as name:
-        project = DeployProject(tmp_path / "project", database_settings("postgresql", postgresql_server, name))
-        assert project.deploy().code == 0
-        project.migration("0002_note", ADD_NOTE)
-        project.migration("0003_memo", ALTER_THEN_SLEEP.format(seconds=8))
-        project.models(FIELDS)
-        victim = project.start("deploy", "--no-backup")
-        wait_until(lambda: query("postgresql", postgresql_server, name, ORPHAN) != [])
-        (pid,) = query("postgresql", postgresql_server, name, ORPHAN)[0]
-        victim.send_signal(signal.SIGKILL)
-        victim.communicate(timeout=30)
-        killed_at = time.monotonic()
-        project.migration("0003_memo", ALTER_THEN_SLEEP.format(seconds=0))
-        yield project, postgresql_server, name, pid, killed_at
+    project, server, name = pg_deployed
+    project.migration("0002_note", ADD_NOTE)
+    project.migration("0003_memo", ALTER_THEN_SLEEP.format(seconds=8))
+    project.models(FIELDS)
+    victim = project.start("deploy", "--no-backup")
+    wait_until(lambda: query("postgresql", server, name, ORPHAN) != [])
+    (pid,) = query("postgresql", server, name, ORPHAN)[0]
+    victim.send_signal(signal.SIGKILL)
+    victim.communicate(timeout=30)
+    killed_at = time.monotonic()
+    project.migration("0003_memo", ALTER_THEN_SLEEP.format(seconds=0))
+    return project, server, name, pid, killed_at
 
 
 def test_next_deploy_waits_for_the_dead_deploys_backend_then_finishes(orphaned):

@@ -70,20 +70,15 @@ def test_first_deploy_to_empty_database_goes_through_lint(deployable):
     assert ("shop", "0002_index") in applied(vendor, server, name)
 
 
-def test_index_on_large_postgresql_table_is_refused_with_sizes_in_plan(postgresql_server, tmp_path):
-    from tests.databases import scratch_database
-    from tests.pipeline.project import database_settings
+def test_index_on_large_postgresql_table_is_refused_with_sizes_in_plan(pg_deployed):
+    project, server, name = pg_deployed
+    fill("postgresql", server, name, 20_000)
+    project.migration("0002_index", INDEX)
+    project.models(INDEXED_MODELS)
 
-    with scratch_database(postgresql_server, "pilot_plan") as name:
-        project = DeployProject(tmp_path / "p", database_settings("postgresql", postgresql_server, name))
-        assert project.deploy().code == 0
-        fill("postgresql", postgresql_server, name, 20_000)
-        project.migration("0002_index", INDEX)
-        project.models(INDEXED_MODELS)
-
-        plan = plan_json(project)
-        refused = project.deploy()
-        still = applied("postgresql", postgresql_server, name)
+    plan = plan_json(project)
+    refused = project.deploy()
+    still = applied("postgresql", server, name)
 
     (entry,) = [m for m in plan["migrations"] if m["name"] == "0002_index"]
     assert entry["tables"]["shop_invoice"]["rows"] == 20_000
@@ -161,27 +156,24 @@ def test_plan_captures_sql_sqlmigrate_cannot_produce_on_a_shadow_database(deploy
     assert applied(vendor, server, name) == before  # plan stays read-only on the live database
 
 
-def test_plan_does_not_queue_behind_an_access_exclusive_lock(postgresql_server, tmp_path):
+def test_plan_does_not_queue_behind_an_access_exclusive_lock(pg_deployed):
     """Reading a table's exact size opens it; under a lock the catalog's page counts serve instead."""
     import time
 
-    from tests.databases import admin_connection, scratch_database
-    from tests.pipeline.project import database_settings
+    from tests.databases import admin_connection
 
-    with scratch_database(postgresql_server, "pilot_plan_locked") as name:
-        project = DeployProject(tmp_path / "p", database_settings("postgresql", postgresql_server, name))
-        assert project.deploy().code == 0
-        fill("postgresql", postgresql_server, name, 20_000)
-        project.migration("0002_index", INDEX)
-        project.models(INDEXED_MODELS)
-        exact = plan_json(project)
-        with admin_connection(postgresql_server, name) as holder:
-            holder.autocommit = False
-            holder.cursor().execute("LOCK TABLE shop_invoice IN ACCESS EXCLUSIVE MODE")  # VACUUM FULL, say
-            started = time.monotonic()
-            locked = project.run("plan", "--format", "json", timeout=60)
-            took = time.monotonic() - started
-            holder.rollback()
+    project, server, name = pg_deployed
+    fill("postgresql", server, name, 20_000)
+    project.migration("0002_index", INDEX)
+    project.models(INDEXED_MODELS)
+    exact = plan_json(project)
+    with admin_connection(server, name) as holder:
+        holder.autocommit = False
+        holder.cursor().execute("LOCK TABLE shop_invoice IN ACCESS EXCLUSIVE MODE")  # VACUUM FULL, say
+        started = time.monotonic()
+        locked = project.run("plan", "--format", "json", timeout=60)
+        took = time.monotonic() - started
+        holder.rollback()
 
     assert locked.code == 0, locked.err
     assert took < 15

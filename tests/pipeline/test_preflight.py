@@ -8,20 +8,18 @@ import time
 
 import pytest
 
-from tests.databases import admin_connection, scratch_database
+from tests.databases import admin_connection
 from tests.pipeline.inspect_db import applied, query
-from tests.pipeline.project import ADD_NOTE, NOTE_FIELDS, DeployProject, database_settings, wait_until
+from tests.pipeline.project import ADD_NOTE, NOTE_FIELDS, wait_until
 
 
 @pytest.fixture
-def noted_project(postgresql_server, tmp_path):
+def noted_project(pg_deployed):
     """A PostgreSQL project at 0001 with 0002_note (an ALTER on shop_invoice) waiting to deploy."""
-    with scratch_database(postgresql_server, "pilot_preflight") as name:
-        project = DeployProject(tmp_path / "project", database_settings("postgresql", postgresql_server, name))
-        assert project.deploy().code == 0
-        project.migration("0002_note", ADD_NOTE)
-        project.models(NOTE_FIELDS)
-        yield project, postgresql_server, name
+    project, server, name = pg_deployed
+    project.migration("0002_note", ADD_NOTE)
+    project.models(NOTE_FIELDS)
+    return project, server, name
 
 
 def idle_in_transaction(server, name):

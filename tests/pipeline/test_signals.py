@@ -82,31 +82,28 @@ def test_signal_mid_migration_stops_cleanly_and_a_rerun_finishes(deployable, sig
     assert ("shop", "0003_slow") in applied(vendor, server, name)
 
 
-def test_sigterm_during_the_backup_leaves_no_backup_and_changes_nothing(postgresql_server, tmp_path):
-    from tests.databases import admin_connection, scratch_database
-    from tests.pipeline.project import DeployProject, database_settings
+def test_sigterm_during_the_backup_leaves_no_backup_and_changes_nothing(pg_deployed):
+    from tests.databases import admin_connection
 
-    with scratch_database(postgresql_server, "pilot_sig_backup") as name:
-        project = DeployProject(tmp_path / "project", database_settings("postgresql", postgresql_server, name))
-        assert project.deploy().code == 0
-        project.migration("0002_note", ADD_NOTE)
-        project.models(NOTE_FIELDS)
-        with admin_connection(postgresql_server, name) as holder:
-            holder.autocommit = False
-            holder.cursor().execute("LOCK TABLE shop_invoice IN ACCESS EXCLUSIVE MODE")  # pg_dump must wait
-            victim = project.start("deploy", "--blocker-wait", "0s")
-            wait_until(lambda: query("postgresql", postgresql_server, name,
-                                     "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_dump'"
-                                     " AND wait_event_type = 'Lock'") == [(1,)])
+    project, server, name = pg_deployed
+    project.migration("0002_note", ADD_NOTE)
+    project.models(NOTE_FIELDS)
+    with admin_connection(server, name) as holder:
+        holder.autocommit = False
+        holder.cursor().execute("LOCK TABLE shop_invoice IN ACCESS EXCLUSIVE MODE")  # pg_dump must wait
+        victim = project.start("deploy", "--blocker-wait", "0s")
+        wait_until(lambda: query("postgresql", server, name,
+                                 "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_dump'"
+                                 " AND wait_event_type = 'Lock'") == [(1,)])
 
-            victim.send_signal(signal.SIGTERM)
-            out, err = victim.communicate(timeout=30)
-            holder.rollback()
-        dumps_left = query("postgresql", postgresql_server, name,
-                           "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_dump'")
-        now_applied = applied("postgresql", postgresql_server, name)
-        listed = project.run("backups", "--format", "json")
-        history = project.history()
+        victim.send_signal(signal.SIGTERM)
+        out, err = victim.communicate(timeout=30)
+        holder.rollback()
+    dumps_left = query("postgresql", server, name,
+                       "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_dump'")
+    now_applied = applied("postgresql", server, name)
+    listed = project.run("backups", "--format", "json")
+    history = project.history()
 
     assert victim.returncode == 143, out + err
     assert "Traceback" not in err

@@ -85,20 +85,17 @@ class Migration(migrations.Migration):
 
 
 @pytest.mark.parametrize("concurrently", [True, False], ids=["concurrently", "blocking"])
-def test_statement_timeout_bounds_blocking_ddl_but_not_a_concurrent_index_build(concurrently, postgresql_server,
-                                                                                 tmp_path):
-    with scratch_database(postgresql_server, "pilot_cic_timeout") as name:
-        project = DeployProject(tmp_path / "project", database_settings("postgresql", postgresql_server, name))
-        assert project.deploy().code == 0
-        query("postgresql", postgresql_server, name,
-              "INSERT INTO shop_invoice (number, amount) SELECT 'n' || g, g FROM generate_series(1, 1000) g")
-        project.migration("0002_slow_index", SLOW_INDEX.format(
-            atomic=not concurrently, concurrently="CONCURRENTLY" if concurrently else "", function=SLOW_FUNCTION))
+def test_statement_timeout_bounds_blocking_ddl_but_not_a_concurrent_index_build(concurrently, pg_deployed):
+    project, server, name = pg_deployed
+    query("postgresql", server, name,
+          "INSERT INTO shop_invoice (number, amount) SELECT 'n' || g, g FROM generate_series(1, 1000) g")
+    project.migration("0002_slow_index", SLOW_INDEX.format(
+        atomic=not concurrently, concurrently="CONCURRENTLY" if concurrently else "", function=SLOW_FUNCTION))
 
-        result = project.deploy("--statement-timeout", "1s", "--lock-timeout", "500ms", "--fail-on", "never",
-                                timeout=120)
-        now_applied = applied("postgresql", postgresql_server, name)
-        timeout_after = query("postgresql", postgresql_server, name, "SHOW statement_timeout")
+    result = project.deploy("--statement-timeout", "1s", "--lock-timeout", "500ms", "--fail-on", "never",
+                            timeout=120)
+    now_applied = applied("postgresql", server, name)
+    timeout_after = query("postgresql", server, name, "SHOW statement_timeout")
 
     if concurrently:  # blocks no traffic while it runs: the statement timeout does not cut it short
         assert result.code == 0, result.out + result.err
