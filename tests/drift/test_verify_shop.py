@@ -64,9 +64,10 @@ def test_text_output_for_a_clean_database(project):
     project.migrate()
 
     result = project.manage("pilot", "verify")
+    (applied,) = project.query("SELECT count(*) FROM django_migrations")[0]
 
     assert result.code == 0, result.err
-    assert "against a shadow database built from 29 applied migration(s)" in result.out
+    assert f"against a shadow database built from {applied} applied migration(s)" in result.out
     assert result.out.rstrip().endswith("Clean: the database matches the migrations and models.")
 
 
