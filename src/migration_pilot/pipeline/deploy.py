@@ -152,14 +152,16 @@ def _run_locked(options: DeployOptions, config: Config, connection: Any, emit: E
     if own:
         verb = "Created" if own[0].startswith("0001") else "Upgraded"
         emit(Event("history", f"{verb} the run history tables (migration_pilot {', '.join(own)})."))
-    if history.readable(alias):  # in a dry run on outdated tables there is nothing to read
+    # Read once: in a dry run on outdated tables there is nothing to read.
+    has_history = history.readable(alias)
+    if has_history:
         for run in history.interrupted_runs(alias):
             emit(Event("interrupted", f"Found interrupted {run.kind} #{run.id} (pid {run.pid} on {run.host},"
                        f" started {run.started_at:%Y-%m-%d %H:%M:%S}): {_interrupted_at(run)}."
                        " Completing it now from the current state."))
             if not options.dry_run:
                 history.mark_interrupted(run, journaled=not connection.features.can_rollback_ddl)
-    if history.readable(alias) and options.kind != "rollback":
+    if has_history and options.kind != "rollback":
         dirty = history.dirty_migrations(alias)
         if dirty:
             row = dirty[0]
