@@ -1,7 +1,10 @@
+import sys
+
 import pytest
 from django.db import migrations, models
 from django.db.utils import DatabaseError, NotSupportedError, OperationalError
 
+from migration_pilot.backends import column_types
 from migration_pilot.lint.rules import alter_column_type
 from tests.databases import scratch_connection
 from tests.lint.helpers import assert_allows, assert_flags, lint_one, migration_source
@@ -31,7 +34,11 @@ def test_message_on_postgresql():
     )
 
 
-def test_message_on_mysql():
+@pytest.mark.parametrize("driver", ["as-installed", "absent"])
+def test_message_on_mysql(monkeypatch, driver):
+    if driver == "absent":
+        monkeypatch.setitem(sys.modules, "MySQLdb", None)
+        column_types.data_types.cache_clear()
     (diagnostic,) = lint_one(RULE, [TO_INTEGER], vendor="mysql")
 
     assert diagnostic.message == (

@@ -65,7 +65,6 @@ from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any, NamedTuple
 
-from django.core.exceptions import ImproperlyConfigured
 from django.db import migrations
 from django.db.models import Field
 from pglast import ast, parse_sql
@@ -73,6 +72,7 @@ from pglast.enums import AlterTableType
 from pglast.stream import RawStream
 
 from migration_pilot.analysis.schema import columns_of
+from migration_pilot.backends import column_types
 from migration_pilot.backends.base import DDL
 from migration_pilot.diagnostics import Severity
 from migration_pilot.lint import render
@@ -98,23 +98,13 @@ class ColumnType(NamedTuple):
     text: str
 
 
-@functools.cache
 def _data_types(vendor: str) -> dict[str, Any] | None:
-    """Django's field-to-type table for `vendor`, or None when its driver is not installed."""
-    try:
-        if vendor == "postgresql":
-            from django.db.backends.postgresql.base import DatabaseWrapper as PgWrapper
-
-            return dict(PgWrapper.data_types)
-        from django.db.backends.mysql.base import DatabaseWrapper as MyWrapper
-
-        return dict(MyWrapper._data_types)
-    except (ImportError, ImproperlyConfigured):
-        return None
+    """Django's field-to-type table for `vendor`, read without importing its driver."""
+    return column_types.data_types(vendor)
 
 
 def _fallback_type(field: Field, vendor: str) -> str:
-    """The column type from the field's parameters alone (no database driver installed)."""
+    """The column type from the field's parameters alone (Django's table could not be read)."""
     internal = field.get_internal_type()
     if internal in _CHAR_TYPES:
         length = getattr(field, "max_length", None)
