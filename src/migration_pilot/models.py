@@ -71,3 +71,46 @@ class MigrationRun(models.Model):
     class Meta:
         db_table = "migration_pilot_migrationrun"
         ordering = ["id"]
+
+
+class BackfillCheckpoint(models.Model):
+    """How far one batched backfill got: committed in the same transaction as each batch.
+
+    A batch and its checkpoint update commit together, so after a crash the
+    checkpoint names exactly the last key whose rows are done; a resume starts
+    after it and no row is processed twice.
+    """
+
+    class State(models.TextChoices):
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+        INTERRUPTED = "interrupted"
+
+    name = models.CharField(max_length=200, unique=True)
+    table = models.CharField(max_length=255)
+    description = models.TextField(blank=True, default="")
+    # How to run it again from the command line (ad-hoc backfills); empty for operations.
+    spec = models.JSONField(default=dict)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.RUNNING)
+    # Primary keys as text (the pk field's to_python reads them back): any orderable type fits.
+    last_key = models.TextField(null=True)
+    end_key = models.TextField(null=True)
+    rows_total = models.BigIntegerField(null=True)
+    rows_scanned = models.BigIntegerField(default=0)
+    rows_done = models.BigIntegerField(default=0)
+    batches = models.IntegerField(default=0)
+    batch_size = models.IntegerField(default=0)
+    busy_s = models.FloatField(default=0)
+    lock_wait_s = models.FloatField(default=0)
+    throttled_s = models.FloatField(default=0)
+    started_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True)
+    host = models.CharField(max_length=255, blank=True, default="")
+    pid = models.IntegerField(null=True)
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        db_table = "migration_pilot_backfillcheckpoint"
+        ordering = ["id"]
