@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -16,18 +15,33 @@ from tests.databases import scratch_database
 from tests.pipeline.project import wait_until
 
 
-@pytest.fixture
-def big_pg_shop(postgresql_server, tmp_path):
-    with scratch_database(postgresql_server, "pilot_backup_big") as name:
-        shop = Shop("postgresql", postgresql_server, name, tmp_path)
+def _pg_shop(server, tmp_path, rows):
+    with scratch_database(server, "pilot_backup_big") as name:
+        shop = Shop("postgresql", server, name, tmp_path)
         shop.migrate()
         shop.sql("CREATE TABLE bulk AS SELECT g AS id, md5(g::text) || md5((g * 7)::text) AS payload"
-                 " FROM generate_series(1, 2500000) g")
+                 f" FROM generate_series(1, {rows}) g")
         yield shop
+
+
+@pytest.fixture
+def big_pg_shop(postgresql_server, tmp_path):
+    """A table whose dump takes seconds, so the kill lands mid-dump."""
+    yield from _pg_shop(postgresql_server, tmp_path, 2_500_000)
+
+
+@pytest.fixture
+def small_pg_shop(postgresql_server, tmp_path):
+    yield from _pg_shop(postgresql_server, tmp_path, 10)
 
 
 def _temp_files(shop):
     return [p for p in shop.backups.iterdir() if p.name.startswith(".pilot-tmp-")] if shop.backups.exists() else []
+
+
+def _dump_sessions(shop):
+    return shop.sql("SELECT pid FROM pg_stat_activity WHERE application_name = 'pg_dump'"
+                    f" AND datname = '{shop.name}'")
 
 
 def test_killed_backup_is_never_listed(big_pg_shop):
@@ -40,20 +54,21 @@ def test_killed_backup_is_never_listed(big_pg_shop):
 
     assert json.loads(shop.pilot("backups", "--format", "json").out) == []
     assert not [p for p in shop.backups.iterdir() if not p.name.startswith(".")]
-    time.sleep(0.5)  # the dump child died with its parent (PR_SET_PDEATHSIG)
-    assert not shop.sql("SELECT pid FROM pg_stat_activity WHERE application_name = 'pg_dump'"
-                        f" AND datname = '{shop.name}'")
+    # The dump child dies with its parent (PR_SET_PDEATHSIG); its server session ends when the
+    # backend notices the closed socket, which on a loaded machine can take seconds: wait for it.
+    wait_until(lambda: not _dump_sessions(shop), timeout=60, interval=0.1)
     killed_creds = list(Path(tempfile.gettempdir()).glob(f"pilot-cred-{process.pid}-*"))
+    shop.sql("DROP TABLE bulk")  # the dump below only has to run, not to take long
     fresh = shop.backup()  # the next backup removes the dead process's temporary files
     assert killed_creds and not any(path.exists() for path in killed_creds)
     assert [p.name for p in _temp_files(shop)] == []
     assert [m["id"] for m in json.loads(shop.pilot("backups", "--format", "json").out)] == [fresh["id"]]
 
 
-def test_backup_blocked_by_a_lock_fails_cleanly(big_pg_shop):
+def test_backup_blocked_by_a_lock_fails_cleanly(small_pg_shop):
     from tests.databases import admin_connection
 
-    shop = big_pg_shop
+    shop = small_pg_shop
     with admin_connection(shop.server, shop.name) as conn:
         conn.execute("BEGIN")
         conn.execute("LOCK TABLE bulk IN ACCESS EXCLUSIVE MODE")
