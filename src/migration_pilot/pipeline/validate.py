@@ -83,14 +83,9 @@ def installed(app_label: str) -> bool:
 
 
 def missing_migrations(executor: MigrationExecutor) -> str:
-    from django.apps import apps as global_apps
-    from django.db.migrations.autodetector import MigrationAutodetector
-    from django.db.migrations.questioner import NonInteractiveMigrationQuestioner
-    from django.db.migrations.state import ProjectState
+    """What `makemigrations --check` reports, judged as lint's missing-migration rule judges it."""
+    from migration_pilot.lint.rules.missing_migration import model_changes
 
-    autodetector = MigrationAutodetector(
-        executor.loader.project_state(), ProjectState.from_apps(global_apps),
-        NonInteractiveMigrationQuestioner(dry_run=True))
-    changes = autodetector.changes(graph=executor.loader.graph)
+    changes = model_changes(executor.loader.project_state(), executor.loader.graph)
     return "; ".join(f"{app}: {op.describe()}" for app, ms in sorted(changes.items())
                      for m in ms for op in m.operations)[:300]
