@@ -339,6 +339,10 @@ def run_lint(
                         message=finding.message,
                         hint=finding.hint,
                         vendor=profile.vendor,
+                        app=finding.app,
+                        migration=finding.migration,
+                        path=_path_of(loaded, (finding.app, finding.migration))
+                        if finding.app and finding.migration else None,
                         safe_alternative=finding.safe_alternative,
                     ))
     return LintResult(

@@ -41,6 +41,9 @@ class Finding:
     lock: LockImpact | None = None
     safe_alternative: str | None = None
     operation: int | None = None
+    # Project checks name where a finding belongs; operation checks get it from the walk.
+    app: str | None = None
+    migration: str | None = None
 
 
 OperationCheck = Callable[["OperationContext", Any], Iterator[Finding]]

@@ -17,7 +17,8 @@ def conflicts(files, **kwargs):
 def test_flags_two_leaves():
     (diagnostic,) = conflicts({"0002_a": LEAF, "0002_b": LEAF})
 
-    assert diagnostic.migration is None and diagnostic.operation is None
+    assert (diagnostic.app, diagnostic.migration, diagnostic.operation) == ("testapp", "0002_b", None)
+    assert diagnostic.path is not None and diagnostic.path.endswith("0002_b.py")
 
 
 def test_allows_linear_history():

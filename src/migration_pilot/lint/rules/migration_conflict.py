@@ -43,4 +43,7 @@ def check(ctx: ProjectContext) -> Iterator[Finding]:
             message=f"App {app} has {len(names)} leaf migrations ({listed}); migrate will refuse"
             " to run until they are merged.",
             hint=f"Rebase one onto the other, or run 'python manage.py makemigrations --merge {app}'.",
+            # Placed on the last leaf by name: usually the newest, the one to rebase.
+            app=app,
+            migration=sorted(names)[-1],
         )
