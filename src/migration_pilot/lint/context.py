@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import migrations
 from django.db.migrations.state import ModelState, ProjectState
 from django.db.models import Field
 
@@ -109,6 +110,20 @@ class OperationContext:
             or table in self.scope.new_tables
             or table in self.scope.small_tables
         )
+
+    def deleted_later(self, model_name: str) -> bool:
+        """Whether a later operation of this migration deletes `model_name` (its table goes).
+
+        makemigrations removes a model's foreign keys before DeleteModel; a
+        finding about a column of a table the same migration drops is noise.
+        """
+        wanted = model_name.lower()
+        for operation in self.migration.migration.operations[self.visit.index + 1:]:
+            inner = (operation.database_operations
+                     if isinstance(operation, migrations.SeparateDatabaseAndState) else [operation])
+            if any(isinstance(op, migrations.DeleteModel) and op.name_lower == wanted for op in inner):
+                return True
+        return False
 
     def lock(self, ddl: DDL, table: str) -> LockImpact:
         """The lock `ddl` takes on `table` on the target database."""

@@ -178,3 +178,16 @@ def test_ignore_comment_suppresses():
     )
 
     assert_allows(RULE, source=source)
+
+
+def test_allows_column_of_a_table_the_migration_drops_later():
+    # What makemigrations writes when a model goes: its foreign keys first, then the model.
+    operations = [migrations.RemoveField("invoice", "order"), migrations.DeleteModel("invoice")]
+
+    assert_allows(RULE, operations)
+
+
+def test_flags_column_when_a_different_table_is_dropped_later():
+    operations = [migrations.RemoveField("invoice", "order"), migrations.DeleteModel("customer")]
+
+    assert_flags(RULE, operations)

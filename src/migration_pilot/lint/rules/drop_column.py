@@ -43,6 +43,9 @@ migration state maps the column.
 - `RemoveField` inside `SeparateDatabaseAndState(state_operations=...)`: the
   column stays.
 - Tables created earlier in the same migration: nothing can be using them yet.
+- Columns of a model that a later operation of the same migration deletes
+  (makemigrations removes a model's foreign keys before `DeleteModel`): the
+  whole table goes, which is `drop-table`'s concern.
 - Proxy and unmanaged models, and many-to-many fields (their table is the
   concern of `drop-table`).
 - RunSQL dropping a column that no model in the migration state maps: Django
@@ -109,6 +112,8 @@ def check_remove_field(ctx: OperationContext, op: migrations.RemoveField) -> Ite
     table = ctx.table(op.model_name)
     field = ctx.field(op.model_name, op.name)
     if field is None or not ctx.has_table(op.model_name) or ctx.is_new_table(table):
+        return
+    if ctx.deleted_later(op.model_name):
         return
     column = ctx.column(op.name, field)
     if column is None:
