@@ -8,6 +8,7 @@ from pathlib import Path
 
 from django.db import migrations as dj_migrations
 
+from migration_pilot.analysis.emits import emits_sql
 from migration_pilot.analysis.walk import MigrationVisit, OperationVisit, walk
 from migration_pilot.backends import BackendProfile
 from migration_pilot.conf import Config
@@ -26,10 +27,6 @@ from migration_pilot.lint.registry import Finding, Rule, all_rules
 from migration_pilot.loader import LoadedGraph, app_path
 from migration_pilot.types import MigrationKey
 
-STATE_ONLY_OPERATIONS: tuple[type, ...] = (
-    dj_migrations.AlterModelOptions,
-    dj_migrations.AlterModelManagers,
-)
 META_RULES = {"unknown-operation", "invalid-suppression", "sql-not-analysed"}
 
 
@@ -189,8 +186,9 @@ class LintVisitor:
             schema, data = self._visit_sql(visit)
         elif visit.kind is dj_migrations.RunPython:
             schema, data = False, True
-        elif issubclass(visit.kind, STATE_ONLY_OPERATIONS):
-            schema = False
+        else:
+            schema = emits_sql(operation, visit.kind, visit.migration.app_label, visit.state,
+                               self.profile.max_name_length())
         self._summaries.append(OperationSummary(visit.index, visit.kind.__name__, schema, data))
 
     def end_migration(self, visit: MigrationVisit) -> None:

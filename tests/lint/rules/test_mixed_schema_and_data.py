@@ -1,3 +1,5 @@
+import pytest
+from django.core import validators
 from django.db import migrations, models
 
 from tests.lint.helpers import assert_allows, assert_flags, lint_one
@@ -117,3 +119,95 @@ def test_ignore_comment_suppresses():
         "        # pilot: ignore mixed-schema-and-data -- testapp_order is tiny\n        migrations.RunPython(")
 
     assert_allows(RULE, source=source)
+
+
+# Schema operations that emit no SQL ---------------------------------------------------------
+
+STATUS = {"default": "new", "max_length": 20}
+CHOICES_ONLY = migrations.AlterField("order", "status", models.CharField(
+    choices=[("new", "New"), ("paid", "Paid")], **STATUS))
+PYTHON_ONLY_CHANGES = {
+    "choices": CHOICES_ONLY,
+    "help-text-and-verbose-name": migrations.AlterField("order", "status", models.CharField(
+        help_text="Where the order is", verbose_name="state", **STATUS)),
+    "validators": migrations.AlterField("order", "status", models.CharField(
+        validators=[validators.MinLengthValidator(2)], **STATUS)),
+    "db-column-keeps-the-column": migrations.AlterField("order", "note", models.TextField(
+        blank=True, default="", db_column="note")),
+    "on-delete-and-related-name": migrations.AlterField("order", "customer", models.ForeignKey(
+        "testapp.customer", on_delete=models.PROTECT, related_name="orders")),
+}
+COLUMN_CHANGES = {
+    "max-length": migrations.AlterField("order", "status", models.CharField(default="new",
+                                                                            max_length=40)),
+    "nullable": migrations.AlterField("order", "note", models.TextField(blank=True, default="",
+                                                                        null=True)),
+    "db-column-renames": migrations.AlterField("order", "note", models.TextField(
+        blank=True, default="", db_column="remark")),
+    "rename-field": migrations.RenameField("order", "note", "remark"),
+}
+BACKFILL_TEMPLATE = '''IMPORTS
+
+
+def fill(apps, schema_editor):
+    Order = apps.get_model("testapp", "Order")
+    Order.objects.filter(note="").update(note="-")
+
+
+class Migration(migrations.Migration):
+    dependencies = [("testapp", "0001_initial")]
+    operations = [
+        OPERATION,
+        migrations.RunPython(fill, migrations.RunPython.noop),
+    ]
+'''
+
+
+def _with_backfill(operation):
+    from django.db.migrations.writer import OperationWriter
+
+    text, imports = OperationWriter(operation, indentation=2).serialize()
+    imports = "\n".join(sorted(imports | {"from django.db import migrations, models"}))
+    return BACKFILL_TEMPLATE.replace("IMPORTS", imports).replace("OPERATION,", text.strip())
+
+
+@pytest.mark.parametrize("operation", PYTHON_ONLY_CHANGES.values(), ids=PYTHON_ONLY_CHANGES.keys())
+def test_allows_schema_operations_that_emit_no_sql(operation):
+    assert_allows(RULE, source=_with_backfill(operation))
+
+
+@pytest.mark.parametrize("operation", COLUMN_CHANGES.values(), ids=COLUMN_CHANGES.keys())
+def test_flags_schema_operations_that_change_the_column(operation):
+    assert_flags(RULE, source=_with_backfill(operation))
+
+
+@pytest.mark.parametrize(("operation", "emits"), [
+    *((op, False) for op in PYTHON_ONLY_CHANGES.values()),
+    *((op, True) for op in COLUMN_CHANGES.values()),
+], ids=[*PYTHON_ONLY_CHANGES, *COLUMN_CHANGES])
+def test_no_sql_judgement_matches_djangos_schema_editor_on_postgresql(postgresql_server, tmp_path,
+                                                                        operation, emits):
+    """What sqlmigrate would print for the operation, collected on a real PostgreSQL database."""
+    from django.db.migrations.executor import MigrationExecutor
+    from django.test import override_settings
+
+    from migration_pilot.analysis.emits import emits_sql
+    from migration_pilot.analysis.walk import effective_operation_type
+    from tests.databases import scratch_connection
+    from tests.lint.helpers import write_package
+
+    package = write_package({})
+    with (scratch_connection("postgresql", postgresql_server, tmp_path) as connection,
+          override_settings(MIGRATION_MODULES={"testapp": package})):
+        executor = MigrationExecutor(connection)
+        executor.migrate([("testapp", "0001_initial")])
+        state = executor.loader.project_state(("testapp", "0001_initial"))
+        new_state = state.clone()
+        operation.state_forwards("testapp", new_state)
+        with connection.schema_editor(collect_sql=True, atomic=False) as editor:
+            operation.database_forwards("testapp", editor, state, new_state)
+        collected = [sql for sql in editor.collected_sql if sql.strip()]
+
+    judged = emits_sql(operation, effective_operation_type(operation), "testapp", state, 63)
+
+    assert (bool(collected), judged) == (emits, emits), collected

@@ -45,6 +45,11 @@ holding only the RunPython (batched: see `unbatched-backfill`).
   commits on its own (see `non-atomic-partial`).
 - State-only operations (AlterModelOptions, AlterModelManagers) and the state
   side of SeparateDatabaseAndState.
+- Operations for which Django's schema editor emits no SQL (`sqlmigrate`
+  prints nothing): an AlterField that changes only attributes the database
+  never sees (choices, help_text, verbose_name, validators, on_delete,
+  related_name, a db_column equal to the column), a RenameField that keeps
+  the column, anything on an unmanaged or proxy model.
 
 ## Databases
 All: PostgreSQL, MySQL/MariaDB and SQLite.
