@@ -88,3 +88,66 @@ class GitError(PilotError, RuntimeError):
 
     def __str__(self) -> str:
         return self.problem
+
+
+class BackfillDefinitionError(PilotError, ValueError):
+    """A backfill names a model, field, expression or primary key it cannot batch over."""
+
+    def __init__(self, problem: str, *, hint: str) -> None:
+        self.problem = problem
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.problem} {self.hint}"
+
+
+class BackfillInTransactionError(PilotError, RuntimeError):
+    """A Backfill ran inside a transaction on PostgreSQL, where no batch could commit on its own."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __str__(self) -> str:
+        return (
+            f"Backfill {self.name} cannot run inside a transaction: every batch must commit on its own"
+            " or its row locks are held until the end (set atomic = False on the migration)."
+        )
+
+
+class BackfillConflictError(PilotError, RuntimeError):
+    """Another process advanced the same backfill's checkpoint while this one ran."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __str__(self) -> str:
+        return (
+            f"Another process advanced backfill {self.name} while this one was running; this batch was"
+            " rolled back. Run one backfill process at a time ('pilot backfill --status' shows its host"
+            " and pid)."
+        )
+
+
+class CheckpointTableMissingError(PilotError, RuntimeError):
+    """The backfill checkpoint table does not exist in the database yet."""
+
+    def __init__(self, alias: str) -> None:
+        self.alias = alias
+
+    def __str__(self) -> str:
+        return (
+            f"The backfill checkpoint table does not exist in database {self.alias!r}. Apply"
+            " migration_pilot's migrations first ('python manage.py migrate migration_pilot'), and make a"
+            " migration that uses Backfill depend on ('migration_pilot', '0004_backfill_checkpoint')."
+        )
+
+
+class UnknownBackfillError(PilotError, LookupError):
+    """A backfill name or migration given on the command line matches no checkpoint or Backfill."""
+
+    def __init__(self, problem: str, *, hint: str) -> None:
+        self.problem = problem
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.problem} {self.hint}"
