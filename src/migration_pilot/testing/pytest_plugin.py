@@ -1,0 +1,138 @@
+"""pytest plugin (entry point `migration_pilot` in `pytest11`): `migrator` and `migrator_factory` fixtures.
+
+The fixtures have django-test-migrations' names and API, so a DTM test suite runs
+unchanged:
+
+    def test_status_is_backfilled(migrator):
+        old_state = migrator.apply_initial_migration(("shop", "0002_invoice"))
+        old_state.apps.get_model("shop", "Invoice").objects.create(total=3)
+        new_state = migrator.apply_tested_migration(("shop", "0003_invoice_status"))
+        assert new_state.apps.get_model("shop", "Invoice").objects.get().status == "open"
+
+Each test starts from a snapshot and the database is restored to the latest
+migrations after it. With django-test-migrations installed too, the collection
+report says which plugin's `migrator` is used; `-p no:migration_pilot` or
+`-p no:django_test_migrations` picks the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Iterator
+from typing import Any, Protocol
+
+import pytest
+
+from migration_pilot.testing.migrator import Migrator
+
+MARKER = "migration_test"
+_FIXTURES = ("migrator", "migrator_factory")
+_TARGETS = pytest.StashKey[list[Any]]()
+
+
+class MigratorFactory(Protocol):
+    """The `migrator_factory` fixture: a Migrator for a database alias, reset after the test."""
+
+    def __call__(self, database_name: str | None = None) -> Migrator: ...
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the marker every migration test gets."""
+    config.addinivalue_line("markers", f"{MARKER}: a Django migration test (uses migrator or MigratorTestCase).")
+
+
+def _is_migration_test(item: pytest.Item) -> bool:
+    from migration_pilot.testing.unittest import MigratorTestCase
+
+    cls = getattr(item, "cls", None)
+    uses_fixture = any(name in getattr(item, "fixturenames", ()) for name in _FIXTURES)
+    return uses_fixture or (isinstance(cls, type) and issubclass(cls, MigratorTestCase))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark migration tests and note the literal start targets their modules name."""
+    from migration_pilot.testing.prescan import targets_in_files
+
+    tests = [item for item in items if _is_migration_test(item)]
+    for item in tests:
+        item.add_marker(MARKER)
+    config.stash[_TARGETS] = targets_in_files(item.path for item in tests)
+
+
+def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> list[str]:
+    """Say which plugin's `migrator` is used when django-test-migrations is installed too."""
+    if not config.pluginmanager.has_plugin("django_test_migrations"):
+        return []
+    session = getattr(config, "_migration_pilot_session", None)
+    item = next((i for i in items if "migrator" in getattr(i, "fixturenames", ())), None)
+    owner = "migration_pilot"
+    if session is not None and item is not None:
+        defs = session._fixturemanager.getfixturedefs("migrator", item)
+        if defs:
+            owner = "django_test_migrations" if "django_test_migrations" in defs[-1].func.__module__ else owner
+    other = "django_test_migrations" if owner == "migration_pilot" else "migration_pilot"
+    return [f"migrator: {owner}'s fixture is in use (django-test-migrations is installed too);"
+            f" run with -p no:{owner} to use {other}'s instead."]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Keep the session for the collection report."""
+    session.config._migration_pilot_session = session  # type: ignore[attr-defined]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(
+    fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+) -> Generator[None, Any, Any]:
+    """While pytest-django creates the test databases, snapshot them at the collected tests' start states."""
+    wanted = request.config.stash.get(_TARGETS, [])
+    if fixturedef.argname != "django_db_setup" or not wanted:
+        return (yield)
+    from migration_pilot.testing.session import capture_during_creation
+
+    with capture_during_creation(wanted):
+        return (yield)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One line on what the migration tests cost: restores, snapshots, migrations run, states rendered."""
+    from migration_pilot.testing.session import summary
+
+    line = summary()
+    if line:
+        terminalreporter.write_line(f"migration_pilot: {line}.")
+
+
+@pytest.fixture(scope="session")
+def _migration_pilot_sessions(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """Drop the session's snapshots before pytest-django destroys the test databases."""
+    yield
+    from migration_pilot.testing.session import close_all
+
+    with django_db_blocker.unblock():
+        close_all()
+
+
+@pytest.fixture
+def migrator_factory(request: pytest.FixtureRequest, transactional_db: None, django_db_use_migrations: bool,
+                     _migration_pilot_sessions: None) -> MigratorFactory:
+    """A Migrator for any database alias; each is reset to the latest migrations after the test.
+
+        def test_other_database(migrator_factory):
+            migrator = migrator_factory("reports")
+            migrator.apply_initial_migration(("stats", "0001_initial"))
+    """
+    if not django_db_use_migrations:
+        pytest.skip("--nomigrations was specified")
+
+    def factory(database_name: str | None = None) -> Migrator:
+        migrator = Migrator(database_name)
+        request.addfinalizer(migrator.reset)
+        return migrator
+
+    return factory
+
+
+@pytest.fixture
+def migrator(migrator_factory: Callable[..., Migrator]) -> Migrator:
+    """A Migrator for the default database, reset to the latest migrations after the test."""
+    return migrator_factory()

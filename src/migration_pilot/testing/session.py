@@ -1,0 +1,308 @@
+"""The per-database engine behind `migrator`: one migration graph, rendered states and snapshots per session.
+
+django-test-migrations spends most of a test re-rendering model states while it
+re-applies every migration from zero. Here each database alias gets one
+`MigrationSession` for the whole test session:
+
+- the migration graph and the forward plan are loaded once;
+- the rendered `ProjectState` of every applied-migrations set a test reached is kept
+  (keyed by that set), so the next test that starts there renders nothing;
+- a snapshot of the database is kept for every start state (and for the latest
+  state), so a test starts by restoring a copy instead of migrating, and the
+  database is restored to the latest migrations after each test;
+- when the test database is created, the states the collected tests start from are
+  captured on the way (see `capture_during_creation`), so they cost nothing extra.
+
+A test never sees another test's rows: each start and each reset is a full restore
+of a snapshot taken before any test wrote to the database.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from django.db import connections
+from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.state import ProjectState
+from django.db.models.signals import post_migrate, pre_migrate
+
+from migration_pilot.testing import snapshots
+from migration_pilot.testing.errors import MigrationOrderError
+from migration_pilot.testing.targets import MigrationTarget, initial_prefix, normalize, resolve
+from migration_pilot.types import MigrationKey
+
+AppliedSet = frozenset[MigrationKey]
+
+STATS: Counter[str] = Counter()
+"""Work done this process: restored, snapshots, captured, applied, unapplied, rendered (for the summary)."""
+
+
+@contextlib.contextmanager
+def muted_migrate_signals() -> Iterator[None]:
+    """pre_migrate/post_migrate receivers off, as DTM does while it migrates."""
+    pre, post = pre_migrate.receivers, post_migrate.receivers
+    pre_migrate.receivers, post_migrate.receivers = [], []
+    try:
+        yield
+    finally:
+        pre_migrate.receivers, post_migrate.receivers = pre, post
+
+
+class MigrationSession:
+    """Everything reusable across the migration tests of one database alias."""
+
+    def __init__(self, alias: str) -> None:
+        self.alias = alias
+        self.connection = connections[alias]
+        self.executor = MigrationExecutor(self.connection)
+        self.graph = self.executor.loader.graph
+        plan = self.executor.migration_plan(self.graph.leaf_nodes(), clean_start=True)
+        self.full_plan: list[MigrationKey] = [(migration.app_label, migration.name) for migration, _ in plan]
+        self.order = {key: index for index, key in enumerate(self.full_plan)}
+        self.store = snapshots.store_for(self.connection)
+        self.states: dict[AppliedSet, ProjectState] = {}
+        self.snapshots: dict[AppliedSet, Any] = {}
+        self.latest: AppliedSet | None = None
+        self.stale_checked = False
+
+    # -- state of the database -------------------------------------------------------------------
+
+    def applied(self) -> AppliedSet:
+        """The migrations recorded as applied right now (one query)."""
+        applied = self.executor.recorder.applied_migrations()
+        self.executor.loader.applied_migrations = applied
+        return frozenset(key for key in applied if key in self.graph.nodes)
+
+    def state_for(self, applied: AppliedSet) -> ProjectState:
+        """The rendered state after `applied` (cached; built without rendering, then rendered once)."""
+        state = self.states.get(applied)
+        if state is None:
+            state = ProjectState(real_apps=self.executor.loader.unmigrated_apps)
+            for key in self.full_plan:
+                if key in applied:
+                    self.graph.nodes[key].mutate_state(state, preserve=False)
+            state.apps  # noqa: B018 - render once, here, so later clones are cheap
+            STATS["rendered"] += 1
+            self.states[applied] = state
+        return state
+
+    def remember(self, applied: AppliedSet, state: ProjectState) -> None:
+        """Keep a rendered state reached by migrating, so nobody renders it again."""
+        if applied not in self.states and "apps" in state.__dict__:
+            self.states[applied] = state.clone()
+
+    # -- snapshots -------------------------------------------------------------------------------
+
+    def snapshot(self, applied: AppliedSet) -> None:
+        """Keep a copy of the database, which is at `applied` now."""
+        if not self.store.supported or applied in self.snapshots:
+            return
+        self.store.check()
+        if not self.stale_checked:
+            self.stale_checked = True
+            self.store.drop_stale()
+        self.snapshots[applied] = self.store.take()
+        STATS["snapshots"] += 1
+
+    def ensure_latest(self) -> AppliedSet:
+        """Remember the state the test database is in before the first migration test touches it."""
+        if self.latest is None:
+            self.latest = self.applied()
+            self.snapshot(self.latest)
+        return self.latest
+
+    def _restore(self, applied: AppliedSet) -> None:
+        self.store.restore(self.snapshots[applied])
+        STATS["restored"] += 1
+
+    # -- moving the database ---------------------------------------------------------------------
+
+    def start_at(self, spec: Any) -> ProjectState:
+        """apply_initial_migration: the database at the plan prefix ending at the targets, no rows of others."""
+        self.ensure_latest()
+        prefix = initial_prefix(resolve(normalize(spec), self.graph), self.full_plan)
+        target = frozenset(prefix)
+        if target in self.snapshots:
+            self._restore(target)
+        else:
+            base = max((s for s in self.snapshots if s <= target and self._is_prefix(s)), key=len, default=None)
+            if base is None:
+                self._empty()
+                base = frozenset()
+            else:
+                self._restore(base)
+            self._forward(base, [key for key in prefix if key not in base])
+            self.snapshot(target)
+        self.applied()
+        return self.state_for(target).clone()
+
+    def migrate_to(self, spec: Any) -> ProjectState:
+        """apply_tested_migration: Django's migrate to the targets, forward or backward, from the cached state."""
+        targets = resolve(normalize(spec), self.graph)
+        current = self.applied()
+        plan = self.executor.migration_plan(targets)
+        if not plan:
+            return self.state_for(current).clone()
+        backwards = {backward for _, backward in plan}
+        if len(backwards) > 1:
+            raise MigrationOrderError("The plan to reach these targets mixes forward and backward migrations.",
+                                      hint="Reach them in two calls: first backward, then forward.")
+        keys = [(migration.app_label, migration.name) for migration, _ in plan]
+        if True in backwards:
+            self._backward(current, keys)
+        else:
+            self._forward(current, keys)
+        reached = self.applied()
+        return self.state_for(reached).clone()
+
+    def reset(self) -> None:
+        """Back to the latest migrations the session started with (a restore, not a migrate)."""
+        latest = self.ensure_latest()
+        if latest in self.snapshots:
+            self._restore(latest)
+        else:
+            from django.core.management import call_command
+
+            call_command("migrate", verbosity=0, database=self.alias)
+        self.applied()
+
+    def _is_prefix(self, applied: AppliedSet) -> bool:
+        return all(key in applied for key in self.full_plan[:len(applied)])
+
+    def _empty(self) -> None:
+        """Drop every table of the installed models and the migration records (what DTM does)."""
+        connection = self.connection
+        tables = connection.introspection.django_table_names(only_existing=True, include_views=False)
+        statements = [connection.SchemaEditorClass.sql_delete_table % {"table": connection.ops.quote_name(t)}
+                      for t in tables]
+        if connection.vendor == "mysql":
+            statements = ["SET FOREIGN_KEY_CHECKS = 0", *statements, "SET FOREIGN_KEY_CHECKS = 1"]
+        if connection.vendor == "sqlite":
+            statements = ["PRAGMA foreign_keys = OFF", *statements, "PRAGMA foreign_keys = ON"]
+        with connection.cursor() as cursor:
+            for statement in statements:
+                cursor.execute(statement)
+        self.executor.recorder.ensure_schema()
+        self.executor.recorder.flush()
+
+    def _forward(self, current: AppliedSet, keys: Sequence[MigrationKey]) -> None:
+        if not keys:
+            return
+        self.executor.loader.applied_migrations = {key: self.graph.nodes[key] for key in current}
+        plan = [(self.graph.nodes[key], False) for key in sorted(keys, key=self.order.__getitem__)]
+        with muted_migrate_signals():
+            state = self.executor.migrate(None, plan=plan, state=self.state_for(current).clone())
+        state.clear_delayed_apps_cache()
+        STATS["applied"] += len(keys)
+        self.remember(current | frozenset(keys), state)
+
+    def _backward(self, current: AppliedSet, keys: Sequence[MigrationKey]) -> None:
+        """Unapply `keys` (in plan order); states come from the cached state before the first of them."""
+        first = min(self.order[key] for key in keys)
+        last = max(self.order[key] for key in keys)
+        state = self.state_for(frozenset(k for k in current if self.order[k] < first)).clone()
+        before: dict[MigrationKey, ProjectState] = {}
+        for key in self.full_plan[first:last + 1]:
+            if key in current:
+                before[key] = state
+                state = self.graph.nodes[key].mutate_state(state, preserve=True)
+        with muted_migrate_signals():
+            for key in keys:
+                self.executor.unapply_migration(before[key], self.graph.nodes[key])
+        STATS["unapplied"] += len(keys)
+
+    # -- end of session --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Drop every snapshot this session took."""
+        handles = list(self.snapshots.values())
+        self.snapshots.clear()
+        for handle in handles:
+            with contextlib.suppress(Exception):
+                self.store.drop(handle)
+
+
+_SESSIONS: dict[tuple[str, str], MigrationSession] = {}
+
+
+def session_for(alias: str) -> MigrationSession:
+    """The session of this alias and test database (created on first use)."""
+    key = (alias, str(connections[alias].settings_dict.get("NAME")))
+    session = _SESSIONS.get(key)
+    if session is None:
+        session = _SESSIONS[key] = MigrationSession(alias)
+    return session
+
+
+def close_all() -> None:
+    """Drop every snapshot of every session (end of the test session; also at exit)."""
+    while _SESSIONS:
+        _, session = _SESSIONS.popitem()
+        session.close()
+
+
+atexit.register(close_all)
+
+
+class _Capture:
+    """Snapshots taken while the test database is first migrated, at the states tests will start from."""
+
+    def __init__(self, wanted: Sequence[MigrationTarget]) -> None:
+        self.wanted = list(wanted)
+        self.progress: dict[int, list[MigrationKey]] = {}
+        self.stops: dict[str, set[int]] = {}
+
+    def stops_for(self, session: MigrationSession) -> set[int]:
+        if session.alias not in self.stops:
+            stops: set[int] = set()
+            for target in self.wanted:
+                with contextlib.suppress(Exception):
+                    stops.add(len(initial_prefix(resolve([target], session.graph), session.full_plan)))
+            self.stops[session.alias] = stops
+        return self.stops[session.alias]
+
+    def after_apply(self, executor: Any, state: ProjectState, migration: Any) -> None:
+        if executor.loader.applied_migrations or executor.connection.in_atomic_block:
+            return  # not a migrate from an empty database
+        done = self.progress.setdefault(id(executor), [])
+        done.append((migration.app_label, migration.name))
+        session = session_for(executor.connection.alias)
+        if done != session.full_plan[:len(done)] or len(done) not in self.stops_for(session):
+            return
+        applied = frozenset(done)
+        session.remember(applied, state)
+        session.snapshot(applied)
+        STATS["captured"] += 1
+
+
+@contextlib.contextmanager
+def capture_during_creation(wanted: Sequence[MigrationTarget]) -> Iterator[None]:
+    """While the test databases are created, snapshot them at the start states of `wanted` targets."""
+    capture = _Capture(wanted)
+    original = MigrationExecutor.apply_migration
+
+    def apply_migration(self: Any, state: Any, migration: Any, fake: bool = False,
+                        fake_initial: bool = False) -> Any:
+        state = original(self, state, migration, fake=fake, fake_initial=fake_initial)
+        capture.after_apply(self, state, migration)
+        return state
+
+    MigrationExecutor.apply_migration = apply_migration
+    try:
+        yield
+    finally:
+        MigrationExecutor.apply_migration = original
+
+
+def summary() -> str:
+    """One line on the work the migration tests caused, or "" when none ran."""
+    if not STATS:
+        return ""
+    return (f"{STATS['restored']} snapshot restores, {STATS['snapshots']} snapshots taken"
+            f" ({STATS['captured']} while the test database was created),"
+            f" {STATS['applied']} migrations applied and {STATS['unapplied']} unapplied by tests,"
+            f" {STATS['rendered']} model states rendered")

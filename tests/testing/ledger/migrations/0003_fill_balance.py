@@ -1,0 +1,17 @@
+from django.db import migrations
+
+
+def fill(apps, schema_editor):
+    Account = apps.get_model("ledger", "Account")
+    for account in Account.objects.all():
+        account.balance = len(account.name)
+        account.save(update_fields=["balance"])
+
+
+def unfill(apps, schema_editor):
+    apps.get_model("ledger", "Account").objects.update(balance=0)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("ledger", "0002_account_balance")]
+    operations = [migrations.RunPython(fill, unfill)]

@@ -1,0 +1,50 @@
+"""A throwaway pytest project that uses the ledger app, run in a subprocess (pytest-django needs its own process)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+SUITES = Path(__file__).resolve().parent / "suites"
+
+
+@dataclass
+class Run:
+    code: int
+    output: str
+
+    def outcomes(self) -> dict[str, str]:
+        """test name -> PASSED/FAILED/ERROR/SKIPPED, from -rA's short summary."""
+        found = {}
+        for status, nodeid in re.findall(r"^(PASSED|FAILED|ERROR|SKIPPED) (\S+)", self.output, re.M):
+            found.setdefault(nodeid.split("::", 1)[1], status)
+        return found
+
+
+def write_project(path: Path, database: dict[str, Any], suites: list[str]) -> Path:
+    """settings, pytest.ini and copies of the named suites as test modules under `path`."""
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "mp_settings.py").write_text(
+        "SECRET_KEY = 'x'\nUSE_TZ = True\nDEFAULT_AUTO_FIELD = 'django.db.models.BigAutoField'\n"
+        "INSTALLED_APPS = ['django.contrib.contenttypes', 'django.contrib.auth', 'tests.testing.ledger']\n"
+        f"DATABASES = {{'default': {database!r}}}\n")
+    (path / "pytest.ini").write_text(
+        "[pytest]\nDJANGO_SETTINGS_MODULE = mp_settings\naddopts = -p no:randomly -p no:cacheprovider -rA\n")
+    for suite in suites:
+        (path / f"test_{suite}.py").write_text((SUITES / f"{suite}.py").read_text())
+    return path
+
+
+def run_pytest(path: Path, *args: str) -> Run:
+    """pytest in `path`, with this checkout (for the ledger app) on the path."""
+    env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
+    env["PYTHONPATH"] = os.pathsep.join([str(path), str(ROOT)])
+    done = subprocess.run([sys.executable, "-m", "pytest", *args], cwd=path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    return Run(done.returncode, done.stdout + done.stderr)
