@@ -9,10 +9,16 @@ blocker exactly (information_schema.INNODB_LOCK_WAITS on MariaDB and MySQL
 5.7, performance_schema.data_lock_waits on MySQL 8). Counters are the
 server's global status, so they cover every database on it. The primary
 does not know its replicas' lag, so none is reported.
+
+InnoDB refreshes its information_schema snapshot only when it was last read
+more than 0.1 s ago, so reading it every tick would freeze it: the InnoDB
+tables are read at most every `_INNODB_REFRESH_S`, the process list every tick.
 """
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
 from typing import Any, Final
 
 from migration_pilot.monitor.report import Counters, LockWait, Sample, WatchedSession
@@ -38,8 +44,11 @@ JOIN information_schema.INNODB_TRX b ON b.trx_id = w.BLOCKING_ENGINE_TRANSACTION
 LEFT JOIN performance_schema.data_locks l ON l.ENGINE_LOCK_ID = w.REQUESTING_ENGINE_LOCK_ID
 """
 
-_STATUS: Final = ("Com_rollback", "Innodb_deadlocks", "Innodb_row_lock_waits", "Innodb_rows_inserted",
-                  "Innodb_rows_updated", "Innodb_rows_deleted")
+_INNODB_REFRESH_S: Final = 0.25
+
+_ROWS: Final = ("Innodb_rows_inserted", "Innodb_rows_updated", "Innodb_rows_deleted")
+_HANDLER_ROWS: Final = ("Handler_write", "Handler_update", "Handler_delete")  # MariaDB 10.11 lacks the above
+_STATUS: Final = ("Com_rollback", "Innodb_deadlocks", "Innodb_row_lock_waits", *_ROWS, *_HANDLER_ROWS)
 
 
 class MysqlProbe:
@@ -50,6 +59,9 @@ class MysqlProbe:
     def __init__(self) -> None:
         self._mariadb = False
         self._row_waits: str | None = _ROW_WAITS_INFORMATION_SCHEMA
+        self._innodb_read_at = -_INNODB_REFRESH_S
+        self._transactions: dict[int, tuple[int, int]] = {}
+        self._row_lock_rows: list[LockWait] = []
 
     def prepare(self, cursor: Any, server_version: str) -> None:
         """Keep every query of this session from waiting on a lock or running long."""
@@ -68,12 +80,14 @@ class MysqlProbe:
     def sample(self, cursor: Any, watch: Watch, at_s: float) -> Sample:
         """One tick: watched sessions, metadata-lock and row-lock waiters, global counters."""
         cursor.execute(
-            f"SELECT ID, USER, COMMAND, coalesce(STATE, ''), {self._elapsed()}, coalesce(INFO, '')"
+            f"SELECT ID, USER, COMMAND, coalesce(STATE, ''), {self._elapsed()}, coalesce(INFO, ''),"
+            " coalesce(DB, '') = coalesce(DATABASE(), '')"
             " FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND COMMAND <> 'Daemon'")
-        sessions = cursor.fetchall()
-        cursor.execute("SELECT trx_mysql_thread_id, trx_tables_locked, trx_rows_locked"
-                       " FROM information_schema.INNODB_TRX")
-        transactions = {int(tid): (int(tables or 0), int(rows or 0)) for tid, tables, rows in cursor.fetchall()}
+        rows = cursor.fetchall()
+        sessions = [row[:6] for row in rows]
+        here = {int(row[0]) for row in rows if row[6]}
+        transactions, row_waits = self._innodb(cursor)
+        elapsed_of = {int(row[0]): float(row[4] or 0) for row in sessions}
         pids = frozenset(int(row[0]) for row in sessions if int(row[0]) in watch.pids)
         # A watched session running a statement or holding a transaction may hold a metadata lock.
         holders = tuple(sorted(int(s[0]) for s in sessions if int(s[0]) in pids
@@ -86,17 +100,33 @@ class MysqlProbe:
                 blockers = tuple(h for h in holders if h != int(sid))
                 waiters.append(LockWait(int(sid), str(user), float(elapsed or 0), str(state), "", str(info),
                                         blockers))
-        waiters.extend(self._row_lock_waits(cursor))
+        # trx_wait_started has whole seconds; the statement's own clock is finer and never later.
+        waiters.extend(replace(w, wait_s=min(w.wait_s, elapsed_of.get(w.pid, w.wait_s))) for w in row_waits)
         watched = tuple(
             WatchedSession(int(sid), str(user), f"{command}: {state}" if state else str(command),
                            float(elapsed or 0), str(info), _holds(transactions.get(int(sid))),
                            next((w for w in waiters if w.pid == int(sid)), None))
             for sid, user, command, state, elapsed, info in sessions if int(sid) in pids)
         if watch.prefix is not None and not watch.pids:
-            blocked = tuple(waiters)
+            # The whole server's waiters would include other databases' traffic: keep this database's.
+            blocked = tuple(w for w in waiters if w.pid in here)
         else:
             blocked = tuple(blocked_by_watched(waiters, pids))
         return Sample(at_s, watched, blocked, (), self._counters(cursor), None)
+
+    def _innodb(self, cursor: Any) -> tuple[dict[int, tuple[int, int]], list[LockWait]]:
+        """Open transactions by thread and row-lock waits, re-read at most every _INNODB_REFRESH_S."""
+        now = time.monotonic()
+        age = now - self._innodb_read_at
+        if age < _INNODB_REFRESH_S:
+            return self._transactions, [replace(w, wait_s=w.wait_s + age) for w in self._row_lock_rows]
+        self._innodb_read_at = now
+        cursor.execute("SELECT trx_mysql_thread_id, trx_tables_locked, trx_rows_locked"
+                       " FROM information_schema.INNODB_TRX")
+        self._transactions = {int(tid): (int(tables or 0), int(rows or 0)) for tid, tables, rows in cursor.fetchall()}
+        self._row_lock_rows = []
+        self._row_lock_rows = self._row_lock_waits(cursor)
+        return self._transactions, self._row_lock_rows
 
     def _row_lock_waits(self, cursor: Any) -> list[LockWait]:
         if self._row_waits is None:
@@ -118,10 +148,11 @@ class MysqlProbe:
         def get(name: str) -> int | None:
             return status.get(name.lower())
 
-        rows = [get(n) for n in ("Innodb_rows_inserted", "Innodb_rows_updated", "Innodb_rows_deleted")]
+        names = _ROWS if all(get(n) is not None for n in _ROWS) else _HANDLER_ROWS
+        rows = [get(n) for n in names]
         return Counters(rollbacks=get("Com_rollback"), deadlocks=get("Innodb_deadlocks"), conflicts=None,
                         lock_waits=get("Innodb_row_lock_waits"),
-                        rows=sum(r for r in rows if r is not None) if any(r is not None for r in rows) else None)
+                        rows=sum(r for r in rows if r is not None) if all(r is not None for r in rows) else None)
 
     def cancel(self, cursor: Any, pid: int) -> bool:
         """KILL QUERY: end the statement `pid` runs, never its connection."""
