@@ -251,6 +251,7 @@ class LintVisitor:
         results: list[Diagnostic] = []
         honoured = [s for s in suppressions if ignores.valid(s, self.rule_ids)]
         file_wide = {r for s in honoured if s.whole_file for r in s.rule_ids}
+        kept: list[tuple[Rule, Finding, int | None, int | None]] = []
         for rule, finding, index in self._pending:
             line = source.line_of(index) if source is not None else None
             if rule.id != "invalid-suppression":
@@ -260,7 +261,12 @@ class LintVisitor:
                     source, line, rule.id, honoured
                 ):
                     continue
-            results.append(self._diagnostic(rule, finding, visit, index, line))
+            kept.append((rule, finding, index, line))
+        covered = {(rule_id, index) for _, finding, index, _ in kept if index is not None
+                   for rule_id in finding.covers}
+        for rule, finding, index, line in kept:
+            if (rule.id, index) not in covered:
+                results.append(self._diagnostic(rule, finding, visit, index, line))
         invalid = self.by_id.get("invalid-suppression")
         if invalid is not None:
             for problem in ignores.problems(suppressions, self.rule_ids):

@@ -44,6 +44,9 @@ class Finding:
     # Project checks name where a finding belongs; operation checks get it from the walk.
     app: str | None = None
     migration: str | None = None
+    # Rules whose finding on the same operation this one already explains (with the right locks):
+    # one operation, one finding per hazard.
+    covers: frozenset[str] = frozenset()
 
 
 OperationCheck = Callable[["OperationContext", Any], Iterator[Finding]]

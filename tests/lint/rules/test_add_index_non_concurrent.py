@@ -1,7 +1,7 @@
 from django.contrib.postgres.operations import AddIndexConcurrently
 from django.db import migrations, models
 
-from tests.lint.helpers import assert_allows, assert_flags, lint_one, migration_source
+from tests.lint.helpers import assert_allows, assert_flags, lint_one, lint_operations, migration_source
 
 ADD_INDEX = migrations.AddIndex("invoice", models.Index(fields=["status"], name="invoice_status_idx"))
 
@@ -32,7 +32,8 @@ def test_allows_on_mysql_and_sqlite():
 def test_flags_foreign_key_field_index():
     field = models.ForeignKey("testapp.customer", null=True, on_delete=models.CASCADE)
 
-    diagnostic = assert_flags("add-index-non-concurrent", [migrations.AddField("invoice", "customer", field)])
+    diagnostic = assert_flags("add-index-non-concurrent", [migrations.AddField("invoice", "customer", field)],
+                              atomic=False)
 
     assert diagnostic.message == (
         "Adding index on customer_id to testapp_invoice blocks writes to testapp_invoice"
@@ -86,3 +87,32 @@ def test_ignore_comment_without_reason_does_not_suppress():
 
     assert_flags("add-index-non-concurrent", source=source)
     assert_flags("invalid-suppression", source=source)
+
+
+def test_foreign_key_in_an_atomic_migration_gets_one_finding_with_one_lock_story():
+    field = models.ForeignKey("testapp.customer", null=True, on_delete=models.CASCADE)
+
+    found = lint_operations([migrations.AddField("invoice", "customer", field)])
+
+    assert [d.rule for d in found] == ["add-foreign-key-validating"]
+    assert found[0].message.endswith("until the migration commits, including its index build.")
+
+
+def test_foreign_key_in_a_non_atomic_migration_is_only_an_index_build():
+    field = models.ForeignKey("testapp.customer", null=True, on_delete=models.CASCADE)
+
+    found = lint_operations([migrations.AddField("invoice", "customer", field)], atomic=False)
+
+    assert [d.rule for d in found] == ["add-index-non-concurrent"]
+    assert "until the migration commits" not in found[0].message
+
+
+def test_suppressing_the_foreign_key_finding_does_not_hide_the_index_build():
+    field = models.ForeignKey("testapp.customer", null=True, on_delete=models.CASCADE)
+    source = migration_source([migrations.AddField("invoice", "customer", field)]).replace(
+        "        migrations.AddField(",
+        "        # pilot: ignore add-foreign-key-validating -- customer is written once a day\n"
+        "        migrations.AddField(",
+    )
+
+    assert [d.rule for d in lint_operations(source=source)] == ["add-index-non-concurrent"]

@@ -74,6 +74,12 @@ index there too with `CREATE INDEX CONCURRENTLY` in a migration with
 - Tables created earlier in the same migration, and unmanaged or proxy models.
 - `db_constraint=False` fields, and RunSQL constraints added `NOT VALID`.
 - `AlterField` of a field that already had its constraint to the same table.
+- A new column without a default in a migration with `atomic = False`: the
+  `ADD COLUMN` commits at once without checking any row, so its locks are
+  brief; the index Django then builds for it is `add-index-non-concurrent`'s
+  finding. In an atomic migration this rule's finding covers that index
+  build (the locks are held through it), and `add-index-non-concurrent` does
+  not repeat it.
 - MySQL/MariaDB and SQLite: no `NOT VALID` exists there, so there is no
   cheaper way to offer; SQLite does not enforce a lock on other writers worth
   protecting.
@@ -217,18 +223,24 @@ def check_add_field(ctx: OperationContext, op: migrations.AddField) -> Iterator[
         return
     holding = f"ACCESS EXCLUSIVE on {table} and SHARE ROW EXCLUSIVE on {target[0]}"
     lock = ctx.lock(DDL.ADD_COLUMN, table)
+    covers: frozenset[str] = frozenset()
     if _has_default(field):
         message = _scanning_message(table, column, target[0], holding)
         lock = dataclasses.replace(lock, scans=True)
     else:
-        if ctx.is_new_table(target[0]):
+        if ctx.is_new_table(target[0]) or not ctx.atomic:
+            # Outside a transaction the ADD COLUMN commits at once (no row is checked); the
+            # index, if any, is built afterwards under its own lock: add-index-non-concurrent.
             return
-        index = ", including its index build" if getattr(field, "db_index", False) else ""
+        index = ""
+        if getattr(field, "db_index", False):
+            index = ", including its index build"
+            covers = frozenset({"add-index-non-concurrent"})
         message = (
             f"Adding foreign key {column} to {table} holds {holding} (blocking writes to"
             f" {target[0]}) until the migration commits{index}."
         )
-    yield Finding(message=message, hint=HINT, lock=lock,
+    yield Finding(message=message, hint=HINT, lock=lock, covers=covers,
                   safe_alternative=_alternative(ctx, op, table, column, target))
 
 
@@ -295,6 +307,8 @@ def check_sql(ctx: SqlContext, stmt: ast.AlterTableStmt) -> Iterator[Finding]:
                 lock = dataclasses.replace(ctx.lock(DDL.ADD_COLUMN, table), scans=scans)
             if scans:
                 message = _scanning_message(table, column, target, holding)
+            elif not ctx.in_transaction:
+                continue  # committed at once, no row checked: the locks are brief
             else:
                 message = (f"Adding foreign key {column} to {table} holds {holding} (blocking"
                            f" writes to {target}) until the migration commits.")
