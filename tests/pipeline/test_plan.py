@@ -70,26 +70,30 @@ def test_first_deploy_to_empty_database_goes_through_lint(deployable):
     assert ("shop", "0002_index") in applied(vendor, server, name)
 
 
-def test_index_on_large_postgresql_table_is_refused_with_sizes_in_plan(pg_deployed):
+def test_index_on_large_postgresql_table_ships_online_with_sizes_in_plan(pg_deployed):
     project, server, name = pg_deployed
     fill("postgresql", server, name, 20_000)
     project.migration("0002_index", INDEX)
     project.models(INDEXED_MODELS)
 
     plan = plan_json(project)
-    refused = project.deploy()
+    refused = project.deploy("--no-online")
     still = applied("postgresql", server, name)
+    deployed = project.deploy()
 
     (entry,) = [m for m in plan["migrations"] if m["name"] == "0002_index"]
     assert entry["tables"]["shop_invoice"]["rows"] == 20_000
     assert entry["risk"] == "medium"
     assert [f["rule"] for f in entry["findings"]] == ["add-index-non-concurrent"]
-    assert any("CREATE INDEX" in s and "invoice_number_idx" in s for s in entry["forward_sql"])
+    assert any("CREATE INDEX CONCURRENTLY" in s and "invoice_number_idx" in s for s in entry["forward_sql"])
+    assert entry["online"] and "built CONCURRENTLY after the migration's transaction commits" in entry["online"][0]
     assert any("DROP INDEX" in s for s in entry["backward_sql"])
     assert entry["operations"][0]["locks"][0]["mode"] == "SHARE"
     assert refused.code == 1, refused.out + refused.err
     assert "Refused: 1 lint finding" in refused.out
     assert ("shop", "0002_index") not in still
+    assert deployed.code == 0, deployed.out + deployed.err
+    assert "online: build index invoice_number_idx on shop_invoice concurrently" in deployed.out
 
 
 def test_index_on_small_table_is_not_blocking(deployable):

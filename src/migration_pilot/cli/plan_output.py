@@ -36,7 +36,10 @@ def render_plan_text(plan: Plan, *, sql: bool = True) -> str:
                 size = _size(m.tables.get(lock.table)) if lock.table not in m.new_tables else "new table"
                 lines.append(f"      lock: {lock.describe()} [{size}]")
         for finding in m.findings:
-            lines.append(f"   ! {finding.rule} [{finding.severity.label}]: {finding.message}")
+            handled = " (pilot deploy runs it in its online form)" if plan.handled_online(finding) else ""
+            lines.append(f"   ! {finding.rule} [{finding.severity.label}]: {finding.message}{handled}")
+        for reason in m.online:
+            lines.append(f"   online: {reason}")
         if sql:
             if m.sql_error:
                 lines.append(f"   SQL unavailable from the live database: {m.sql_error}")
@@ -52,6 +55,8 @@ def render_plan_text(plan: Plan, *, sql: bool = True) -> str:
                 elif m.backward_sql:
                     lines.append(f"   rollback: {len(m.backward_sql)} statement(s)")
     blocking = [d for d in plan.findings if d.severity.label == "error"]
+    online = sum(1 for d in blocking if plan.handled_online(d))
     lines.append("")
-    lines.append(f"{len(plan.migrations)} migration(s); {len(blocking)} lint error(s) judged against live table sizes.")
+    lines.append(f"{len(plan.migrations)} migration(s); {len(blocking)} lint error(s) judged against live table sizes"
+                 + (f" ({online} of them run in their online form in pilot deploy)." if online else "."))
     return "\n".join(lines) + "\n"

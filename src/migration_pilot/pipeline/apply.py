@@ -34,15 +34,28 @@ _BOOKKEEPING = "migration_pilot_"
 
 @dataclass
 class Retry:
-    """How lock timeouts are retried."""
+    """How lock timeouts are retried: at most `attempts` times (None: no count), within `budget` seconds.
 
-    attempts: int = 3
+    The budget is the lock-queue protection: with a short lock timeout, each
+    attempt makes the application wait at most that long, and the deploy keeps
+    trying, with backoff and jitter, for as long as the budget allows (behind a
+    long reader too).
+    """
+
+    attempts: int | None = None
     base_delay: float = 1.0
-    max_delay: float = 30.0
+    max_delay: float = 10.0
+    budget: float = 300.0
 
     def delay(self, attempt: int) -> float:
         """Capped exponential backoff with jitter (half to full delay)."""
         return float(min(self.max_delay, self.base_delay * (2**attempt)) * (0.5 + random.random() / 2))
+
+    def allows(self, attempt: int, waited: float) -> bool:
+        """Whether another attempt may follow `attempt` (0-based) after `waited` seconds of lock waits."""
+        if self.attempts is not None and attempt >= self.attempts:
+            return False
+        return not self.budget or waited + self.delay(attempt) / 2 < self.budget
 
 
 @dataclass
@@ -256,21 +269,27 @@ def _retryable(connection: Any, migration: Any, counter: StatementCounter) -> bo
 def apply_forwards(connection: Any, keys: list[MigrationKey], *, timeouts: Timeouts, retry: Retry,
                    recorder: Recorder, emit: EventSink,
                    on_start: Callable[[Any], None] | None = None,
-                   executor: MigrationExecutor | None = None) -> ApplyReport:
+                   executor: MigrationExecutor | None = None, online: bool = True) -> ApplyReport:
     """Apply `keys` in order; stop at the first failure.
 
     One project state is carried from migration to migration, as `migrate`
     does; only after a failed attempt is it rebuilt from the recorded history
     (the failed attempt may have changed it half-way). `on_start` receives the
-    state before the first migration (for pre_migrate).
+    state before the first migration (for pre_migrate). With `online` (the
+    default), PostgreSQL runs each unsafe statement in its online form (see
+    migration_pilot.online).
     """
+    from migration_pilot.online import online_schema_editor
+
     executor = executor or MigrationExecutor(connection)
     state = executor._create_project_state(with_applied_migrations=True)
     if on_start is not None:
         on_start(state)
     report = ApplyReport()
-    with frozen_heap(), session_timeouts(connection, timeouts):
-        _apply_all(connection, executor, state, keys, retry, recorder, emit, report)
+    editors = (online_schema_editor(connection, retry=retry, emit=emit) if online
+               else contextlib.nullcontext(None))
+    with frozen_heap(), session_timeouts(connection, timeouts), editors as session:
+        _apply_all(connection, executor, state, keys, retry, recorder, emit, report, session)
     if report.failed is None:
         # As `migrate` does: a squashed migration whose replaced migrations are all applied
         # is recorded as applied too, or the history reads half-squashed afterwards.
@@ -279,7 +298,11 @@ def apply_forwards(connection: Any, keys: list[MigrationKey], *, timeouts: Timeo
 
 
 def _apply_all(connection: Any, executor: MigrationExecutor, state: Any, keys: list[MigrationKey],
-               retry: Retry, recorder: Recorder, emit: EventSink, report: ApplyReport) -> None:
+               retry: Retry, recorder: Recorder, emit: EventSink, report: ApplyReport,
+               session: Any = None) -> None:
+    from migration_pilot.online import undo_committed_part
+    from migration_pilot.online.coverage import may_run_after_commit
+
     total = len(keys)
     lsn = _lsn(connection)
     journaled = not connection.features.can_rollback_ddl
@@ -288,7 +311,9 @@ def _apply_all(connection: Any, executor: MigrationExecutor, state: Any, keys: l
         emit(Event("migration_started", f"[{number}/{total}] Applying {key[0]}.{key[1]}...",
                    {"app": key[0], "name": key[1], "number": number, "total": total}))
         result = MigrationResult(key, backwards=False, file_sha256=file_digest(migration))
-        row = recorder.start(key, backwards=False, may_half_apply=journaled or not migration.atomic)
+        after_commit = session is not None and may_run_after_commit(migration)
+        row = recorder.start(key, backwards=False,
+                             may_half_apply=journaled or not migration.atomic or after_commit)
         started = time.monotonic()
         attempt = 0
         cleans_indexes = invalid_indexes.applies(connection, migration)
@@ -320,27 +345,35 @@ def _apply_all(connection: Any, executor: MigrationExecutor, state: Any, keys: l
             except Exception as exc:
                 # The attempt may have advanced the state part-way: rebuild it from what is recorded.
                 state = MigrationExecutor(connection)._create_project_state(with_applied_migrations=True)
+                online_failure = _online_failure(exc)
+                undo_notes: list[str] = []
+                if online_failure is not None:
+                    # Its transaction had committed: unapply it now, so a failed migration leaves nothing.
+                    why = undo_committed_part(connection, executor, state, migration)
+                    undo_notes.append("its transactional part had committed and was undone" if why is None
+                                      else f"its transactional part had committed and could not be undone ({why})")
                 locked = is_lock_timeout(exc)
                 left = _clear_left_indexes(connection, invalid_before, emit) if cleans_indexes else None
                 # What the error must say about indexes: a stale one that could not go, and whatever
                 # this attempt left (dropped or not). One still in the way makes a retry pointless.
                 notes = [c.describe() for c in (stale if stale and stale.left else None, left) if c is not None]
                 index_in_the_way = any(c is not None and c.left for c in (stale, left))
-                if (locked and attempt < retry.attempts and _retryable(connection, migration, counter)
-                        and not index_in_the_way):
+                if (locked and online_failure is None and retry.allows(attempt, result.lock_wait_s)
+                        and _retryable(connection, migration, counter) and not index_in_the_way):
                     result.lock_wait_s += time.monotonic() - attempt_started
                     delay = retry.delay(attempt)
                     attempt += 1
                     result.retries = attempt
+                    of = f"/{retry.attempts}" if retry.attempts is not None else ""
                     emit(Event("lock_timeout_retry",
-                               f"   lock timeout on {key[0]}.{key[1]}; retry {attempt}/{retry.attempts}"
+                               f"   lock timeout on {key[0]}.{key[1]}; retry {attempt}{of}"
                                f" in {delay:.1f}s", {"app": key[0], "name": key[1], "attempt": attempt}))
                     time.sleep(delay)
                     continue
                 if locked:
                     result.lock_wait_s += time.monotonic() - attempt_started
                 result.lock_timeout = locked
-                result.error = "; ".join([_one_line(exc), *notes])
+                result.error = "; ".join([_one_line(exc), *undo_notes, *notes])
                 result.dirty = journaled and result.steps_done > 0
                 result.duration_s = time.monotonic() - started
                 result.statements = counter.statements
@@ -359,6 +392,20 @@ def _apply_all(connection: Any, executor: MigrationExecutor, state: Any, keys: l
         emit(Event("migration_applied", f"   OK {key[0]}.{key[1]} ({result.duration_s:.2f}s)",
                    {"app": key[0], "name": key[1], "duration_s": result.duration_s}))
     report.state = state
+
+
+def _online_failure(exc: BaseException) -> Any:
+    """The OnlineStepError behind `exc`, if an after-commit step is what failed."""
+    from migration_pilot.online import OnlineStepError
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OnlineStepError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _clear_stale_indexes(connection: Any, migration: Any,

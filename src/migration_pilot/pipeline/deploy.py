@@ -63,8 +63,9 @@ class DeployOptions:
     fail_on: int = Severity.ERROR
     backup: bool = True
     backup_dir: Path | None = None
-    timeouts: Timeouts = field(default_factory=lambda: Timeouts(lock=5.0, statement=0.0))
+    timeouts: Timeouts = field(default_factory=lambda: Timeouts(lock=None, statement=0.0))
     retry: Retry = field(default_factory=Retry)
+    online: bool = True
     wait: float = 30.0
     blocker_wait: float = 10.0
     on_failure: str = "rollback"
@@ -94,13 +95,16 @@ def run_deploy(options: DeployOptions, *, emit: EventSink = ignore,
 
     started = time.monotonic()
     config = config or load_config()
-    options.timeouts.validate()
     history.require_app()
     connection = connect(options.alias)
+    options.timeouts = options.timeouts.for_vendor(connection.vendor)
+    options.timeouts.validate()
     lock.check_not_pooled(connection)
-    emit(Event("settings", f"Deploying to {options.alias} ({connection.vendor}): lock timeout"
-               f" {_fmt(options.timeouts.lock)}, statement timeout {_fmt(options.timeouts.statement)},"
-               f" {options.retry.attempts} retries on lock timeout, on failure: {options.on_failure}."))
+    verb = "Rolling back" if options.kind == "rollback" else "Deploying to"
+    online = " online form for unsafe DDL," if options.online and connection.vendor == "postgresql" else ""
+    emit(Event("settings", f"{verb} {options.alias} ({connection.vendor}):{online} lock timeout"
+               f" {_fmt(options.timeouts.lock or 0)}, statement timeout {_fmt(options.timeouts.statement)},"
+               f" {_retries(options.retry)} on lock timeout, on failure: {options.on_failure}."))
     if not options.timeouts.lock:
         emit(Event("warning", "Warning: no lock timeout: a blocked ALTER can queue all traffic behind it."))
     held = lock.acquire(connection, wait=options.wait)
@@ -121,6 +125,13 @@ def run_deploy(options: DeployOptions, *, emit: EventSink = ignore,
                    " that nothing between this host and the database pools sessions."))
     result.duration_s = time.monotonic() - started
     return result
+
+
+def _retries(retry: Retry) -> str:
+    """"3 retries" or "retries for up to 5min": how lock timeouts are retried."""
+    if retry.attempts is not None:
+        return f"{retry.attempts} retries"
+    return f"retries for up to {_fmt(retry.budget)}" if retry.budget else "unlimited retries"
 
 
 def _fmt(seconds: float) -> str:
@@ -231,7 +242,7 @@ def _run_recorded(options: DeployOptions, connection: Any, emit: EventSink, exec
         report = apply_backwards(connection, keys, timeouts=options.timeouts, recorder=recorder, emit=emit)
     else:
         report = apply_forwards(connection, keys, timeouts=options.timeouts, retry=options.retry,
-                                recorder=recorder, emit=emit, executor=executor,
+                                recorder=recorder, emit=emit, executor=executor, online=options.online,
                                 on_start=lambda state: _migrate_signal(executor, plan, post=False,
                                                                        state=state))
     failure = None
@@ -507,6 +518,8 @@ def _options_json(options: DeployOptions) -> dict[str, Any]:
         "lock_timeout_s": options.timeouts.lock,
         "statement_timeout_s": options.timeouts.statement,
         "retries": options.retry.attempts,
+        "lock_wait_budget_s": options.retry.budget,
+        "online": options.online,
         "on_failure": options.on_failure,
         "backup": options.backup,
     }

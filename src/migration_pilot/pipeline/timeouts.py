@@ -20,13 +20,26 @@ from typing import Any
 
 from migration_pilot.exceptions import ConfigError
 
+# The default lock timeout per vendor: the longest the application's queries may queue behind one
+# attempt of a migration statement waiting for its lock (lock-queue protection). Lock timeouts are
+# retried within the deploy's lock-wait budget, so a short one costs a retry, not a failed deploy.
+# MySQL/MariaDB count lock_wait_timeout in whole seconds; SQLite locks the whole file and has no
+# queue to protect, so it keeps a longer busy timeout.
+DEFAULT_LOCK_TIMEOUT: dict[str, float] = {"postgresql": 0.1, "mysql": 1.0, "sqlite": 5.0}
+
 
 @dataclass(frozen=True, slots=True)
 class Timeouts:
-    """Seconds; 0 means no limit."""
+    """Seconds; 0 means no limit; a lock timeout of None means the vendor's default."""
 
-    lock: float
+    lock: float | None
     statement: float
+
+    def for_vendor(self, vendor: str) -> Timeouts:
+        """These timeouts with the vendor's default lock timeout filled in."""
+        if self.lock is not None:
+            return self
+        return Timeouts(DEFAULT_LOCK_TIMEOUT.get(vendor, 5.0), self.statement)
 
     def validate(self) -> None:
         """A lock timeout at or above the statement timeout can never fire first."""
@@ -98,7 +111,7 @@ def _postgresql(connection: Any, timeouts: Timeouts) -> Iterator[None]:
         previous = cursor.fetchone()
         cursor.execute("SELECT set_config('lock_timeout', %s, false),"
                        " set_config('statement_timeout', %s, false)",
-                       [f"{int(timeouts.lock * 1000)}ms", statement])
+                       [f"{int((timeouts.lock or 0) * 1000)}ms", statement])
     exemption = (connection.execute_wrapper(_unbounded_concurrently(statement)) if timeouts.statement
                  else contextlib.nullcontext())
     try:
@@ -139,7 +152,7 @@ def _sqlite(connection: Any, timeouts: Timeouts) -> Iterator[None]:
     with connection.cursor() as cursor:
         cursor.execute("PRAGMA busy_timeout")
         previous = cursor.fetchone()[0]
-        cursor.execute(f"PRAGMA busy_timeout = {int(timeouts.lock * 1000)}")
+        cursor.execute(f"PRAGMA busy_timeout = {int((timeouts.lock or 0) * 1000)}")
     try:
         yield
     finally:

@@ -23,10 +23,12 @@ from migration_pilot.pipeline.preflight import wait_for_blockers
 def validate(plan: Any, options: Any, connection: Any, emit: EventSink,
              executor: MigrationExecutor) -> str | None:
     """The reason to refuse, or None. Judged with the live database in view."""
-    blocking = plan.blocking_findings(options.fail_on)
+    online = bool(getattr(options, "online", False))
+    blocking = plan.blocking_findings(options.fail_on, online=online)
     for finding in plan.findings:
+        handled = " (the deploy runs it in its online form instead)" if online and plan.handled_online(finding) else ""
         emit(Event("finding", f"   {finding.rule} [{finding.severity.label}] {finding.app}.{finding.migration}:"
-                   f" {finding.message}"))
+                   f" {finding.message}{handled}"))
     if blocking:
         return (f"Refused: {len(blocking)} lint finding(s) at or above --fail-on in the plan"
                 f" (first: {blocking[0].rule} in {blocking[0].app}.{blocking[0].migration})."

@@ -7,6 +7,7 @@ view (a table the plan creates, or a small one, blocks nobody).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -76,6 +77,8 @@ class PlannedMigration:
     risk: str = "none"
     estimated_s: float | None = None
     findings: list[Diagnostic] = field(default_factory=list)
+    online: list[str] = field(default_factory=list)
+    """Why `pilot deploy` runs some statements in their online form (PostgreSQL), one line each."""
 
     @property
     def key(self) -> MigrationKey:
@@ -98,9 +101,19 @@ class Plan:
         """Whether the plan unapplies migrations."""
         return any(m.backwards for m in self.migrations)
 
-    def blocking_findings(self, fail_on: int) -> list[Diagnostic]:
-        """Findings at or above the threshold."""
-        return [d for d in self.findings if d.severity >= fail_on]
+    def blocking_findings(self, fail_on: int, *, online: bool = False) -> list[Diagnostic]:
+        """Findings at or above the threshold; with `online`, not those the online form takes care of."""
+        return [d for d in self.findings if d.severity >= fail_on and not (online and self.handled_online(d))]
+
+    def handled_online(self, finding: Diagnostic) -> bool:
+        """Whether the deploy's online form removes the hazard `finding` describes (PostgreSQL)."""
+        from migration_pilot.online.coverage import handled_online
+
+        kind = None
+        for entry in self.migrations:
+            if entry.key == (finding.app, finding.migration) and finding.operation is not None:
+                kind = next((o.kind for o in entry.operations if o.index == finding.operation), None)
+        return handled_online(finding, kind, self.vendor)
 
     def to_json(self) -> dict[str, Any]:
         """JSON form of the plan."""
@@ -120,6 +133,7 @@ class Plan:
                         for o in m.operations
                     ],
                     "findings": [d.to_json() for d in m.findings],
+                    "online": m.online,
                 }
                 for m in self.migrations
             ],
@@ -156,8 +170,12 @@ def build_plan(alias: str = "default", *, target: Sequence[str] | None = None,
                config: Config | None = None, with_sql: bool = True,
                history: dict[tuple[str, str, bool], float] | None = None,
                unapply: Sequence[MigrationKey] | None = None,
-               executor: MigrationExecutor | None = None) -> Plan:
-    """The plan for `alias`: all leaves, `target` = (app, name|zero), or exactly `unapply` (in order)."""
+               executor: MigrationExecutor | None = None, online: bool = True) -> Plan:
+    """The plan for `alias`: all leaves, `target` = (app, name|zero), or exactly `unapply` (in order).
+
+    With `online` (as `pilot deploy` runs by default), the forward SQL shown is
+    the online form on PostgreSQL, with the reason for each change.
+    """
     config = config or load_config()
     connection = connections[alias]
     with translated_load_errors():
@@ -188,7 +206,8 @@ def build_plan(alias: str = "default", *, target: Sequence[str] | None = None,
         # Forwards, the one state walks on in place (no copies); SQL collection needs the
         # state before the migration intact, so only then is it copied.
         walk = before if not backwards and not with_sql else before.clone()
-        entry = _plan_migration(connection, migration, backwards, before, walk, profile, with_sql)
+        entry = _plan_migration(connection, migration, backwards, before, walk, profile, with_sql,
+                                existing if online else None)
         for op in entry.operations:
             touched.update(lock.table for lock in op.locks)
         planned.append(entry)
@@ -212,7 +231,7 @@ def build_plan(alias: str = "default", *, target: Sequence[str] | None = None,
 
 
 def _plan_migration(connection: Any, migration: Any, backwards: bool, before: Any, walk_state: Any,
-                    profile: Any, with_sql: bool) -> PlannedMigration:
+                    profile: Any, with_sql: bool, online_tables: set[str] | None = None) -> PlannedMigration:
     operations: list[PlannedOperation] = []
     for index, operation in enumerate(migration.operations):
         locks = operation_locks(operation, migration.app_label, walk_state, profile)
@@ -228,7 +247,16 @@ def _plan_migration(connection: Any, migration: Any, backwards: bool, before: An
         all(o.reversible for o in operations), operations,
     )
     if with_sql:
-        forward = plan_sql.collect(connection, migration, before, backwards=False)
+        from migration_pilot.online import online_schema_editor
+
+        editors = (online_schema_editor(connection, retry=None, existing_tables=frozenset(online_tables))
+                   if online_tables is not None and not backwards else contextlib.nullcontext(None))
+        with editors as session:
+            forward = plan_sql.collect(connection, migration, before, backwards=False)
+        if session is not None:
+            entry.online = [d.reason for rewrite in session.rewrites for d in rewrite.later]
+            entry.online += [f"{d.plain[:80]} runs as written: a later statement needs it ({why[:80]})"
+                             for d, why in session.plain_after_all]
         backward = plan_sql.collect(connection, migration, before, backwards=True)
         entry.forward_sql = list(forward.statements)
         entry.backward_sql = list(backward.statements) if backward.error is None else None

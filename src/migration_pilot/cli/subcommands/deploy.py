@@ -26,10 +26,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         " info or never.")
     parser.add_argument("--no-backup", action="store_true", help="Skip the pre-deploy backup.")
     parser.add_argument("--backup-dir", help="Where the pre-deploy backup goes.")
-    parser.add_argument("--lock-timeout", help="Per statement, e.g. 2s (default 5s; 0 = no limit).")
+    parser.add_argument("--lock-timeout", help="Per statement, e.g. 2s (default: PostgreSQL 100ms, MySQL 1s,"
+                        " SQLite 5s; 0 = no limit). The longest the application queues behind one attempt.")
     parser.add_argument("--statement-timeout", help="Per statement, e.g. 5min (default: no limit).")
-    parser.add_argument("--retries", type=int, help="Retries after a lock timeout (default 3).")
-    parser.add_argument("--retry-delay", help="First backoff delay, doubled each retry (default 1s).")
+    parser.add_argument("--lock-wait-budget", help="How long to keep retrying lock timeouts, with backoff and"
+                        " jitter, before giving up (default 5min; 0 = no limit).")
+    parser.add_argument("--retries", type=int, help="At most this many retries after a lock timeout (default:"
+                        " as many as the lock-wait budget allows).")
+    parser.add_argument("--retry-delay", help="First backoff delay, doubled each retry up to 10s (default 1s).")
+    parser.add_argument("--no-online", dest="online", action="store_false",
+                        help="Run every statement as Django writes it (PostgreSQL: no online form for index"
+                        " builds, constraints and NOT NULL).")
     parser.add_argument("--wait", help="How long to wait for another deploy's lock (default 30s).")
     parser.add_argument("--blocker-wait", help="How long to wait for sessions holding locks on planned"
                         " tables before going on under the lock timeout (default 10s).")
@@ -48,7 +55,8 @@ def build_options(options: dict[str, Any], *, kind: str = "deploy") -> Any:
 
     config = load_config()
     settings_values = _pilot_settings()
-    lock = options.get("lock_timeout") or settings_values.get("lock_timeout", "5s")
+    lock = options.get("lock_timeout") or settings_values.get("lock_timeout")
+    budget = options.get("lock_wait_budget") or settings_values.get("lock_wait_budget", "5min")
     statement = options.get("statement_timeout") or settings_values.get("statement_timeout", "0")
     retries = options.get("retries")
     if retries is not None and retries < 0:
@@ -64,10 +72,12 @@ def build_options(options: dict[str, Any], *, kind: str = "deploy") -> Any:
         fail_on=fail_on if fail_on != FAIL_NEVER else FAIL_NEVER,
         backup=not options.get("no_backup"),
         backup_dir=Path(backup_dir) if backup_dir else None,
-        timeouts=Timeouts(lock=parse_duration(lock, source="--lock-timeout"),
+        timeouts=Timeouts(lock=None if lock is None else parse_duration(lock, source="--lock-timeout"),
                           statement=parse_duration(statement, source="--statement-timeout")),
-        retry=Retry(attempts=3 if retries is None else retries,
-                    base_delay=parse_duration(options.get("retry_delay") or "1s", source="--retry-delay")),
+        retry=Retry(attempts=retries,
+                    base_delay=parse_duration(options.get("retry_delay") or "1s", source="--retry-delay"),
+                    budget=parse_duration(budget, source="--lock-wait-budget")),
+        online=bool(options.get("online", True)) and settings_values.get("online", True) is not False,
         wait=parse_duration(options.get("wait") or "30s", source="--wait"),
         blocker_wait=parse_duration(options.get("blocker_wait") or "10s", source="--blocker-wait"),
         on_failure=options.get("on_failure") or "rollback",

@@ -1,0 +1,35 @@
+"""Which lint findings the deploy's online form takes care of, so they need not refuse the deploy.
+
+Lint judges a migration as `migrate` would run it. `pilot deploy` on
+PostgreSQL runs Django's own schema operations in their online form (see
+statements.py), so for these rules the hazard the finding describes does not
+happen there. RunSQL and RunPython are not covered: their SQL is the
+author's, and a finding on it still refuses.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+ONLINE_RULES: Final = frozenset({
+    "add-index-non-concurrent",
+    "add-foreign-key-validating",
+    "add-check-constraint-validating",
+    "add-unique-non-concurrent",
+    "set-not-null",
+})
+
+# Django schema operations whose statements the online editor rewrites.
+_SCHEMA_OPERATIONS: Final = frozenset({
+    "AddIndex", "AddField", "AlterField", "AddConstraint", "AlterUniqueTogether", "AlterIndexTogether",
+})
+
+
+def handled_online(finding: Any, operation_kind: str | None, vendor: str) -> bool:
+    """Whether `finding` (on an operation of type `operation_kind`) is fixed by the online form."""
+    return vendor == "postgresql" and finding.rule in ONLINE_RULES and operation_kind in _SCHEMA_OPERATIONS
+
+
+def may_run_after_commit(migration: Any) -> bool:
+    """Whether the online form may move part of `migration` after its transaction (so it may half-apply)."""
+    return any(type(op).__name__ in _SCHEMA_OPERATIONS for op in migration.operations)
