@@ -258,6 +258,7 @@ class Worker(threading.Thread):
         self.conn: Any = None
         self.busy_since: float | None = None
         self.failure = ""
+        self.generation = 0  # bumped to prepare the SELECT again (a new statement text, a new name)
 
     def connect(self) -> None:
         import psycopg
@@ -291,6 +292,10 @@ class Worker(threading.Thread):
             except psycopg.Error as exc:
                 message = (exc.diag.message_primary if getattr(exc, "diag", None) else None) or str(exc)
                 error = f"{type(exc).__name__}: {message.splitlines()[0][:90]}"
+                if "cached plan must not change result type" in message:
+                    # The server keeps failing this prepared statement until it is prepared again; do
+                    # what pgjdbc does and re-prepare, so each connection fails once per type change.
+                    self.generation += 1
                 if self.conn.broken or self.conn.closed:
                     with contextlib.suppress(psycopg.Error):
                         self.connect()
@@ -306,7 +311,8 @@ class Worker(threading.Thread):
             status = rng.choice(("paid", "shipped", "done"))
             self.conn.execute(UPDATE, (status, f"app {status}", rng.randint(1, self.rows)))
         else:
-            self.conn.execute(SELECT, (rng.randint(1, self.rows),), prepare=True).fetchone()
+            select = SELECT + (f" /* prepared again {self.generation} */" if self.generation else "")
+            self.conn.execute(select, (rng.randint(1, self.rows),), prepare=True).fetchone()
 
 
 class Reader(threading.Thread):
