@@ -146,7 +146,9 @@ def test_flags_run_sql_not_null_without_default(vendor):
 
     assert diagnostic.message == (
         "Adding NOT NULL column tier to testapp_customer without a database default breaks"
-        " the running code, whose INSERTs omit it."
+        " the running code, whose INSERTs omit it." if vendor == "mysql" else
+        "Adding NOT NULL column tier to testapp_customer with no default at all fails outright"
+        " when testapp_customer has rows: the database has no value to give them."
     )
     assert diagnostic.hint == (
         "Add the column with a DEFAULT, or as NULL and set NOT NULL in a later release."
@@ -183,3 +185,68 @@ def test_ignore_comment_suppresses():
     )
 
     assert_allows(RULE, source=source)
+
+
+@pytest.mark.parametrize("vendor", ["postgresql", "sqlite"])
+def test_message_says_a_column_without_any_default_fails_on_existing_rows(vendor):
+    op = migrations.AddField("customer", "tier", models.CharField(max_length=10))
+
+    (diagnostic,) = lint_one("add-field-not-null", [op], vendor=vendor)
+
+    assert diagnostic.message == (
+        "Adding NOT NULL column tier to testapp_customer with no default at all fails outright"
+        " when testapp_customer has rows: the database has no value to give them."
+    )
+    assert diagnostic.lock is None
+
+
+def test_message_for_run_sql_without_default_says_it_fails():
+    op = migrations.RunSQL("ALTER TABLE testapp_customer ADD COLUMN tier int NOT NULL",
+                           migrations.RunSQL.noop)
+
+    (diagnostic,) = lint_one("add-field-not-null", [op])
+
+    assert "fails outright when testapp_customer has rows" in diagnostic.message
+
+
+def test_mysql_fills_existing_rows_so_only_old_inserts_break():
+    op = migrations.AddField("customer", "tier", models.CharField(max_length=10))
+
+    (diagnostic,) = lint_one("add-field-not-null", [op], vendor="mysql")
+
+    assert diagnostic.message.endswith("breaks the running code, whose INSERTs omit it.")
+
+
+def test_postgresql_refuses_exactly_what_the_message_says(postgresql_server, tmp_path):
+    from django.db.migrations.executor import MigrationExecutor
+    from django.db.utils import IntegrityError
+    from django.test import override_settings
+
+    from tests.databases import scratch_connection
+    from tests.lint.helpers import write_package
+
+    no_default = migrations.AddField("customer", "tier", models.CharField(max_length=10))
+    blank = migrations.AddField("customer", "code", models.CharField(max_length=10, blank=True))
+    package = write_package({})
+    outcomes = {}
+    with (scratch_connection("postgresql", postgresql_server, tmp_path) as connection,
+          override_settings(MIGRATION_MODULES={"testapp": package})):
+        executor = MigrationExecutor(connection)
+        executor.migrate([("testapp", "0001_initial")])
+        state = executor.loader.project_state(("testapp", "0001_initial"))
+        with connection.cursor() as cursor:
+            cursor.execute("INSERT INTO testapp_customer (name, email) VALUES ('a', 'a@example.com')")
+        for label, operation in (("no-default", no_default), ("blank", blank)):
+            new_state = state.clone()
+            operation.state_forwards("testapp", new_state)
+            try:
+                with connection.schema_editor() as editor:
+                    operation.database_forwards("testapp", editor, state, new_state)
+                outcomes[label] = "applied"
+            except IntegrityError:
+                outcomes[label] = "failed"
+    said = {label: "fails outright" in lint_one("add-field-not-null", [op])[0].message
+            for label, op in (("no-default", no_default), ("blank", blank))}
+
+    assert outcomes == {"no-default": "failed", "blank": "applied"}
+    assert said == {"no-default": True, "blank": False}

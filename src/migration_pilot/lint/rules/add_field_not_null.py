@@ -15,6 +15,12 @@ violation until the last old process is gone. `db_default=None` does not help:
 it is `DEFAULT NULL`.
 See https://docs.djangoproject.com/en/stable/ref/models/fields/#db-default
 
+A NOT NULL column with no default at all (no `default=`, not a blank text
+field) is worse: PostgreSQL and SQLite have nothing to put in the existing
+rows, so the migration itself fails as soon as the table has one row
+(`column "tier" of relation ... contains null values`). MySQL/MariaDB fill
+the rows with the type's implicit default (0, '') instead.
+
 ## Safe alternative
 Keep the default in the database with `db_default` (Django 5.0+), next to
 `default=` if Python code reads the value before saving:
@@ -81,6 +87,28 @@ def _message(column: str, table: str) -> str:
     )
 
 
+FAILS_HINT = (
+    "Give the field a default (db_default= also keeps it in the database for old code),"
+    " or add it with null=True, backfill, and make it NOT NULL in a later release."
+)
+
+
+def _fails_message(column: str, table: str) -> str:
+    return (
+        f"Adding NOT NULL column {column} to {table} with no default at all fails outright"
+        f" when {table} has rows: the database has no value to give them."
+    )
+
+
+def _fills_existing_rows(field: Field) -> bool:
+    """Whether Django has a value for the existing rows (its `effective_default` is not None)."""
+    if field.has_default() or field.has_db_default():
+        return True
+    if field.blank and field.empty_strings_allowed:
+        return True  # Django fills '' for blank text fields
+    return bool(getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False))
+
+
 def _has_usable_db_default(field: Field) -> bool:
     if not field.has_db_default():
         return False
@@ -122,9 +150,11 @@ def check_add_field(ctx: OperationContext, op: migrations.AddField) -> Iterator[
     if column is None:
         return
     fixed = render.call("migrations.AddField", op.model_name, op.name, _fixed_field(op))
+    # MySQL/MariaDB give existing rows the type's implicit default (0, ''); the others refuse.
+    fails = ctx.vendor != "mysql" and not _fills_existing_rows(op.field)
     yield Finding(
-        message=_message(column, table),
-        hint=HINT,
+        message=_fails_message(column, table) if fails else _message(column, table),
+        hint=FAILS_HINT if fails else HINT,
         safe_alternative=render.migration([fixed], dependencies=ctx.migration.dependencies),
     )
 
@@ -150,6 +180,10 @@ def _breaks_old_inserts(column: ast.ColumnDef) -> bool:
     return isinstance(expr, ast.A_Const) and bool(expr.isnull)
 
 
+def _has_default_clause(column: ast.ColumnDef) -> bool:
+    return enums.ConstrType.CONSTR_DEFAULT in _constraint_types(column)
+
+
 @rule.on_sql(ast.AlterTableStmt)
 def check_sql(ctx: SqlContext, stmt: ast.AlterTableStmt) -> Iterator[Finding]:
     if stmt.relation is None:
@@ -162,7 +196,8 @@ def check_sql(ctx: SqlContext, stmt: ast.AlterTableStmt) -> Iterator[Finding]:
             continue
         column = cmd.def_
         if isinstance(column, ast.ColumnDef) and _breaks_old_inserts(column):
+            fails = ctx.vendor != "mysql" and not _has_default_clause(column)
             yield Finding(
-                message=_message(str(column.colname), table),
+                message=(_fails_message if fails else _message)(str(column.colname), table),
                 hint="Add the column with a DEFAULT, or as NULL and set NOT NULL in a later release.",
             )
