@@ -236,3 +236,52 @@ def test_misspelled_suppression_is_reported(project):
     invalid = next(f for f in payload["findings"] if f["rule"] == "invalid-suppression")
     assert "unknown rule 'add-index-nonconcurrent'" in invalid["message"]
     assert invalid["line"] == 7
+
+
+def test_docs_line_names_a_command_every_install_has(project):
+    result = project.run("lint")
+    (docs,) = [line.strip() for line in result.out.splitlines() if line.strip().startswith("docs:")]
+
+    shown = project.run(*docs.removeprefix("docs: manage.py pilot ").split())
+
+    assert docs == "docs: manage.py pilot rules add-index-non-concurrent"
+    assert shown.code == 0
+    assert shown.out.startswith("# add-index-non-concurrent\n")
+    assert "## Why is this dangerous?" in shown.out and "## Safe alternative" in shown.out
+
+
+def test_rules_with_an_unknown_rule_is_a_one_line_error(project):
+    result = project.run("rules", "add-idx")
+
+    assert result.code == 2
+    assert "Unknown rule 'add-idx'" in result.err and "Traceback" not in result.err
+
+
+def test_sarif_ships_the_rule_documentation(project):
+    payload = json.loads(project.run("lint", "--format", "sarif").out)
+
+    (descriptor,) = payload["runs"][0]["tool"]["driver"]["rules"]
+    assert "helpUri" not in descriptor
+    assert descriptor["help"]["markdown"].startswith("# add-index-non-concurrent\n")
+
+
+def test_missing_migration_is_placed_on_its_app_in_json_and_sarif(project):
+    project.write("shop/models.py", """
+        from django.db import models
+
+
+        class Invoice(models.Model):
+            status = models.CharField(max_length=20)
+            note = models.TextField(default="")
+
+            class Meta:
+                indexes = [models.Index(fields=["status"], name="invoice_status_idx")]
+    """)
+
+    findings = json.loads(project.run("lint", "--format", "json").out)["findings"]
+    sarif = json.loads(project.run("lint", "--format", "sarif").out)["runs"][0]["results"]
+
+    (missing,) = [f for f in findings if f["rule"] == "missing-migration"]
+    assert missing["app"] == "shop"
+    (result,) = [r for r in sarif if r["ruleId"] == "missing-migration"]
+    assert result["locations"][0]["logicalLocations"] == [{"name": "shop", "kind": "module"}]

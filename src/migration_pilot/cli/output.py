@@ -15,10 +15,12 @@ from typing import Any
 
 from migration_pilot import __version__
 from migration_pilot.diagnostics import Severity
+from migration_pilot.docgen.rules import render_rule_page
 from migration_pilot.lint.engine import LintResult
 from migration_pilot.lint.registry import rules_by_id
 
-DOCS_BASE = "docs/rules"
+DOCS_COMMAND = "manage.py pilot rules"
+"""Every install has the rule documentation: it ships in the package, as each rule's docstring."""
 _COLOURS = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 
 
@@ -81,7 +83,7 @@ def render_text(result: LintResult, *, colour: bool = False, verbose: bool = Tru
             for line in d.safe_alternative.rstrip().splitlines():
                 console.print(f"      {escape(line)}" if line else "")
             console.print()
-        console.print(f"  docs: {DOCS_BASE}/{d.rule}.md")
+        console.print(f"  docs: {DOCS_COMMAND} {d.rule}")
     if result.diagnostics:
         console.print()
     console.print(summary_line(result))
@@ -135,7 +137,9 @@ def render_sarif(result: LintResult) -> str:
             "id": rule_id,
             "name": rule_id,
             "shortDescription": {"text": rules[rule_id].summary},
-            "helpUri": f"{DOCS_BASE}/{rule_id}.md",
+            # The documentation itself, not a link: an installed package has no docs/ tree.
+            "help": {"text": f"{rules[rule_id].doc}\n\n(also: {DOCS_COMMAND} {rule_id})",
+                     "markdown": render_rule_page(rules[rule_id])},
             "defaultConfiguration": {"level": _sarif_level(rules[rule_id].severity)},
         }
         for rule_id in used
@@ -147,11 +151,17 @@ def render_sarif(result: LintResult) -> str:
             "level": _sarif_level(d.severity),
             "message": {"text": f"{d.message} {d.hint}"},
         }
+        place: dict[str, Any] = {}
         if d.path:
             location: dict[str, Any] = {"artifactLocation": {"uri": display_path(d.path)}}
             if d.line:
                 location["region"] = {"startLine": d.line}
-            entry["locations"] = [{"physicalLocation": location}]
+            place["physicalLocation"] = location
+        if d.app:
+            name = f"{d.app}.{d.migration}" if d.migration else d.app
+            place["logicalLocations"] = [{"name": name, "kind": "module"}]
+        if place:
+            entry["locations"] = [place]
         results.append(entry)
     payload = {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
