@@ -92,7 +92,9 @@ class LockWaitSampler:
         self.vendor = connection.vendor
         self.settings = copy.deepcopy(connection.settings_dict)
         self.wrapper_class = type(connection)
-        self.interval = interval
+        # InnoDB refreshes its INNODB_TRX snapshot only when nobody read it for 0.1 s:
+        # polling faster would keep reading the same stale snapshot forever.
+        self.interval = max(interval, 0.15) if self.vendor == "mysql" and interval > 0 else interval
         self.target = session_id(connection) if interval > 0 else None
         self._waited = 0.0
         self._lock = threading.Lock()
