@@ -1,7 +1,17 @@
+import re
+
+import pytest
 from django.contrib.postgres.operations import AddIndexConcurrently
 from django.db import migrations, models
 
-from tests.lint.helpers import assert_allows, assert_flags, lint_one, lint_operations, migration_source
+from tests.lint.helpers import (
+    assert_allows,
+    assert_flags,
+    lint_files,
+    lint_one,
+    lint_operations,
+    migration_source,
+)
 
 ADD_INDEX = migrations.AddIndex("invoice", models.Index(fields=["status"], name="invoice_status_idx"))
 
@@ -116,3 +126,83 @@ def test_suppressing_the_foreign_key_finding_does_not_hide_the_index_build():
     )
 
     assert [d.rule for d in lint_operations(source=source)] == ["add-index-non-concurrent"]
+
+
+# Field index fixes: Django's own index SQL, built concurrently, same schema ----------------
+
+UNIQUE_NUMBER = migration_source([migrations.AlterField("invoice", "number", models.CharField(
+    max_length=30, unique=True))], name="0002_unique")
+FIELD_INDEX_CASES = {
+    "add-char-field": ([migrations.AddField("invoice", "ref", models.CharField(
+        max_length=20, db_index=True, null=True))], True, None),
+    "add-foreign-key": ([migrations.AddField("invoice", "customer", models.ForeignKey(
+        "testapp.customer", null=True, on_delete=models.CASCADE))], False, None),
+    "alter-to-db-index": ([migrations.AlterField("invoice", "status", models.CharField(
+        max_length=20, null=True, db_index=True))], True, None),
+    "unique-to-db-index": ([migrations.AlterField("invoice", "number", models.CharField(
+        max_length=30, db_index=True))], True, UNIQUE_NUMBER),
+}
+
+
+def _fix_case(case):
+    operations, atomic, before = FIELD_INDEX_CASES[case]
+    name = "0003_change" if before else "0002_change"
+    original = migration_source(operations, atomic=atomic, name=name)
+    if before:
+        original = original.replace("'0001_initial'", "'0002_unique'")
+        assert "'0002_unique'" in original
+    files = {"0002_unique": before} if before else {}
+    found = [d for d in lint_files({**files, name: original})
+             if d.rule == "add-index-non-concurrent" and d.migration == name]
+    return files, name, original, found
+
+
+def _fixed_files(name, diagnostic):
+    """{migration name: source} of a rendered fix: `name` itself, then each 'Save as' file."""
+    first, *later = (diagnostic.safe_alternative or "").split("# --- next migration ---\n")
+    files = {name: first}
+    for text in later:
+        (saved,) = re.findall(r"# Save as (\S+)\.py", text)
+        files[saved] = text
+    return files
+
+
+@pytest.mark.parametrize("case", FIELD_INDEX_CASES)
+def test_field_index_finding_has_a_fix_that_is_not_flagged(case):
+    files, name, _, (diagnostic,) = _fix_case(case)
+    fixed = _fixed_files(name, diagnostic)
+
+    diagnostics = lint_files({**files, **fixed})
+
+    assert all("CREATE INDEX CONCURRENTLY" in text and "atomic = False" in text
+               for text in list(fixed.values())[1:])
+    assert len(fixed) == (3 if case in {"add-char-field", "alter-to-db-index", "unique-to-db-index"}
+                          else 2)
+    assert [(d.rule, d.message) for d in diagnostics if d.migration in fixed] == []
+
+
+@pytest.mark.parametrize("case", FIELD_INDEX_CASES)
+def test_field_index_fix_gives_the_original_schema_on_postgresql(postgresql_server, tmp_path, case):
+    from django.db.migrations.executor import MigrationExecutor
+    from django.test import override_settings
+
+    from tests.databases import scratch_connection
+    from tests.lint.helpers import write_package
+    from tests.lint.schema import pg_schema
+
+    files, name, original, (diagnostic,) = _fix_case(case)
+    fixed = _fixed_files(name, diagnostic)
+    schemas = {}
+    for label, package in (("original", write_package({**files, name: original})),
+                           ("fixed", write_package({**files, **fixed}))):
+        leaf = ("testapp", list(fixed)[-1] if label == "fixed" else name)
+        with (scratch_connection("postgresql", postgresql_server, tmp_path / label) as connection,
+              override_settings(MIGRATION_MODULES={"testapp": package})):
+            MigrationExecutor(connection).migrate([leaf])
+            forwards = pg_schema(connection)
+            MigrationExecutor(connection).migrate([("testapp", "0002_unique" if files else
+                                                    "0001_initial")])
+            schemas[label] = (forwards, pg_schema(connection))
+
+    assert schemas["fixed"] == schemas["original"]
+    assert any("CREATE INDEX" in row[2] for row in schemas["fixed"][0]["indexes"])

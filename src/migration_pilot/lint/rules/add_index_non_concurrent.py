@@ -31,10 +31,14 @@ Build the index with `AddIndexConcurrently` in a migration of its own with
             ),
         ]
 
-For a field index, keep the field's `db_index=True` in the model and move the
-index into the database with `SeparateDatabaseAndState`: the state gets the
-field change, the database gets `AddIndexConcurrently` (or
-`CREATE INDEX CONCURRENTLY` in RunSQL).
+For a field index (`db_index=True`, a ForeignKey's own index, or `unique=True`
+turned into `db_index=True`), keep the field as it is in the model state and
+leave the index out of the database change with `SeparateDatabaseAndState`;
+then build the index in the next migration, with `atomic = False`, by
+`CREATE INDEX CONCURRENTLY` under the name Django gives it (its
+`varchar_pattern_ops` twin for text columns in one more migration). The
+finding renders the migrations with SQL written by Django's own schema editor
+for your field.
 
 ## Not flagged
 - Tables created earlier in the same migration: nothing can be using them yet.
@@ -57,7 +61,7 @@ from pglast import ast
 
 from migration_pilot.backends.base import DDL
 from migration_pilot.diagnostics import Severity
-from migration_pilot.lint import render
+from migration_pilot.lint import render, sqlgen
 from migration_pilot.lint.context import OperationContext, SqlContext
 from migration_pilot.lint.registry import Finding, Rule
 
@@ -105,15 +109,59 @@ def check_index_together(ctx: OperationContext, op: Any) -> Iterator[Finding]:
         yield _finding(ctx, table, f"on ({', '.join(fields)})", None)
 
 
+def _indexed(field: Any) -> bool:
+    """Django's `_field_should_be_indexed`: db_index without unique (unique has its own index)."""
+    return bool(field is not None and getattr(field, "db_index", False)
+                and not getattr(field, "unique", False) and not field.many_to_many)
+
+
+def _field_fix(ctx: OperationContext, op: Any, kind: str) -> str | None:
+    """The field change without its index, then Django's own index SQL, built concurrently.
+
+    Every other effect of the operation stays (the column, its type, its
+    constraints); the index gets the name and operator class Django gives it.
+    """
+    indexes = sqlgen.field_indexes_after(ctx.state, ctx.app_label, op, op.model_name, op.name)
+    if not indexes:
+        return None
+    _, _, args, kwargs = op.field.deconstruct()
+    kwargs["db_index"] = False
+    without_index = type(op.field)(*args, **kwargs)
+    state_op = render.call(kind, op.model_name, op.name, op.field)
+    database_op = render.call(kind, op.model_name, op.name, without_index)
+    first = render.migration(
+        [render.call("migrations.SeparateDatabaseAndState",
+                     state_operations=render.raw(f"[{state_op.text}]", *state_op.imports),
+                     database_operations=render.raw(f"[{database_op.text}]",
+                                                    *database_op.imports))],
+        dependencies=ctx.migration.dependencies,
+        atomic=ctx.migration.atomic,
+        comment="In place of this operation: the field without its index.",
+    )
+    # One index per non-atomic migration: a failure half-way leaves nothing to repair by hand.
+    parts, previous = [first], ctx.migration.name
+    for number, index in enumerate(indexes, 1):
+        name = f"{ctx.migration.name}_index" + ("" if number == 1 else f"_{number}")
+        parts.append(render.migration(
+            [render.call("migrations.RunSQL", index.create_concurrently,
+                         reverse_sql=index.drop_concurrently)],
+            dependencies=[(ctx.app_label, previous)],
+            atomic=False,
+            comment=f"Save as {name}.py: index {index.name}, as Django names it, built"
+            " concurrently.",
+        ))
+        previous = name
+    return "\n\n# --- next migration ---\n".join(parts)
+
+
 @rule.on(migrations.AddField)
 def check_add_field(ctx: OperationContext, op: migrations.AddField) -> Iterator[Finding]:
     table = ctx.table(op.model_name)
     field = op.field
-    if ctx.is_new_table(table) or field.many_to_many:
+    if ctx.is_new_table(table) or not _indexed(field):
         return
-    if getattr(field, "db_index", False) and not getattr(field, "unique", False):
-        column = ctx.column(op.name, field)
-        yield _finding(ctx, table, f"on {column}", None)
+    column = ctx.column(op.name, field)
+    yield _finding(ctx, table, f"on {column}", _field_fix(ctx, op, "migrations.AddField"))
 
 
 @rule.on(migrations.AlterField)
@@ -121,10 +169,11 @@ def check_alter_field(ctx: OperationContext, op: migrations.AlterField) -> Itera
     table = ctx.table(op.model_name)
     old = ctx.field(op.model_name, op.name)
     new = op.field
-    if old is None or ctx.is_new_table(table) or getattr(new, "unique", False):
+    if old is None or ctx.is_new_table(table):
         return
-    if getattr(new, "db_index", False) and not getattr(old, "db_index", False):
-        yield _finding(ctx, table, f"on {ctx.column(op.name, new)}", None)
+    if _indexed(new) and not _indexed(old):
+        yield _finding(ctx, table, f"on {ctx.column(op.name, new)}",
+                       _field_fix(ctx, op, "migrations.AlterField"))
 
 
 @rule.on_sql(ast.IndexStmt)
