@@ -67,6 +67,8 @@ class MigrationRun(models.Model):
     dirty = models.BooleanField(default=False, db_default=False)
     # SHA-256 of the migration file as it was applied, so a later edit can be noticed (D9).
     file_sha256 = models.CharField(max_length=64, blank=True, default="", db_default="")
+    # What the application felt while it ran (the impact monitor's report), where it was sampled.
+    impact = models.JSONField(null=True)
 
     class Meta:
         db_table = "migration_pilot_migrationrun"
@@ -113,4 +115,25 @@ class BackfillCheckpoint(models.Model):
 
     class Meta:
         db_table = "migration_pilot_backfillcheckpoint"
+        ordering = ["id"]
+
+
+class KeptDefault(models.Model):
+    """A database default the online form kept on a new NOT NULL column for the code still running.
+
+    Django drops the default right after adding the column; the old code, which
+    does not know the column, then fails every INSERT until the new release is
+    out. The deploy keeps it and `pilot deploy --phase post` drops it once the
+    new code runs everywhere; until then verify expects it.
+    """
+
+    run = models.ForeignKey(DeployRun, on_delete=models.CASCADE, related_name="kept_defaults")
+    table = models.CharField(max_length=255)
+    column = models.CharField(max_length=255)
+    migration = models.CharField(max_length=511)
+    kept_at = models.DateTimeField()
+    dropped_at = models.DateTimeField(null=True)
+
+    class Meta:
+        db_table = "migration_pilot_keptdefault"
         ordering = ["id"]

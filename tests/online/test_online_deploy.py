@@ -344,3 +344,38 @@ def test_non_atomic_migration_runs_the_online_steps_in_place(pg_project):
     assert result.out.index("online: build index number_idx") < result.out.index("online: validate check")
     constraints, indexes, _columns = _catalog(server, name)
     assert indexes["number_idx"] is True and constraints["amount_gte_0"] is True
+
+
+def test_not_null_column_keeps_its_default_for_the_running_code_until_the_post_phase(pg_project):
+    project, server, name, _log = pg_project
+    project.migration("0003_qty", '''
+        from django.db import migrations, models
+
+
+        class Migration(migrations.Migration):
+            dependencies = [("shop", "0002_customer")]
+            operations = [migrations.AddField("invoice", "qty", models.IntegerField(default=1))]
+        ''')
+    project.models("number = models.CharField(max_length=30)\n    amount = models.IntegerField(default=0)\n"
+                   "    qty = models.IntegerField(default=1)\n\n\n"
+                   "class Customer(models.Model):\n    name = models.CharField(max_length=30)")
+    old_code_insert = "INSERT INTO shop_invoice (number, amount) VALUES ('old code', 5) RETURNING qty"
+
+    deployed = project.deploy()
+    verified = project.run("verify")
+    with admin_connection(server, name) as conn:
+        (kept,) = conn.execute(old_code_insert).fetchone()
+    post = project.deploy("--phase", "post")
+    again = project.deploy("--phase", "post")
+    verified_after = project.run("verify")
+    with admin_connection(server, name) as conn, pytest.raises(Exception, match="null value in column"):
+        conn.execute(old_code_insert)
+
+    assert deployed.code == 0, deployed.out + deployed.err
+    assert "kept the database default of shop_invoice.qty for the code still running" in deployed.out
+    assert kept == 1
+    assert verified.code == 0, verified.out + verified.err
+    assert "kept by pilot deploy" in verified.out
+    assert post.code == 0 and "dropped the default of shop_invoice.qty" in post.out, post.out + post.err
+    assert again.code == 0 and "nothing to do" in again.out
+    assert verified_after.code == 0 and "kept by pilot deploy" not in verified_after.out

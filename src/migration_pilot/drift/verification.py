@@ -9,6 +9,7 @@ verified database is a read.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -21,7 +22,7 @@ from django.db.utils import Error as DatabaseError
 from migration_pilot.drift import cache
 from migration_pilot.drift.catalog import read_catalog, server_version
 from migration_pilot.drift.compare import compare
-from migration_pilot.drift.differences import Difference, VerifyResult
+from migration_pilot.drift.differences import INFO, Difference, VerifyResult
 from migration_pilot.drift.errors import (
     CatalogReadError,
     IncompatibleAliasesError,
@@ -95,10 +96,31 @@ def verify(alias: str = "default", *, against: str | None = None, use_cache: boo
         vanished = [d.object for d in history if d.kind == "applied_migration_missing"]
         differences = explain(differences, expected=expected, actual=actual, vendor=live.vendor,
                               quote=live.ops.quote_name, origins=origins(loader, plan.migrations, vanished))
+        differences = _kept_defaults_expected(alias, differences)
     return VerifyResult(alias=alias, reference=reference, cached=cached, differences=tuple(differences),
                         history=tuple(history), models=tuple(models), notes=tuple(notes), vendor=live.vendor,
                         applied=len(plan.migrations), tables=len(actual.tables),
                         duration_s=time.perf_counter() - started, cache_path=cache_path)
+
+
+def _kept_defaults_expected(alias: str, differences: list[Difference]) -> list[Difference]:
+    """A default the online form kept for the running code is expected until `--phase post` drops it."""
+    from migration_pilot.pipeline.history import kept_defaults
+
+    kept = {(k.table, k.column): k for k in kept_defaults(alias)} if differences else {}
+    if not kept:
+        return differences
+    out = []
+    for d in differences:
+        row = kept.get((d.table, d.object)) if d.kind == "column_default" and d.expected in {"", "(none)"} else None
+        if row is None:
+            out.append(d)
+            continue
+        out.append(dataclasses.replace(
+            d, severity=INFO, cause=f"kept by pilot deploy #{row.run_id} ({row.migration}) for the code still"
+            " running, which inserts without this column",
+            fix="run 'pilot deploy --phase post' once the new release runs everywhere"))
+    return out
 
 
 def prepare_reference(alias: str = "default", *, progress: Progress | None = None) -> tuple[str, bool]:

@@ -25,9 +25,22 @@ _SCHEMA_OPERATIONS: Final = frozenset({
 })
 
 
-def handled_online(finding: Any, operation_kind: str | None, vendor: str) -> bool:
-    """Whether `finding` (on an operation of type `operation_kind`) is fixed by the online form."""
-    return vendor == "postgresql" and finding.rule in ONLINE_RULES and operation_kind in _SCHEMA_OPERATIONS
+def online_rules_for(operation: Any) -> frozenset[str]:
+    """The lint rules whose hazard the online form removes for `operation` (on PostgreSQL)."""
+    kind = type(operation).__name__
+    if kind not in _SCHEMA_OPERATIONS:
+        return frozenset()
+    field = getattr(operation, "field", None)
+    if kind == "AddField" and field is not None and not field.null and field.has_default():
+        # Django adds the column with its default and drops the default at once; the online
+        # form keeps it until `pilot deploy --phase post`, so the running code's INSERTs work.
+        return ONLINE_RULES | {"add-field-not-null"}
+    return ONLINE_RULES
+
+
+def handled_online(finding: Any, rules: frozenset[str], vendor: str) -> bool:
+    """Whether `finding` is fixed by the online form, given its operation's `online_rules_for()`."""
+    return vendor == "postgresql" and finding.rule in rules
 
 
 def may_run_after_commit(migration: Any) -> bool:

@@ -41,6 +41,8 @@ class OnlineSession:
     rewrites: list[Rewrite] = field(default_factory=list)
     plain_after_all: list[tuple[Deferred, str]] = field(default_factory=list)
     retries: int = 0
+    added_with_default: set[tuple[str, str]] = field(default_factory=set)
+    kept_defaults: list[tuple[str, str]] = field(default_factory=list)
 
     def run_after_commit(self, connection: Any, pending: list[Deferred]) -> None:
         """Run the moved steps, in the order their statements came."""
@@ -86,13 +88,18 @@ class OnlineEditorMixin:
         """Run `sql` in its online form (see the module docstring)."""
         parent = super()
         text = str(sql)
+        if params:  # merged client-side, as Django's PostgreSQL editor does anyway, so it can be read
+            text = self.connection.ops.compose_sql(text, params)  # type: ignore[attr-defined]
+            sql, params = text, None
         if self.pending:
             self._plain_if_named(text)
-        found = None if params else rewrite(text, existing_tables=self.online.existing_tables,
-                                            quote=self.quote_name)  # type: ignore[attr-defined]
+        found = rewrite(text, existing_tables=self.online.existing_tables,
+                        quote=self.quote_name,  # type: ignore[attr-defined]
+                        added_with_default=self.online.added_with_default)
         if found is None:
             return parent.execute(sql, params)  # type: ignore[misc,attr-defined]
         self.online.rewrites.append(found)
+        self.online.kept_defaults.extend(found.kept_defaults)
         for statement in found.now:
             parent.execute(statement, None)  # type: ignore[misc,attr-defined]
         if self.connection.in_atomic_block or self.collect_sql:  # type: ignore[attr-defined]

@@ -14,6 +14,9 @@ reads and writes go on:
 - ADD CONSTRAINT ... UNIQUE (cols) -> unique index CONCURRENTLY, then ADD CONSTRAINT ... USING INDEX
 - ALTER COLUMN ... SET NOT NULL    -> CHECK (col IS NOT NULL) NOT VALID, VALIDATE, SET NOT NULL
                                       (no scan: PostgreSQL 12+ uses the valid check), drop the check
+- ADD COLUMN ... DEFAULT x NOT NULL, then DROP DEFAULT -> the default is kept for the code still
+                                      running (it inserts without the column); `pilot deploy --phase post`
+                                      drops it once the new release runs everywhere
 
 Statements are read with PostgreSQL's own parser (pglast) and written back
 from the parse tree, never by matching text. Only tables that existed before
@@ -80,13 +83,18 @@ class Rewrite:
     original: str
     now: tuple[str, ...]
     later: tuple[Deferred, ...] = field(default_factory=tuple)
+    kept_defaults: tuple[tuple[str, str], ...] = ()
+    """(table, column) whose DROP DEFAULT was left out: the code still running inserts without the column."""
 
 
-def rewrite(sql: str, *, existing_tables: Collection[str], quote: Quote) -> Rewrite | None:
+def rewrite(sql: str, *, existing_tables: Collection[str], quote: Quote,
+            added_with_default: set[tuple[str, str]] | None = None) -> Rewrite | None:
     """The online form of `sql`, or None when it runs as written.
 
     `existing_tables` are the tables that existed before the deploy (only
     those are rewritten); `quote` is the backend's quote_name.
+    `added_with_default` collects the NOT NULL columns added with a default
+    (a later DROP DEFAULT of one of them is left out: see Rewrite.kept_defaults).
     """
     if not _CANDIDATE.match(sql):
         return None
@@ -103,7 +111,8 @@ def rewrite(sql: str, *, existing_tables: Collection[str], quote: Quote) -> Rewr
     if kind == "IndexStmt":
         return _index(sql, node, existing_tables, quote)
     if kind == "AlterTableStmt":
-        return _alter_table(sql, node, existing_tables, quote)
+        return _alter_table(sql, node, existing_tables, quote,
+                            added_with_default if added_with_default is not None else set())
     return None
 
 
@@ -141,7 +150,8 @@ def _index(sql: str, node: object, existing: Collection[str], quote: Quote) -> R
     return Rewrite(sql, (), (deferred,))
 
 
-def _alter_table(sql: str, node: object, existing: Collection[str], quote: Quote) -> Rewrite | None:
+def _alter_table(sql: str, node: object, existing: Collection[str], quote: Quote,
+                 added_with_default: set[tuple[str, str]]) -> Rewrite | None:
     from pglast import enums
 
     relation = getattr(node, "relation", None)
@@ -150,7 +160,15 @@ def _alter_table(sql: str, node: object, existing: Collection[str], quote: Quote
         return None
     kept: list[object] = []
     later: list[Deferred] = []
+    kept_defaults: list[tuple[str, str]] = []
     for cmd in getattr(node, "cmds", None) or ():
+        subtype = getattr(cmd, "subtype", None)
+        if subtype == enums.AlterTableType.AT_AddColumn and _not_null_with_default(getattr(cmd, "def_", None)):
+            added_with_default.add((table, str(cmd.def_.colname)))  # type: ignore[attr-defined]
+        if (subtype == enums.AlterTableType.AT_ColumnDefault and getattr(cmd, "def_", None) is None
+                and (table, str(getattr(cmd, "name", ""))) in added_with_default):
+            kept_defaults.append((table, str(cmd.name)))  # type: ignore[attr-defined]
+            continue
         moved = _command(cmd, table, table_sql, quote)
         if moved is None:
             kept.append(cmd)
@@ -159,13 +177,22 @@ def _alter_table(sql: str, node: object, existing: Collection[str], quote: Quote
         if keep is not None:
             kept.append(keep)
         later.append(deferred)
-    if not later:
+    if not later and not kept_defaults:
         return None
     now: tuple[str, ...] = ()
     if kept:
         node.cmds = tuple(kept)  # type: ignore[attr-defined]
         now = (_deparse(node),)
-    return Rewrite(sql, now, tuple(later))
+    return Rewrite(sql, now, tuple(later), tuple(kept_defaults))
+
+
+def _not_null_with_default(column: Any) -> bool:
+    """Whether a ColumnDef is NOT NULL with a DEFAULT (what Django adds, then drops the default of)."""
+    from pglast import enums
+
+    kinds = {getattr(c, "contype", None) for c in getattr(column, "constraints", None) or ()}
+    return enums.ConstrType.CONSTR_DEFAULT in kinds and (
+        enums.ConstrType.CONSTR_NOTNULL in kinds or bool(getattr(column, "is_not_null", False)))
 
 
 def _command(cmd: object, table: str, table_sql: str, quote: Quote) -> tuple[object | None, Deferred] | None:

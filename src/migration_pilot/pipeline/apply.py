@@ -111,6 +111,8 @@ class ApplyReport:
     done: list[MigrationResult] = field(default_factory=list)
     failed: MigrationResult | None = None
     state: Any = None
+    kept_defaults: list[tuple[str, str, MigrationKey]] = field(default_factory=list)
+    """(table, column, migration): defaults the online form kept for the code still running."""
 
 
 @contextlib.contextmanager
@@ -385,6 +387,12 @@ def _apply_all(connection: Any, executor: MigrationExecutor, state: Any, keys: l
                 return
             break
         state = new_state
+        if session is not None and len(session.kept_defaults) > len(report.kept_defaults):
+            for table, column in session.kept_defaults[len(report.kept_defaults):]:
+                report.kept_defaults.append((table, column, key))
+                emit(Event("kept_default", f"   online: kept the database default of {table}.{column} for the code"
+                           " still running (it inserts without the column); run 'pilot deploy --phase post'"
+                           " once the new release runs everywhere", {"table": table, "column": column}))
         result.duration_s = time.monotonic() - started
         if row is not None and row.pk is None:  # recorded without our hook (not expected): write it now
             recorder.finish(row, result)

@@ -245,6 +245,7 @@ def _run_recorded(options: DeployOptions, connection: Any, emit: EventSink, exec
                                 recorder=recorder, emit=emit, executor=executor, online=options.online,
                                 on_start=lambda state: _migrate_signal(executor, plan, post=False,
                                                                        state=state))
+    history.keep_defaults(run, report.kept_defaults)
     failure = None
     if report.failed is not None:
         failure = f"{report.failed.key[0]}.{report.failed.key[1]} failed: {report.failed.error}"
@@ -374,7 +375,8 @@ def _verify_after(alias: str, emit: EventSink, *, started_empty: bool = False) -
     # installed are Django's own leftovers (migrate ignores them too); every other history finding is drift.
     broken_history = [d for d in result.history if d.kind != "unapplied_migration"
                       and not (d.kind == "applied_migration_missing" and not installed(d.object.split(".")[0]))]
-    schema_drift = [d for d in result.differences if d.kind not in {"unmanaged_view"}] + broken_history
+    # Information only: unmanaged views, and defaults the online form kept for the running code.
+    schema_drift = [d for d in result.differences if d.severity != "info"] + broken_history
     if schema_drift:
         first = schema_drift[0]
         return (f"verification found {len(schema_drift)} difference(s) after applying"
@@ -410,6 +412,8 @@ def _recover(options: DeployOptions, connection: Any, run: Any, recorder: Record
     alias = options.alias
     emit(Event("failed", f"Deploy failed: {failure}"))
     done = [r.key for r in report.done]
+    if options.on_failure != "stop":  # the columns go with the migrations that added them
+        run.kept_defaults.all().delete()
     if options.on_failure == "stop":
         message = (f"Deploy failed and was left as is (--on-failure stop): {failure}. Applied in this run:"
                    f" {_keys(done)}. Roll back with 'pilot rollback' or restore with"

@@ -204,3 +204,24 @@ def mark_interrupted(run: Any, *, journaled: bool) -> None:
         row.dirty = journaled and row.steps_done > 0
         row.save(using=row._state.db)
     finish_run(run, "interrupted", error="process ended without finishing")
+
+
+def keep_defaults(run: Any, kept: Sequence[tuple[str, str, tuple[str, str]]]) -> None:
+    """Record the defaults the online form kept in this run (for verify and `--phase post`)."""
+    from migration_pilot.models import KeptDefault
+
+    if not kept:
+        return
+    now = timezone.now()
+    KeptDefault.objects.using(run._state.db).bulk_create(
+        KeptDefault(run=run, table=table, column=column, migration=f"{key[0]}.{key[1]}", kept_at=now)
+        for table, column, key in kept)
+
+
+def kept_defaults(alias: str) -> list[Any]:
+    """Kept defaults not dropped yet (oldest first); none when the history tables are not readable."""
+    from migration_pilot.models import KeptDefault
+
+    if not readable(alias):
+        return []
+    return list(KeptDefault.objects.using(alias).filter(dropped_at__isnull=True))

@@ -22,6 +22,7 @@ from migration_pilot.conf import Config, load_config
 from migration_pilot.diagnostics import Diagnostic, Severity
 from migration_pilot.exceptions import PilotError, UnknownAppError
 from migration_pilot.loader import translated_load_errors
+from migration_pilot.online.coverage import online_rules_for
 from migration_pilot.plan import sql as plan_sql
 from migration_pilot.plan.locks import Blocks, LockImpact
 from migration_pilot.plan.operation_locks import operation_locks
@@ -55,6 +56,8 @@ class PlannedOperation:
     kind: str
     reversible: bool
     locks: list[LockImpact]
+    online_rules: frozenset[str] = frozenset()
+    """Lint rules whose hazard `pilot deploy`'s online form removes for this operation (PostgreSQL)."""
 
 
 @dataclass
@@ -109,11 +112,11 @@ class Plan:
         """Whether the deploy's online form removes the hazard `finding` describes (PostgreSQL)."""
         from migration_pilot.online.coverage import handled_online
 
-        kind = None
+        rules: frozenset[str] = frozenset()
         for entry in self.migrations:
             if entry.key == (finding.app, finding.migration) and finding.operation is not None:
-                kind = next((o.kind for o in entry.operations if o.index == finding.operation), None)
-        return handled_online(finding, kind, self.vendor)
+                rules = next((o.online_rules for o in entry.operations if o.index == finding.operation), rules)
+        return handled_online(finding, rules, self.vendor)
 
     def to_json(self) -> dict[str, Any]:
         """JSON form of the plan."""
@@ -240,7 +243,8 @@ def _plan_migration(connection: Any, migration: Any, backwards: bool, before: An
         except Exception:
             description = type(operation).__name__
         operations.append(PlannedOperation(index, description, type(operation).__name__,
-                                           operation_reversible(operation), locks))
+                                           operation_reversible(operation), locks,
+                                           online_rules_for(operation) if not backwards else frozenset()))
         operation.state_forwards(migration.app_label, walk_state)
     entry = PlannedMigration(
         migration.app_label, migration.name, backwards, bool(migration.atomic),

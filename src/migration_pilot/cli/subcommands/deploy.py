@@ -34,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--retries", type=int, help="At most this many retries after a lock timeout (default:"
                         " as many as the lock-wait budget allows).")
     parser.add_argument("--retry-delay", help="First backoff delay, doubled each retry up to 10s (default 1s).")
+    parser.add_argument("--phase", choices=["pre", "post"], default="pre",
+                        help="pre (default): apply the migrations. post: after the new release runs everywhere,"
+                        " drop the database defaults the online form kept for the old code.")
     parser.add_argument("--no-online", dest="online", action="store_false",
                         help="Run every statement as Django writes it (PostgreSQL: no online form for index"
                         " builds, constraints and NOT NULL).")
@@ -95,9 +98,11 @@ def _pilot_settings() -> dict[str, Any]:
 
 def run(options: dict[str, Any], streams: Streams) -> int:
     """Run the pipeline and print what it did; the exit code is the pipeline's."""
+    from migration_pilot.pipeline.contract import run_post_phase
     from migration_pilot.pipeline.deploy import run_deploy
 
-    return execute(build_options(options), options, streams, run_deploy)
+    runner = run_post_phase if options.get("phase") == "post" else run_deploy
+    return execute(build_options(options), options, streams, runner)
 
 
 def execute(deploy_options: Any, options: dict[str, Any], streams: Streams, runner: Any) -> int:

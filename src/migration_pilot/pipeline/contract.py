@@ -1,0 +1,94 @@
+"""`pilot deploy --phase post`: the contract steps the online form left for after the release.
+
+A NOT NULL column added with a default keeps its database default during the
+deploy, because the code still running inserts rows without the column. Once
+the new release runs everywhere, this phase drops those defaults (a
+catalog-only change under the deploy's short lock timeout and lock-wait
+budget) and records when, so verify stops expecting them.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.utils import timezone
+
+from migration_pilot.pipeline import history, lock
+from migration_pilot.pipeline.events import Event, EventSink, ignore
+from migration_pilot.pipeline.preflight import connect, named_session
+from migration_pilot.pipeline.timeouts import is_lock_timeout, session_timeouts
+
+# undefined_table, undefined_column: the column went with a rollback or a later migration.
+_GONE = {"42P01", "42703"}
+
+
+def run_post_phase(options: Any, *, emit: EventSink = ignore) -> Any:
+    """Drop the kept defaults of `options.alias`; a DeployResult (0 done, 1 lock not had, 3 a drop failed)."""
+    from migration_pilot.pipeline.deploy import EXIT_DEPLOYED, EXIT_REFUSED, EXIT_ROLLED_BACK, DeployResult
+
+    started = time.monotonic()
+    history.require_app()
+    connection = connect(options.alias)
+    timeouts = options.timeouts.for_vendor(connection.vendor)
+    held = lock.acquire(connection, wait=options.wait)
+    try:
+        with named_session(connection, "deploy"):
+            pending = history.kept_defaults(options.alias)
+            if not pending:
+                return DeployResult(EXIT_DEPLOYED, "succeeded", "Post-deploy phase: nothing to do.",
+                                    duration_s=time.monotonic() - started)
+            with session_timeouts(connection, timeouts):
+                for row in pending:
+                    error = _drop_default(connection, row, options.retry, emit)
+                    if error is not None:
+                        code = EXIT_REFUSED if is_lock_timeout(error) else EXIT_ROLLED_BACK
+                        return DeployResult(code, "failed", f"Post-deploy phase stopped: dropping the default of"
+                                            f" {row.table}.{row.column} failed: {_one_line(error)}. Nothing else"
+                                            " changed; run it again.", duration_s=time.monotonic() - started)
+    finally:
+        held.release()
+    return DeployResult(EXIT_DEPLOYED, "succeeded", f"Post-deploy phase: dropped {len(pending)} kept default(s)"
+                        f" on {options.alias}.", duration_s=time.monotonic() - started)
+
+
+def _drop_default(connection: Any, row: Any, retry: Any, emit: EventSink) -> BaseException | None:
+    quote = connection.ops.quote_name
+    attempt, waited = 0, 0.0
+    while True:
+        attempt_started = time.monotonic()
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(f"ALTER TABLE {quote(row.table)} ALTER COLUMN {quote(row.column)} DROP DEFAULT")
+        except Exception as exc:
+            if _sqlstate(exc) in _GONE:
+                emit(Event("contract", f"   {row.table}.{row.column} is gone; nothing to drop"))
+                break
+            waited += time.monotonic() - attempt_started
+            if is_lock_timeout(exc) and retry.allows(attempt, waited):
+                delay = retry.delay(attempt)
+                attempt += 1
+                emit(Event("lock_timeout_retry", f"   lock timeout on {row.table}; retry {attempt} in {delay:.1f}s"))
+                time.sleep(delay)
+                waited += delay
+                continue
+            return exc
+        emit(Event("contract", f"   dropped the default of {row.table}.{row.column} (kept by {row.migration})"))
+        break
+    row.dropped_at = timezone.now()
+    row.save(using=row._state.db, update_fields=["dropped_at"])
+    return None
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    current: BaseException | None = exc
+    while current is not None:
+        state = getattr(current, "sqlstate", None) or getattr(getattr(current, "diag", None), "sqlstate", None)
+        if state:
+            return str(state)
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300] or type(exc).__name__
