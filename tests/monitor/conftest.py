@@ -76,7 +76,7 @@ class Timed(threading.Thread):
         return self.ended_at - self.started_at
 
 
-def poll(condition, timeout=5.0, step=0.02):
+def poll(condition, timeout=5.0, step=0.02, message=None):
     """Wait until condition() is truthy; returns its value (fails after timeout)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -84,4 +84,4 @@ def poll(condition, timeout=5.0, step=0.02):
         if value:
             return value
         time.sleep(step)
-    raise AssertionError(f"condition not met within {timeout}s")
+    raise AssertionError(f"condition not met within {timeout}s" + (f": {message()}" if message else ""))

@@ -101,7 +101,7 @@ def test_reports_row_lock_waits_with_their_blocker(my_database):
             update = Timed(lambda: _run(writer, "SET SESSION innodb_lock_wait_timeout = 5",
                                         "UPDATE t SET note = 'w' WHERE id = 1"))
             update.start()
-            poll(lambda: monitor.latest().blocked)
+            poll(lambda: monitor.latest().blocked, message=lambda: monitor.latest())
             time.sleep(0.3)
             _run(watched, "COMMIT")
             update.join(5)

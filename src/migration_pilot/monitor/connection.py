@@ -47,7 +47,7 @@ def open_connection(alias: str, params: Mapping[str, Any]) -> Any:
     """A new, connected Django DatabaseWrapper for the calling thread (autocommit on)."""
     settings = copy.deepcopy(dict(params))
     if vendor_of(settings) == "postgresql":
-        settings["OPTIONS"].setdefault("application_name", MONITOR_APPLICATION)
+        settings["OPTIONS"]["application_name"] = MONITOR_APPLICATION
     wrapper = load_backend(settings["ENGINE"]).DatabaseWrapper(settings, f"{alias} ({MONITOR_APPLICATION})")
     wrapper.ensure_connection()
     if not wrapper.get_autocommit():
