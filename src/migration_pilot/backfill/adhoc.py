@@ -1,4 +1,4 @@
-"""Backfills described on the command line: a model label, --set/--where texts or a function path.
+"""Backfills described on the command line: a model label, --update/--where texts or a function path.
 
 The texts are kept in the checkpoint's `spec`, so `pilot backfill --resume NAME`
 can rebuild exactly the same backfill after a crash.
@@ -37,14 +37,14 @@ def build(model_label: str, *, assignments: Sequence[str] = (), where: str | Non
     """Parse and check a command-line backfill; every problem is a one-line BackfillDefinitionError."""
     model = _model(model_label)
     if bool(assignments) == bool(function):
-        raise BackfillDefinitionError("Give either --set FIELD=EXPRESSION (one or more) or --function.",
-                                      hint="--set runs one UPDATE per batch; --function calls Python per row.")
+        raise BackfillDefinitionError("Give either --update FIELD=EXPRESSION (one or more) or --function.",
+                                      hint="--update runs one UPDATE per batch; --function calls Python per row.")
     texts = [where] if where else []
     condition = parse_condition(where) if where else None
     if assignments:
         if fields:
-            raise BackfillDefinitionError("--fields goes with --function, not with --set.",
-                                          hint="The fields --set writes are the names before '='.")
+            raise BackfillDefinitionError("--fields goes with --function, not with --update.",
+                                          hint="The fields --update writes are the names before '='.")
         values = dict(parse_assignment(text) for text in assignments)
         texts += [text.partition("=")[2] for text in assignments]
         work: Work = SetValues(values, condition)

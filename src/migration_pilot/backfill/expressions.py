@@ -1,6 +1,6 @@
 """Backfill values and conditions written on the command line, parsed into Django expressions.
 
-`--set "code=upper(status)"` and `--where "code is None and n < 10"` use Python's
+`--update "code=upper(status)"` and `--where "code is None and n < 10"` use Python's
 expression syntax (parsed by the `ast` module, never evaluated): names are
 fields (F), literals are values, + - * / % combine, a small set of functions
 maps to django.db.models.functions, `a if cond else b` is a CASE. The ORM
@@ -43,9 +43,9 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     field, sep, expression = text.partition("=")
     field = field.strip()
     if not sep or not field.isidentifier() or expression.startswith("="):
-        raise BackfillDefinitionError(f"--set {text!r} is not FIELD=EXPRESSION.",
-                                      hint="For example --set \"status_code=upper(status)\".")
-    return field, parse_value(expression, source=f"--set {text!r}")
+        raise BackfillDefinitionError(f"--update {text!r} is not FIELD=EXPRESSION.",
+                                      hint="For example --update \"status_code=upper(status)\".")
+    return field, parse_value(expression, source=f"--update {text!r}")
 
 
 def parse_value(text: str, *, source: str) -> Any:
@@ -69,7 +69,7 @@ def parse_condition(text: str, *, source: str = "--where") -> Q:
 def field_names(text: str) -> set[str]:
     """The field names an expression mentions (the first part of a__b paths)."""
     tree = ast.parse(text.strip(), mode="eval")
-    return {node.id.split("__")[0] for node in ast.walk(tree)
+    return {node.id.split("__")[0] or node.id for node in ast.walk(tree)
             if isinstance(node, ast.Name) and node.id not in _CONSTANTS and node.id.lower() not in FUNCTIONS}
 
 

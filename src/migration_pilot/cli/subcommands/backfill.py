@@ -1,7 +1,7 @@
 """`pilot backfill`: run, resume or list resumable batched backfills.
 
     pilot backfill shop 0007_fill_status_code       # the Backfill(s) of a migration
-    pilot backfill shop.Order --set "status_code=upper(status)" --where "status_code is None"
+    pilot backfill shop.Order --update "status_code=upper(status)" --where "status_code is None"
     pilot backfill shop.Order --function shop.backfills:fill --fields total
     pilot backfill --resume shop.order.status_code.1a2b3c4d
     pilot backfill --status
@@ -19,17 +19,18 @@ from migration_pilot.cli.commands import EXIT_OK, Streams, split_list
 from migration_pilot.exceptions import BackfillDefinitionError, UnknownBackfillError
 
 NAME = "backfill"
-HELP = ("Run or resume a batched backfill (a migration's Backfill, or --set/--function on a model):"
+HELP = ("Run or resume a batched backfill (a migration's Backfill, or --update/--function on a model):"
         " keyset batches that each commit with a checkpoint; --status lists checkpoints.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `pilot backfill`."""
     parser.add_argument("target", nargs="*", metavar="TARGET",
-                        help="APP MIGRATION (run that migration's Backfill operations) or APP.Model with --set or"
+                        help="APP MIGRATION (run that migration's Backfill operations) or APP.Model with --update or"
                              " --function.")
     parser.add_argument("--operation", type=int, metavar="N", help="Only the Nth Backfill of the migration.")
-    parser.add_argument("--set", action="append", default=[], dest="assignments", metavar="FIELD=EXPR",
+    # Not --set: the console script's pre-parser would take it for an abbreviation of --settings.
+    parser.add_argument("--update", action="append", default=[], dest="assignments", metavar="FIELD=EXPR",
                         help="Set FIELD to EXPR, e.g. \"code=upper(status)\" or \"n=n+1\" (repeatable).")
     parser.add_argument("--where", help="Only rows matching, e.g. \"code is None and status == 'paid'\".")
     parser.add_argument("--function", help="Per-row Python: module.path:function taking one model instance.")
@@ -122,14 +123,14 @@ def _jobs(options: dict[str, Any], alias: str) -> list[tuple[str, Any]]:
         return [(name, _operation_job(located, alias))]
     if options.get("assignments") or options.get("function"):
         if len(targets) != 1:
-            raise BackfillDefinitionError("--set and --function need exactly one TARGET, the model (APP.Model).",
-                                          hint="For example: pilot backfill shop.Order --set \"n=n+1\".")
+            raise BackfillDefinitionError("--update and --function need exactly one TARGET, the model (APP.Model).",
+                                          hint="For example: pilot backfill shop.Order --update \"n=n+1\".")
         built = adhoc.build(targets[0], assignments=options["assignments"], where=options.get("where"),
                             function=options.get("function"), fields=options.get("fields") or [],
                             name=options.get("name"))
         return [(built.name, _adhoc_job(built, alias))]
     if len(targets) != 2:
-        raise BackfillDefinitionError("Name a migration (APP MIGRATION), a model with --set or --function, or"
+        raise BackfillDefinitionError("Name a migration (APP MIGRATION), a model with --update or --function, or"
                                       " use --resume NAME or --status.",
                                       hint="For example: pilot backfill shop 0007 (see --help).")
     found = locate.in_migration(targets[0], targets[1], using=alias)
