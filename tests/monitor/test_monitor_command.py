@@ -84,7 +84,7 @@ def test_once_text_shows_both_tables(capsys, blocker):
     watched, blocked = out.split("Sessions blocked by them")
     assert "Watched sessions" in watched and str(holder_pid) in watched and "AccessExclusiveLock on t" in watched
     assert str(reader_pid) in blocked and "shop web" in blocked and "AccessShareLock" in blocked
-    assert "Counters: rollbacks" in out
+    assert "Database totals: rollbacks" in out
 
 
 def test_live_json_streams_samples_then_the_report(capsys, blocker):

@@ -184,3 +184,54 @@ def test_a_sampling_failure_is_recorded_not_raised(postgresql_server):
 def test_rejects_a_bad_interval(value, postgresql_server):
     with pytest.raises(ValueError, match="interval"):
         ImpactMonitor(postgresql_server.django_settings("postgres"), interval=value)
+
+
+def test_follows_the_lock_queue_behind_a_waiting_migration(pg_database):
+    server, name = pg_database
+    long_reader = pg_session(server, name, "report job", autocommit=False)
+    watched = pg_session(server, name, DEPLOY)
+    queued = pg_session(server, name, "shop web")
+    watched_pid, queued_pid, long_pid = watched.info.backend_pid, queued.info.backend_pid, long_reader.info.backend_pid
+    try:
+        long_reader.execute("SELECT count(*) FROM t")  # holds ACCESS SHARE until it ends
+        with ImpactMonitor(server.django_settings(name), watch=DEPLOY, interval=0.05) as monitor:
+            alter = Timed(lambda: watched.execute("ALTER TABLE t ADD COLUMN extra int"))
+            alter.start()
+            poll(lambda: _lock_waiting(server, name, watched_pid))
+            select = Timed(lambda: queued.execute("SELECT count(*) FROM t").fetchone())
+            select.start()
+            poll(lambda: _lock_waiting(server, name, queued_pid))
+            sample = monitor.sample_now()
+            long_reader.rollback()
+            alter.join(5)
+            select.join(5)
+            report = monitor.report()
+    finally:
+        for conn in (long_reader, watched, queued):
+            conn.close()
+
+    (session,) = sample.watched
+    assert session.waiting is not None
+    assert (session.waiting.mode, session.waiting.table) == ("AccessExclusiveLock", "t")
+    assert session.waiting.blocked_by == (long_pid,)
+    (blocked,) = sample.blocked
+    assert (blocked.pid, blocked.blocked_by, blocked.root) == (queued_pid, (watched_pid,), watched_pid)
+    assert report.sessions_blocked == 1
+    assert report.watched_lock_wait_s > 0
+
+
+def test_reconnects_after_losing_its_connection(pg_database):
+    server, name = pg_database
+
+    with ImpactMonitor(server.django_settings(name), interval=0.05) as monitor:
+        with admin_connection(server, name) as conn:
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                         " WHERE application_name = 'migration-pilot monitor' AND datname = %s", [name])
+        poll(lambda: monitor.report().error_count >= 1)
+        healthy = monitor.report().samples - monitor.report().error_count
+        poll(lambda: monitor.report().samples - monitor.report().error_count > healthy)
+        report = monitor.report()
+
+    assert report.error_count >= 1
+    assert "terminat" in report.errors[0] or "closed" in report.errors[0]
+    assert monitor.latest().error is None

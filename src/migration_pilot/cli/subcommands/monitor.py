@@ -199,7 +199,7 @@ def _renderable(sample: Any, report: Any, alias: str, vendor: str, watching: str
     if sample.replica_lag_s is not None:
         figures.append(f"replica lag {sample.replica_lag_s:.2f}s")
     if figures:
-        parts.append(Text("Counters: " + ", ".join(figures) + "."))
+        parts.append(Text("Database totals: " + ", ".join(figures) + "."))
     if report is not None:
         parts.append(Text(_summary(report)))
     return Group(*parts)
@@ -208,7 +208,8 @@ def _renderable(sample: Any, report: Any, alias: str, vendor: str, watching: str
 def _summary(report: Any) -> str:
     """One paragraph: what the application felt since the monitor started."""
     lines = [f"Since start ({report.duration_s:.1f}s, {report.samples} samples): longest wait by another session"
-             f" {report.longest_wait_s:.2f}s, {report.sessions_blocked} sessions blocked"]
+             f" {report.longest_wait_s:.2f}s, {report.sessions_blocked}"
+             f" {'session' if report.sessions_blocked == 1 else 'sessions'} blocked"]
     extra = [f"{name} +{value}" for name, value in (("rollbacks", report.rollbacks), ("deadlocks", report.deadlocks),
                                                      ("conflicts", report.conflicts)) if value]
     if report.rows_per_s:
