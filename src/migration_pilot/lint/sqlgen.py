@@ -30,6 +30,16 @@ class IndexSql:
     drop_concurrently: str
 
 
+@dataclass(frozen=True, slots=True)
+class ForeignKeySql:
+    """Django's foreign-key constraint for a field, added NOT VALID, and its undo."""
+
+    name: str
+    add_not_valid: str
+    drop: str
+    validate: str
+
+
 def field_indexes_after(state: ProjectState, app_label: str, operation: Any,
                         model_name: str, field_name: str) -> list[IndexSql] | None:
     """The indexes Django's PostgreSQL schema editor creates for a field's `db_index`.
@@ -38,6 +48,45 @@ def field_indexes_after(state: ProjectState, app_label: str, operation: Any,
     field is taken as the operation leaves it. `state` is not changed. Returns
     None when the SQL cannot be produced offline.
     """
+    rendered = _rendered_after(state, app_label, operation, model_name, field_name)
+    if rendered is None:
+        return None
+    editor, model, field = rendered
+    try:
+        statements = [str(s) for s in editor._field_indexes_sql(model, field)]
+    except Exception:  # Django could not write it offline: no fix rather than a guessed one
+        return None
+    found = []
+    for statement in statements:
+        index = _concurrent(statement)
+        if index is None:
+            return None
+        found.append(index)
+    return found
+
+
+def field_foreign_key_after(state: ProjectState, app_label: str, operation: Any,
+                            model_name: str, field_name: str) -> ForeignKeySql | None:
+    """The foreign-key constraint Django's PostgreSQL schema editor adds for the field."""
+    rendered = _rendered_after(state, app_label, operation, model_name, field_name)
+    if rendered is None:
+        return None
+    editor, model, field = rendered
+    try:
+        statement = editor._create_fk_sql(model, field, "_fk_%(to_table)s_%(to_column)s")
+        name = str(statement.parts["name"]).strip('"')
+        add = str(statement)
+        table = editor.quote_name(model._meta.db_table)
+    except Exception:  # Django could not write it offline: no fix rather than a guessed one
+        return None
+    quoted = editor.quote_name(name)
+    return ForeignKeySql(name, f"{add} NOT VALID", f"ALTER TABLE {table} DROP CONSTRAINT {quoted}",
+                         f"ALTER TABLE {table} VALIDATE CONSTRAINT {quoted}")
+
+
+def _rendered_after(state: ProjectState, app_label: str, operation: Any, model_name: str,
+                    field_name: str) -> tuple[Any, Any, Any] | None:
+    """(schema editor, rendered model, field) as `operation` leaves them, or None."""
     editor = _editor()
     if editor is None:
         return None
@@ -50,17 +99,9 @@ def field_indexes_after(state: ProjectState, app_label: str, operation: Any,
     try:
         operation.state_forwards(app_label, subset)
         model = subset.apps.get_model(*key)
-        field = model._meta.get_field(field_name)
-        statements = [str(s) for s in editor._field_indexes_sql(model, field)]
-    except Exception:  # Django could not write it offline: no fix rather than a guessed one
+        return editor, model, model._meta.get_field(field_name)
+    except Exception:  # a reference we could not follow: no fix
         return None
-    found = []
-    for statement in statements:
-        index = _concurrent(statement)
-        if index is None:
-            return None
-        found.append(index)
-    return found
 
 
 def _targets(field: Any, app_label: str) -> list[ModelKey]:

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django.db import migrations, models
 from django.db.migrations.executor import MigrationExecutor
@@ -169,53 +171,88 @@ def test_allows_run_sql_not_valid():
     assert_allows(RULE, [op])
 
 
+FK_NAME = "testapp_invoice_customer_id_03081d62_fk_testapp_customer_id"
+
+
 def test_safe_alternative_uses_the_users_names():
     (diagnostic,) = lint_one(RULE, [ADD_FK])
     code = diagnostic.safe_alternative or ""
 
     assert "migrations.SeparateDatabaseAndState(state_operations=[migrations.AddField('invoice'" in code
     assert "db_constraint=False" in code
-    assert ('ALTER TABLE "testapp_invoice" ADD CONSTRAINT "testapp_invoice_customer_id_fk" FOREIGN'
+    assert (f'ALTER TABLE "testapp_invoice" ADD CONSTRAINT "{FK_NAME}" FOREIGN'
             ' KEY ("customer_id") REFERENCES "testapp_customer" ("id") DEFERRABLE INITIALLY'
             ' DEFERRED NOT VALID') in code
-    assert 'VALIDATE CONSTRAINT "testapp_invoice_customer_id_fk"' in code
+    assert f'VALIDATE CONSTRAINT "{FK_NAME}"' in code
     assert "dependencies = [('testapp', '0002_change')]" in code
 
 
-def _split(code):
-    first, second = code.split("# --- next migration ---\n")
-    return first, second
+def _fixed_files(code, name="0002_change"):
+    """{migration name: source}: the replacement, then each 'Save as' migration."""
+    first, *later = code.split("# --- next migration ---\n")
+    files = {name: first}
+    for text in later:
+        (saved,) = re.findall(r"# Save as (\S+)\.py", text)
+        files[saved] = text
+    return files
 
 
 def test_safe_alternative_is_not_flagged():
     field = models.ForeignKey("testapp.customer", null=True, on_delete=models.CASCADE)
     (diagnostic,) = lint_one(RULE, [migrations.AddField("invoice", "customer", field)])
-    first, second = _split(diagnostic.safe_alternative or "")
+    files = _fixed_files(diagnostic.safe_alternative or "")
 
-    found = lint_files({"0002_change": first, "0003_validate": second})
+    found = lint_files(files)
 
-    assert [d for d in found if d.rule in {RULE, "add-index-non-concurrent"}] == []
-    assert "CREATE INDEX CONCURRENTLY" in second
-    assert "atomic = False" in second
+    assert list(files) == ["0002_change", "0002_change_index", "0002_change_validate"]
+    assert [(d.rule, d.message) for d in found if d.migration in files] == []
+    assert "CREATE INDEX CONCURRENTLY" in files["0002_change_index"]
+    assert "atomic = False" in files["0002_change_index"]
+
+
+@pytest.mark.parametrize("field", [
+    models.ForeignKey("testapp.customer", null=True, on_delete=models.CASCADE),
+    models.ForeignKey("testapp.customer", null=True, db_index=False, on_delete=models.CASCADE),
+    models.ForeignKey("testapp.customer", null=True, to_field="name", on_delete=models.CASCADE),
+], ids=["indexed", "no-index", "to-varchar-field"])
+def test_safe_alternative_gives_the_original_schema_on_postgresql(postgresql_server, tmp_path, field):
+    from tests.lint.schema import pg_schema
+
+    unique_name = migration_source([migrations.AlterField("customer", "name", models.CharField(
+        max_length=100, unique=True))], name="0002_unique")
+    original = migration_source([migrations.AddField("invoice", "customer", field)],
+                                name="0003_change").replace("'0001_initial'", "'0002_unique'")
+    (diagnostic,) = [d for d in lint_files({"0002_unique": unique_name, "0003_change": original})
+                     if d.rule == RULE]
+    fixed = _fixed_files(diagnostic.safe_alternative or "", "0003_change")
+    schemas = {}
+    for label, files in (("original", {"0003_change": original}), ("fixed", fixed)):
+        package = write_package({"0002_unique": unique_name, **files})
+        with (scratch_connection("postgresql", postgresql_server, tmp_path / label) as connection,
+              override_settings(MIGRATION_MODULES={"testapp": package})):
+            MigrationExecutor(connection).migrate([("testapp", list(files)[-1])])
+            forwards = pg_schema(connection)
+            MigrationExecutor(connection).migrate([("testapp", "0002_unique")])
+            schemas[label] = (forwards, pg_schema(connection))
+
+    assert schemas["fixed"] == schemas["original"]
 
 
 def test_safe_alternative_applies_on_postgresql(postgresql_server, tmp_path):
     field = models.ForeignKey("testapp.customer", null=True, on_delete=models.CASCADE)
     (diagnostic,) = lint_one(RULE, [migrations.AddField("invoice", "customer", field)])
-    first, second = _split(diagnostic.safe_alternative or "")
-    package = write_package({"0002_change": first, "0003_validate": second})
+    files = _fixed_files(diagnostic.safe_alternative or "")
+    package = write_package(files)
 
     with (scratch_connection("postgresql", postgresql_server, tmp_path) as connection,
           override_settings(MIGRATION_MODULES={"testapp": package})):
         MigrationExecutor(connection).migrate([("testapp", "0002_change")])
         with connection.cursor() as cursor:
-            cursor.execute("SELECT convalidated FROM pg_constraint"
-                           " WHERE conname = 'testapp_invoice_customer_id_fk'")
+            cursor.execute("SELECT convalidated FROM pg_constraint WHERE conname = %s", [FK_NAME])
             before = cursor.fetchone()
-        MigrationExecutor(connection).migrate([("testapp", "0003_validate")])
+        MigrationExecutor(connection).migrate([("testapp", "0002_change_validate")])
         with connection.cursor() as cursor:
-            cursor.execute("SELECT convalidated FROM pg_constraint"
-                           " WHERE conname = 'testapp_invoice_customer_id_fk'")
+            cursor.execute("SELECT convalidated FROM pg_constraint WHERE conname = %s", [FK_NAME])
             after = cursor.fetchone()
             constraints = connection.introspection.get_constraints(cursor, "testapp_invoice")
         MigrationExecutor(connection).migrate([("testapp", "0001_initial")])

@@ -53,22 +53,24 @@ short locks), keeping the real field in the migration state:
                     ),
                     migrations.RunSQL(
                         'ALTER TABLE "testapp_invoice" ADD CONSTRAINT'
-                        ' "testapp_invoice_customer_id_fk" FOREIGN KEY ("customer_id")'
-                        ' REFERENCES "testapp_customer" ("id")'
+                        ' "testapp_invoice_customer_id_03081d62_fk_testapp_customer_id"'
+                        ' FOREIGN KEY ("customer_id") REFERENCES "testapp_customer" ("id")'
                         " DEFERRABLE INITIALLY DEFERRED NOT VALID",
                         reverse_sql='ALTER TABLE "testapp_invoice" DROP CONSTRAINT'
-                        ' "testapp_invoice_customer_id_fk"',
+                        ' "testapp_invoice_customer_id_03081d62_fk_testapp_customer_id"',
                     ),
                 ],
             ),
         ]
 
-Then, in a later migration, `ALTER TABLE "testapp_invoice" VALIDATE
-CONSTRAINT "testapp_invoice_customer_id_fk"`: it scans under SHARE UPDATE
-EXCLUSIVE, which blocks neither reads nor writes (see
-`validate-in-same-transaction`). For a field with `db_index=True`, build its
-index there too with `CREATE INDEX CONCURRENTLY` in a migration with
-`atomic = False`; the finding renders both migrations with your names.
+The constraint keeps the name Django gives it. Then, in a later migration,
+`ALTER TABLE "testapp_invoice" VALIDATE CONSTRAINT ...`: it scans under
+SHARE UPDATE EXCLUSIVE, which blocks neither reads nor writes (see
+`validate-in-same-transaction`). For a field with `db_index=True` (the
+default for a ForeignKey), build its index before that with
+`CREATE INDEX CONCURRENTLY`, in a migration of its own with `atomic = False`.
+The finding renders every migration with the SQL Django's own schema editor
+writes for your field, so names and operator classes match the original.
 
 ## Not flagged
 - Tables created earlier in the same migration, and unmanaged or proxy models.
@@ -95,7 +97,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.db import migrations
-from django.db.backends.utils import names_digest, truncate_name
 from django.db.migrations.state import ModelState
 from django.db.models import NOT_PROVIDED, Field
 from pglast import ast
@@ -104,7 +105,7 @@ from pglast.enums import AlterTableType, ConstrType
 from migration_pilot.analysis.schema import column_of, find_model, related_model_key, table_of
 from migration_pilot.backends.base import DDL
 from migration_pilot.diagnostics import Severity
-from migration_pilot.lint import render
+from migration_pilot.lint import render, sqlgen
 from migration_pilot.lint.context import OperationContext, SqlContext
 from migration_pilot.lint.registry import Finding, Rule
 
@@ -169,40 +170,40 @@ def _without_constraint(field: Field) -> Field:
     return type(field)(*args, **kwargs)
 
 
-def _alternative(ctx: OperationContext, op: migrations.AddField, table: str, column: str,
-                 target: tuple[str, str]) -> str:
-    limit = ctx.profile.max_name_length()
-    name = truncate_name(f"{table}_{column}_fk", limit)
-    add = (f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" FOREIGN KEY ("{column}")'
-           f' REFERENCES "{target[0]}" ("{target[1]}") DEFERRABLE INITIALLY DEFERRED NOT VALID')
-    drop = f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}"'
-    first = render.migration(
+def _alternative(ctx: OperationContext, op: migrations.AddField) -> str | None:
+    """The field without constraint and index, Django's own constraint NOT VALID, then each index
+    concurrently and the validation, in later migrations (one non-atomic step each)."""
+    fk = sqlgen.field_foreign_key_after(ctx.state, ctx.app_label, op, op.model_name, op.name)
+    indexes = sqlgen.field_indexes_after(ctx.state, ctx.app_label, op, op.model_name, op.name)
+    if fk is None or indexes is None:
+        return None
+    parts = [render.migration(
         [render.call(
             "migrations.SeparateDatabaseAndState",
             state_operations=render.raw(
                 f"[{render.call('migrations.AddField', op.model_name, op.name, op.field).text}]",
                 *render.value(op.field).imports,
             ),
-            database_operations=_database_operations(op, add, drop),
+            database_operations=_database_operations(op, fk.add_not_valid, fk.drop),
         )],
         dependencies=ctx.migration.dependencies,
-    )
-    later = [render.call("migrations.RunSQL",
-                         f'ALTER TABLE "{table}" VALIDATE CONSTRAINT "{name}"',
-                         reverse_sql=render.raw("migrations.RunSQL.noop"))]
-    if getattr(op.field, "db_index", False):
-        index = truncate_name(f"{table}_{column}_{names_digest(table, column, length=8)}", limit)
-        later.insert(0, render.call(
-            "migrations.RunSQL",
-            f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{index}" ON "{table}" ("{column}")',
-            reverse_sql=f'DROP INDEX CONCURRENTLY IF EXISTS "{index}"',
-        ))
-    second = render.migration(
-        later, dependencies=[(ctx.app_label, ctx.migration.name)],
-        atomic=not getattr(op.field, "db_index", False),
-        comment="A later migration: validation scans without blocking reads or writes.",
-    )
-    return f"{first}\n\n# --- next migration ---\n{second}"
+    )]
+    previous = ctx.migration.name
+    steps = [(index.name, [render.call("migrations.RunSQL", index.create_concurrently,
+                                       reverse_sql=index.drop_concurrently)], False,
+              f"index {index.name}, as Django names it, built concurrently.")
+             for index in indexes]
+    steps.append((fk.name, [render.call("migrations.RunSQL", fk.validate,
+                                        reverse_sql=render.raw("migrations.RunSQL.noop"))], True,
+                  "validation scans without blocking reads or writes."))
+    for number, (_, operations, atomic, what) in enumerate(steps, 1):
+        name = f"{ctx.migration.name}_{'validate' if atomic else 'index'}" + (
+            "" if number == 1 or atomic else f"_{number}")
+        parts.append(render.migration(
+            operations, dependencies=[(ctx.app_label, previous)], atomic=atomic,
+            comment=f"Save as {name}.py: {what}"))
+        previous = name
+    return "\n\n# --- next migration ---\n".join(parts)
 
 
 def _database_operations(op: migrations.AddField, add: str, drop: str) -> render.Code:
@@ -241,7 +242,7 @@ def check_add_field(ctx: OperationContext, op: migrations.AddField) -> Iterator[
             f" {target[0]}) until the migration commits{index}."
         )
     yield Finding(message=message, hint=HINT, lock=lock, covers=covers,
-                  safe_alternative=_alternative(ctx, op, table, column, target))
+                  safe_alternative=_alternative(ctx, op))
 
 
 @rule.on(migrations.AlterField)
