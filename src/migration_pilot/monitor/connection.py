@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from django.db import connections
 from django.db.utils import ConnectionHandler, load_backend
 
 from migration_pilot.exceptions import UnknownDatabaseError
 from migration_pilot.monitor.watch import MONITOR_APPLICATION
+
+_CONNECT_TIMEOUT_S: Final = 5
 
 
 def monitor_settings(database: str | Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -32,6 +34,9 @@ def monitor_settings(database: str | Mapping[str, Any]) -> tuple[str, dict[str, 
         alias = "custom"
     options = dict(params.get("OPTIONS") or {})
     options.pop("pool", None)
+    if vendor_of(params) in {"postgresql", "mysql"}:
+        # A server that does not answer must not hang the sampler (nor stop(), which joins it).
+        options.setdefault("connect_timeout", _CONNECT_TIMEOUT_S)
     params["OPTIONS"] = options
     params["CONN_MAX_AGE"] = 0
     params["CONN_HEALTH_CHECKS"] = False

@@ -40,6 +40,8 @@ SUPPORTED: Final = frozenset({"postgresql", "mysql"})
 _KEPT_ERRORS: Final = 5
 _START_TIMEOUT_S: Final = 15.0
 _FRESH_SAMPLE_TIMEOUT_S: Final = 2.0
+_JOIN_TIMEOUT_S: Final = 10.0
+_MAX_RETRY_DELAY_S: Final = 2.0
 
 
 def unsupported_note(vendor: str) -> str:
@@ -182,7 +184,7 @@ class ImpactMonitor:
         if self._thread is not None:
             self._stop.set()
             self._wake.set()
-            self._thread.join()
+            self._thread.join(_JOIN_TIMEOUT_S)  # a daemon thread: never keep the caller past this
             self._thread = None
         now = time.monotonic()
         with self._lock:
@@ -274,6 +276,7 @@ class ImpactMonitor:
     def _loop(self) -> None:
         probe: PostgresProbe | MysqlProbe = PostgresProbe() if self.vendor == "postgresql" else MysqlProbe()
         wrapper: Any = None
+        failures = 0
         try:
             while True:
                 began = time.monotonic()
@@ -288,14 +291,18 @@ class ImpactMonitor:
                     with wrapper.connection.cursor() as cursor:
                         sample = probe.sample(cursor, watch, began - self._started_s)
                         self._breaker(probe, cursor, sample)
+                    failures = 0
                 except Exception as exc:  # a sample must never take the caller down: record it, reconnect
                     sample = Sample(began - self._started_s, error=_describe(exc, self._params))
                     _close(wrapper)
                     wrapper = None
+                    failures += 1
                 self._ingest(sample)
                 if last:
                     return
-                self._wake.wait(max(0.0, self.interval - (time.monotonic() - began)))
+                # Back off while the server fails us, rather than reconnecting ten times a second.
+                pause = min(_MAX_RETRY_DELAY_S, self.interval * 2 ** min(failures, 8)) if failures else self.interval
+                self._wake.wait(max(0.0, pause - (time.monotonic() - began)))
                 self._wake.clear()
         finally:
             _close(wrapper)
