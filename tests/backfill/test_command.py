@@ -84,6 +84,7 @@ def test_restart_forgets_the_checkpoint(sqlite_counter):
 
     first, again, restarted = project.run(*args), project.run(*args), project.run(*args, "--restart")
 
+    assert first.code == 0 and "Done:" in first.out
     assert "already done (1000 rows); nothing to do" in again.out
     assert restarted.code == 0 and "Done:" in restarted.out
     assert query("sqlite", None, name, "SELECT MIN(n), MAX(n) FROM shop_invoice") == [(2, 2)]
