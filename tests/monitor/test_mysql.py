@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import time
 
-import MySQLdb
-import pytest
-
+from migration_pilot.management.commands.pilot import Command
 from migration_pilot.monitor import ImpactMonitor
-from tests.databases import admin_connection
+from tests.databases import admin_connection, django_connection
 from tests.monitor.conftest import Timed, my_session, poll
 
 
@@ -81,6 +80,8 @@ def test_breaker_kills_the_watched_statement_that_queues_readers(my_database):
         for conn in (holder, watched, reader):
             conn.close()
 
+    import MySQLdb  # here, so that a missing driver skips (or fails) through the mysql_server fixture
+
     assert isinstance(alter.error, MySQLdb.OperationalError)
     assert alter.error.args[0] == 1317  # Query execution was interrupted
     assert select.result == ((2,),)
@@ -141,6 +142,31 @@ def test_every_session_mode_reports_waiters_without_attributing_them(my_database
     assert sample.watched == ()
 
 
-@pytest.fixture(autouse=True)
-def _mysql_driver():
-    pytest.importorskip("MySQLdb")
+def test_pilot_monitor_once_json_with_pid(my_database, capsys):
+    server, name = my_database
+    watched, watched_id = my_session(server, name)
+    reader, reader_id = my_session(server, name)
+    try:
+        _run(watched, "LOCK TABLES t WRITE")
+        work = Timed(lambda: _run(watched, "SELECT SLEEP(1)", "UNLOCK TABLES"))
+        work.start()
+        select = Timed(lambda: _run(reader, "SELECT count(*) FROM t"))
+        select.start()
+        poll(lambda: _state(server, reader_id) == "Waiting for table metadata lock")
+        with django_connection(server, name) as connection:
+            Command().run_from_argv(["manage.py", "pilot", "monitor", "--database", connection.alias,
+                                     "--pid", str(watched_id), "--once", "--format", "json"])
+        select.join(5)
+        work.join(5)
+    finally:
+        watched.close()
+        reader.close()
+
+    captured = capsys.readouterr()
+    payload = json.loads(captured.out)
+    assert (payload["vendor"], payload["watching"], payload["nothing_to_watch"]) == (
+        "mysql", f"pids {watched_id}", False)
+    (session,) = payload["sample"]["watched"]
+    assert (session["pid"], session["query"]) == (watched_id, "SELECT SLEEP(1)")
+    (blocked,) = payload["sample"]["blocked"]
+    assert (blocked["pid"], blocked["root"], blocked["query"]) == (reader_id, watched_id, "SELECT count(*) FROM t")

@@ -93,7 +93,9 @@ def test_breaker_cancels_the_watched_statement(pg_database):
             watched.rollback()
 
     try:
-        with ImpactMonitor(server.django_settings(name), watch=DEPLOY, interval=0.05, max_blocked=0.3) as monitor:
+        tripped = []
+        with ImpactMonitor(server.django_settings(name), watch=DEPLOY, interval=0.05, max_blocked=0.3,
+                           on_trip=tripped.append) as monitor:
             work = Timed(migration)
             work.start()
             poll(lambda: _lock_holder(server, name) == watched.info.backend_pid)
@@ -114,6 +116,7 @@ def test_breaker_cancels_the_watched_statement(pg_database):
     assert (trip.pid, trip.blocked_pid, trip.cancelled) == (watched_pid, reader_pid, True)
     assert 0.3 < trip.waited_s < 0.6
     assert "Cancelled the statement of session" in trip.detail
+    assert tripped == [trip]
 
 
 def _lock_holder(server, name):
@@ -235,3 +238,34 @@ def test_reconnects_after_losing_its_connection(pg_database):
     assert report.error_count >= 1
     assert "terminat" in report.errors[0] or "closed" in report.errors[0]
     assert monitor.latest().error is None
+
+
+def test_mark_cuts_one_report_per_migration(pg_database):
+    server, name = pg_database
+    watched = pg_session(server, name, DEPLOY, autocommit=False)
+    reader = pg_session(server, name, "shop web")
+    reader_pid = reader.info.backend_pid
+    try:
+        with ImpactMonitor(server.django_settings(name), watch=DEPLOY, interval=0.05) as monitor:
+            monitor.mark("shop.0002_quiet")
+            watched.execute("SELECT 1")
+            watched.commit()
+            quiet = monitor.mark("shop.0003_blocking")
+            watched.execute("LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
+            select = Timed(lambda: reader.execute("SELECT count(*) FROM t").fetchone())
+            select.start()
+            poll(lambda: _lock_waiting(server, name, reader_pid))
+            time.sleep(0.3)
+            watched.rollback()
+            select.join(5)
+            blocking = monitor.mark("")
+            windows = monitor.windows()
+    finally:
+        watched.close()
+        reader.close()
+
+    assert (quiet.label, quiet.sessions_blocked, quiet.longest_wait_s) == ("shop.0002_quiet", 0, 0.0)
+    assert (blocking.label, blocking.sessions_blocked, blocking.blocked[0].pid) == ("shop.0003_blocking", 1, reader_pid)
+    assert 0.25 <= blocking.longest_wait_s <= select.took + 0.05
+    assert [w.label for w in windows] == ["", "shop.0002_quiet", "shop.0003_blocking", ""]
+    assert monitor.report().sessions_blocked == 1
