@@ -1,3 +1,5 @@
+import re
+
 from django.contrib.postgres.operations import RemoveIndexConcurrently
 from django.db import migrations, models
 from django.db.migrations.executor import MigrationExecutor
@@ -102,10 +104,11 @@ def test_alter_field_alternative_drops_django_index_names_concurrently():
 
     assert "atomic = False" in code
     assert "migrations.SeparateDatabaseAndState(" in code
-    assert 'DROP INDEX CONCURRENTLY IF EXISTS "testapp_invoice_number_' in code
-    assert '_like"' in code
-    assert "varchar_pattern_ops" in code
-    assert "state_operations=[" in code
+    assert "database_operations=[migrations.RunPython(drop_invoice_number_indexes," \
+        " create_invoice_number_indexes)]" in code
+    assert '"DROP INDEX CONCURRENTLY IF EXISTS "' in code
+    assert "state_operations=[migrations.AlterField('invoice', 'number'" in code
+    assert "# --- next migration ---" not in code  # db_index was the only change
 
 
 def test_alter_field_alternative_is_not_flagged():
@@ -232,3 +235,48 @@ def test_field_index_alternative_drops_djangos_indexes_on_postgresql(postgresql_
     assert len(before) == 2
     assert after == []
     assert restored == before
+
+
+RENAMED = migration_source([migrations.RenameModel("Invoice", "Bill")], name="0002_rename")
+FK_TO_CHAR = migrations.AlterField("bill", "order", models.CharField(max_length=20, null=True))
+
+
+def _fk_to_char_files():
+    original = migration_source([FK_TO_CHAR], name="0003_change").replace(
+        "'0001_initial'", "'0002_rename'")
+    (diagnostic,) = [d for d in lint_files({"0002_rename": RENAMED, "0003_change": original})
+                     if d.rule == RULE and d.migration == "0003_change"]
+    first, second = (diagnostic.safe_alternative or "").split("# --- next migration ---\n")
+    (rest,) = re.findall(r"# Save as (\S+)\.py", second)
+    return original, {"0003_change": first, rest: second}
+
+
+def test_foreign_key_to_char_field_fix_keeps_the_type_change_and_is_not_flagged():
+    _, fixed = _fk_to_char_files()
+
+    found = [d.rule for d in lint_files({"0002_rename": RENAMED, **fixed})
+             if d.migration in fixed and d.rule == RULE]
+
+    assert "models.CharField(max_length=20, null=True)" in fixed["0003_change_rest"]
+    assert found == []
+
+
+def test_foreign_key_to_char_field_fix_gives_the_original_schema_on_postgresql(postgresql_server,
+                                                                                 tmp_path):
+    """After a RenameModel the indexes keep the old table's name; the fix must still find them."""
+    from tests.lint.schema import pg_schema
+
+    original, fixed = _fk_to_char_files()
+    schemas = {}
+    for label, files in (("original", {"0003_change": original}), ("fixed", fixed)):
+        package = write_package({"0002_rename": RENAMED, **files})
+        with (scratch_connection("postgresql", postgresql_server, tmp_path / label) as connection,
+              override_settings(MIGRATION_MODULES={"testapp": package})):
+            MigrationExecutor(connection).migrate([("testapp", list(files)[-1])])
+            forwards = pg_schema(connection)
+            MigrationExecutor(connection).migrate([("testapp", "0002_rename")])
+            schemas[label] = (forwards, pg_schema(connection))
+
+    assert schemas["fixed"] == schemas["original"]
+    assert not [row for row in schemas["fixed"][0]["indexes"]
+                if row[0] == "testapp_bill" and "order" in row[2].rpartition("(")[2]]

@@ -29,10 +29,15 @@ blocking new ones:
             RemoveIndexConcurrently("invoice", "invoice_status_idx"),
         ]
 
-For a field index (`db_index=True` turned off), keep the `AlterField` for
-Django's state and drop the index in the database with
-`DROP INDEX CONCURRENTLY IF EXISTS` in RunSQL, both inside
-`SeparateDatabaseAndState`, in a migration with `atomic = False`.
+For a field index (`db_index=True` turned off), drop the field's indexes
+concurrently first, in a migration with `atomic = False` whose state gets the
+old field without its index (`SeparateDatabaseAndState` around a RunPython
+that finds the indexes by column, as Django's own `AlterField` does, so their
+names are right even after a table rename). Then apply the original
+`AlterField` in the next migration: everything else it does (a type change,
+dropping a foreign key, a column rename) still happens, and its index drop
+has nothing left to do. When `db_index` was the only change, the first
+migration is all there is. The finding renders both with your names.
 
 ## Not flagged
 - `RemoveIndexConcurrently` (see `concurrent-in-atomic` for its own pitfall).
@@ -58,7 +63,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.db import migrations
-from django.db.models import CharField, Field, TextField
+from django.db.models import Field
 from pglast import ast
 from pglast.enums import ObjectType
 
@@ -136,30 +141,61 @@ def check_alter_field(ctx: OperationContext, op: migrations.AlterField) -> Itera
         message=_message(f"on {column}", table),
         hint=STATE_HINT,
         lock=ctx.lock(DDL.DROP_INDEX, table),
-        safe_alternative=_field_index_code(ctx, op, old, table, column),
+        safe_alternative=_field_index_code(ctx, op, old),
     )
 
 
-def _field_index_code(ctx: OperationContext, op: migrations.AlterField, old: Field,
-                      table: str, column: str) -> str:
-    """SeparateDatabaseAndState: Django's state gets the AlterField, the database a concurrent drop."""
-    max_length = ctx.profile.max_name_length()
-    indexes = [(render.django_index_name(table, [column], "", max_length), "")]
-    if isinstance(old, CharField | TextField):
-        ops = "text_pattern_ops" if isinstance(old, TextField) else "varchar_pattern_ops"
-        indexes.append((render.django_index_name(table, [column], "_like", max_length), f" {ops}"))
-    forwards = [f"DROP INDEX CONCURRENTLY IF EXISTS {render.pg_identifier(name)}" for name, _ in indexes]
-    backwards = [
-        f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {render.pg_identifier(name)}"
-        f" ON {render.pg_identifier(table)} ({render.pg_identifier(column)}{opclass})"
-        for name, opclass in indexes
-    ]
-    operation = migrations.SeparateDatabaseAndState(
-        database_operations=[migrations.RunSQL(forwards, reverse_sql=backwards)],
-        state_operations=[op],
-    )
-    return render.migration([render.nested(operation)], dependencies=ctx.migration.dependencies,
-                            atomic=False)
+_DROP_CODE = '''
+def drop_{name}_indexes(apps, schema_editor):
+    """Drop the indexes Django built for {model}.{field}, concurrently, found as Django finds them."""
+    model = apps.get_model({app!r}, {model!r})
+    column = model._meta.get_field({field!r}).column
+    declared = {{index.name for index in model._meta.indexes}}
+    for name in schema_editor._constraint_names(model, [column], index=True, type_="idx",
+                                                exclude=declared):
+        schema_editor.execute("DROP INDEX CONCURRENTLY IF EXISTS " + schema_editor.quote_name(name))
+
+
+def create_{name}_indexes(apps, schema_editor):
+    """Build them again as Django names them (with any _like twin), concurrently."""
+    model = apps.get_model({app!r}, {model!r})
+    field = model._meta.get_field({field!r})
+    for statement in schema_editor._field_indexes_sql(model, field):
+        schema_editor.execute(str(statement).replace("CREATE INDEX ", "CREATE INDEX CONCURRENTLY ", 1))
+'''
+
+
+def _field_index_code(ctx: OperationContext, op: migrations.AlterField, old: Field) -> str:
+    """Drop the field's indexes concurrently (state: the old field without them); then the
+    original AlterField, whose every other effect (type, constraints, column) stays in the database.
+
+    The indexes are found by column through Django's own lookup when the migration runs, so
+    their names are right even after the table was renamed since they were built.
+    """
+    _, _, args, kwargs = old.deconstruct()
+    kwargs["db_index"] = False
+    unindexed = type(old)(*args, **kwargs)
+    name = "".join(ch if ch.isalnum() else "_" for ch in f"{op.model_name_lower}_{op.name_lower}")
+    same = unindexed.deconstruct()[1:] == op.field.deconstruct()[1:]
+    state_op = render.call("migrations.AlterField", op.model_name, op.name,
+                           op.field if same else unindexed)
+    run = render.raw(f"migrations.RunPython(drop_{name}_indexes, create_{name}_indexes)")
+    first = render.migration(
+        [render.call("migrations.SeparateDatabaseAndState",
+                     database_operations=render.raw(f"[{run.text}]"),
+                     state_operations=render.raw(f"[{state_op.text}]", *state_op.imports))],
+        dependencies=ctx.migration.dependencies, atomic=False,
+        comment=f"In place of this operation: {op.model_name}.{op.name}'s indexes, dropped"
+        " concurrently.")
+    first = render.with_code(first, _DROP_CODE.format(
+        name=name, app=ctx.app_label, model=op.model_name_lower, field=op.name))
+    if same:
+        return first
+    second = render.migration(
+        [render.call("migrations.AlterField", op.model_name, op.name, op.field)],
+        dependencies=[(ctx.app_label, ctx.migration.name)], atomic=ctx.migration.atomic,
+        comment=f"Save as {ctx.migration.name}_rest.py: the rest of the original AlterField.")
+    return f"{first}\n\n# --- next migration ---\n{second}"
 
 
 def _table_of_index(ctx: SqlContext, name: str) -> str | None:
