@@ -239,3 +239,45 @@ def test_postgresql_rewrites_exactly_what_the_rule_flags(postgresql_server, tmp_
         rewritten = _filenode(connection) != before
 
     assert rewritten is flagged
+
+
+def test_flags_foreign_key_to_char_field():
+    op = migrations.AlterField("invoice", "order", models.CharField(max_length=20, null=True))
+
+    (diagnostic,) = lint_one(RULE, [op])
+
+    assert diagnostic.message == (
+        "Changing the type of order on testapp_invoice from bigint to varchar(20) rewrites"
+        " testapp_invoice, blocking reads and writes until every row is converted."
+    )
+
+
+def test_allows_foreign_key_kept_as_a_foreign_key_to_the_same_key_type():
+    op = migrations.AlterField("invoice", "order", models.ForeignKey(
+        "testapp.order", on_delete=models.PROTECT, null=True))
+
+    assert_allows(RULE, [op])
+
+
+def test_postgresql_rewrites_a_foreign_key_turned_char_field(postgresql_server, tmp_path):
+    from django.db.migrations.executor import MigrationExecutor
+    from django.test import override_settings
+
+    from tests.lint.helpers import write_package
+
+    operation = migrations.AlterField("invoice", "order", models.CharField(max_length=20, null=True))
+    package = write_package({})
+    with (scratch_connection("postgresql", postgresql_server, tmp_path) as connection,
+          override_settings(MIGRATION_MODULES={"testapp": package})):
+        executor = MigrationExecutor(connection)
+        executor.migrate([("testapp", "0001_initial")])
+        state = executor.loader.project_state(("testapp", "0001_initial"))
+        before = _filenode(connection)
+        new_state = state.clone()
+        operation.state_forwards("testapp", new_state)
+        with connection.schema_editor() as editor:
+            operation.database_forwards("testapp", editor, state, new_state)
+        rewritten = _filenode(connection) != before
+
+    assert rewritten
+    assert lint_one(RULE, [operation])

@@ -48,8 +48,12 @@ The finding renders these steps with your names.
   needs COPY. MariaDB (10.4+) also extends in place a varchar of at most 127
   bytes past 255 bytes (varchar(20) to varchar(100)); the rule follows MySQL's
   documented limit there, since lint cannot tell the two servers apart.
-- Relation fields (their type follows the target's primary key), generated
-  fields, and custom fields whose type cannot be computed without a database.
+- A ForeignKey whose column keeps its type. A ForeignKey's column has the
+  type of the field it references (bigint for a BigAutoField), so turning it
+  into a CharField, or a CharField into a ForeignKey, is a type change and is
+  flagged.
+- Generated fields, and custom fields whose type cannot be computed without a
+  database.
 - SQLite: it rebuilds the table for every `AlterField`; it has no concurrent
   production traffic worth protecting.
 
@@ -71,7 +75,7 @@ from pglast import ast, parse_sql
 from pglast.enums import AlterTableType
 from pglast.stream import RawStream
 
-from migration_pilot.analysis.schema import columns_of
+from migration_pilot.analysis.schema import columns_of, find_model, related_model_key
 from migration_pilot.backends import column_types
 from migration_pilot.backends.base import DDL
 from migration_pilot.diagnostics import Severity
@@ -118,8 +122,11 @@ def _fallback_type(field: Field, vendor: str) -> str:
     return str(internal).lower()
 
 
-def _db_type(field: Field, vendor: str) -> str | None:
-    """What Django's schema editor would write for `field` on `vendor`, computed offline."""
+def _db_type(field: Field, vendor: str, *, referenced: bool = False) -> str | None:
+    """What Django's schema editor would write for `field` on `vendor`, computed offline.
+
+    `referenced`: the type of a foreign key pointing at `field` (an AutoField's is integer).
+    """
     if field.is_relation or getattr(field, "generated", False):
         return None
     types = _data_types(vendor)
@@ -129,10 +136,40 @@ def _db_type(field: Field, vendor: str) -> str | None:
         vendor=vendor, data_types=types, ops=SimpleNamespace(quote_name=lambda n: f'"{n}"'),
     )
     try:
-        db_type: Any = field.db_type(connection)  # type: ignore[arg-type]
+        db_type: Any = (field.rel_db_type(connection) if referenced  # type: ignore[arg-type]
+                        else field.db_type(connection))  # type: ignore[arg-type]
     except Exception:  # a custom field that needs a real connection: we cannot tell
         return None
     return str(db_type) if db_type else None
+
+
+def _referenced_field(ctx: OperationContext, model_name: str, field: Field) -> Field | None:
+    """The field a ForeignKey/OneToOneField points at, from the migration state."""
+    remote: Any = field.remote_field
+    key = related_model_key(field, ctx.app_label)
+    if key is None and getattr(remote, "model", None) == "self":
+        key = (ctx.app_label, model_name.lower())
+    target = find_model(ctx.state, *key) if key is not None else None
+    if target is None:
+        return None
+    to_field = getattr(remote, "field_name", None)
+    for name, candidate in target.fields.items():
+        if (to_field and name == to_field) or (not to_field and candidate.primary_key):
+            return candidate  # type: ignore[no-any-return]
+    return None
+
+
+def _state_column_type(ctx: OperationContext, model_name: str, field: Field) -> ColumnType | None:
+    """The column type, following a foreign key to the type of the field it references."""
+    if not field.is_relation:
+        return column_type(field, ctx.vendor)
+    if field.many_to_many:
+        return None
+    target = _referenced_field(ctx, model_name, field)
+    if target is None or target.is_relation:
+        return None
+    text = _db_type(target, ctx.vendor, referenced=True)
+    return _parse(text, ctx.vendor) if text else None
 
 
 @functools.lru_cache(maxsize=256)
@@ -224,7 +261,8 @@ def check_alter_field(ctx: OperationContext, op: migrations.AlterField) -> Itera
         return
     if model.options.get("managed", True) is False or model.options.get("proxy"):
         return
-    old, new = column_type(old_field, ctx.vendor), column_type(op.field, ctx.vendor)
+    old = _state_column_type(ctx, op.model_name, old_field)
+    new = _state_column_type(ctx, op.model_name, op.field)
     column = ctx.column(op.name, op.field)
     if old is None or new is None or column is None or metadata_only(ctx.vendor, old, new):
         return
