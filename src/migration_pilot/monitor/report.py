@@ -6,6 +6,7 @@ history and the metrics file, and `pilot monitor` renders them.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -154,13 +155,57 @@ class ImpactReport:
         """Whether the circuit breaker fired in this window."""
         return bool(self.trips)
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (the run history's and `pilot monitor --format json`'s shape)."""
+    def to_dict(self, *, max_sessions: int = 20) -> dict[str, Any]:
+        """A JSON-ready dict (the run history's and `pilot monitor --format json`'s shape).
+
+        Only the `max_sessions` longest-waiting sessions are listed, so a run
+        history row stays small under heavy traffic; `sessions_blocked` still
+        counts them all.
+        """
         data = asdict(self)
+        data["blocked"] = data["blocked"][:max_sessions]
         data["tripped"] = self.tripped
-        return data
+        return _json_ready(data)
+
+    def summary(self) -> str:
+        """One line for deploy output and `pilot history`: the longest wait, who, and what else happened."""
+        if not self.supported:
+            return "not sampled: " + self.note
+        parts = [f"longest wait by another session {self.longest_wait_s:.2f}s",
+                 f"{self.sessions_blocked} {'session' if self.sessions_blocked == 1 else 'sessions'} blocked"]
+        if self.blocked:
+            worst = self.blocked[0]
+            who = f"pid {worst.pid}" + (f" {worst.application}" if worst.application else "")
+            parts[0] += f" ({who}, {worst.mode or 'a lock'}{' on ' + worst.table if worst.table else ''})"
+        if self.trips:
+            parts.append(f"circuit breaker tripped {len(self.trips)}x")
+        parts += [f"{name} +{value}" for name, value in (("rollbacks", self.rollbacks), ("deadlocks", self.deadlocks),
+                                                         ("conflicts", self.conflicts)) if value]
+        if self.max_replica_lag_s is not None:
+            parts.append(f"replica lag up to {self.max_replica_lag_s:.2f}s")
+        if self.error_count:
+            parts.append(f"{self.error_count} of {self.samples} samples failed")
+        return ", ".join(parts)
+
+    def metrics(self) -> dict[str, float | int]:
+        """Figures for the metrics file, by metric name suffix (absent when the server does not count them)."""
+        values: dict[str, float | int | None] = {
+            "impact_longest_wait_seconds": self.longest_wait_s,
+            "impact_sessions_blocked": self.sessions_blocked,
+            "impact_breaker_trips": len(self.trips),
+            "impact_rollbacks": self.rollbacks,
+            "impact_deadlocks": self.deadlocks,
+            "impact_replica_lag_seconds": self.max_replica_lag_s,
+        }
+        return {name: value for name, value in values.items() if value is not None} if self.supported else {}
 
 
 def sample_to_dict(sample: Sample) -> dict[str, Any]:
     """A JSON-ready dict of one sample (`pilot monitor --format json`)."""
-    return asdict(sample)
+    return _json_ready(asdict(sample))
+
+
+def _json_ready(data: dict[str, Any]) -> dict[str, Any]:
+    """Tuples as lists, exactly as the dict reads back from JSON (and from a JSONField)."""
+    result: dict[str, Any] = json.loads(json.dumps(data))
+    return result

@@ -207,18 +207,7 @@ def _renderable(sample: Any, report: Any, alias: str, vendor: str, watching: str
 
 def _summary(report: Any) -> str:
     """One paragraph: what the application felt since the monitor started."""
-    lines = [f"Since start ({report.duration_s:.1f}s, {report.samples} samples): longest wait by another session"
-             f" {report.longest_wait_s:.2f}s, {report.sessions_blocked}"
-             f" {'session' if report.sessions_blocked == 1 else 'sessions'} blocked"]
-    extra = [f"{name} +{value}" for name, value in (("rollbacks", report.rollbacks), ("deadlocks", report.deadlocks),
-                                                     ("conflicts", report.conflicts)) if value]
-    if report.rows_per_s:
-        extra.append(f"{report.rows_per_s:,.0f} rows written/s")
-    if report.max_replica_lag_s is not None:
-        extra.append(f"replica lag up to {report.max_replica_lag_s:.2f}s")
-    if report.error_count:
-        extra.append(f"{report.error_count} failed samples ({report.errors[0]})")
-    return lines[0] + ("; " + ", ".join(extra) if extra else "") + "."
+    return f"Since start ({report.duration_s:.1f}s, {report.samples} samples): {report.summary()}."
 
 
 def _short(query: str) -> str:
