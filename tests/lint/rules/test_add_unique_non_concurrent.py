@@ -319,3 +319,37 @@ def test_rendered_field_alternative_is_what_django_can_undo_on_postgresql(
 
     assert len(attached) == 1 and attached[0].endswith("_uniq")
     assert removed_by_django == []
+
+
+ADD_CODE = migrations.AddField("invoice", "code", models.CharField(max_length=20, null=True))
+CODE_UNIQUE = migrations.AddConstraint(
+    "invoice", models.UniqueConstraint(fields=["code"], name="invoice_code_uniq"))
+
+
+def test_constraint_fix_brings_the_add_field_it_depends_on():
+    (diagnostic,) = lint_one(RULE, [ADD_CODE, CODE_UNIQUE])
+    first, second = split_steps(diagnostic.safe_alternative or "")
+
+    assert "migrations.AddField(\n            model_name='invoice',\n            name='code'," in first
+    assert "AddField of code moves here from this migration." in first
+    assert first.index("migrations.AddField(") < first.index("CREATE UNIQUE INDEX CONCURRENTLY")
+
+
+def test_constraint_fix_with_its_add_field_gives_the_original_schema_on_postgresql(
+        postgresql_server, tmp_path):
+    from tests.lint.schema import pg_schema
+
+    (diagnostic,) = lint_one(RULE, [ADD_CODE, CODE_UNIQUE])
+    first, second = split_steps(diagnostic.safe_alternative or "")
+    schemas = {}
+    for label, files in (("original", {"0002_change": migration_source([ADD_CODE, CODE_UNIQUE])}),
+                         ("fixed", {"0002_change": first, "0003_attach": second})):
+        package = write_package(files)
+        with (scratch_connection("postgresql", postgresql_server, tmp_path / label) as connection,
+              override_settings(MIGRATION_MODULES={"testapp": package})):
+            MigrationExecutor(connection).migrate([("testapp", list(files)[-1])])
+            forwards = pg_schema(connection)
+            MigrationExecutor(connection).migrate([("testapp", "0001_initial")])
+            schemas[label] = (forwards, pg_schema(connection))
+
+    assert schemas["fixed"] == schemas["original"]

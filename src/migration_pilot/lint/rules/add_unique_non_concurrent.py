@@ -64,6 +64,9 @@ then, in the next migration, turn the finished index into the constraint
             ),
         ]
 
+When the constraint is on a column the same migration adds, the `AddField`
+moves into the first of the two migrations, before the build.
+
 If duplicates exist the concurrent build fails and leaves an INVALID index;
 its reverse drops it. Roll the two migrations back together. A
 `UniqueConstraint` with a condition or expressions stays an index: build it
@@ -162,6 +165,10 @@ def _two_step(ctx: OperationContext, table: str, uniques: Sequence[UniqueIndex],
     `then` are further concurrent builds (Django's pattern-ops index).
     """
     build = [render.nested(op) for op in first]
+    moved = [op for op in first if isinstance(op, migrations.AddField)
+             and any(op is original for original in ctx.migration.migration.operations)]
+    note = "" if not moved else " AddField of " + ", ".join(op.name for op in moved) + \
+        " moves here from this migration."
     attach_sql, detach_sql = [], []
     for unique in uniques:
         name = render.pg_identifier(unique.name)
@@ -184,10 +191,22 @@ def _two_step(ctx: OperationContext, table: str, uniques: Sequence[UniqueIndex],
     migration = ctx.migration
     return "\n\n".join([
         render.migration(build, dependencies=migration.dependencies, atomic=False,
-                         comment="Step 1 of 2: build the unique index; writes go on."),
+                         comment="Step 1 of 2: build the unique index; writes go on." + note),
         render.migration([render.nested(attach)], dependencies=[(migration.app_label, migration.name)],
                          comment="Step 2 of 2 (next migration): attach the index, no scan."),
     ])
+
+
+def _added_here(ctx: OperationContext, model_name: str, fields: Sequence[str]) -> list[Any]:
+    """AddField operations earlier in this migration that add any of `fields` to `model_name`.
+
+    The fix's first migration depends on what this migration depends on, so a
+    constraint on a column this migration adds must bring that AddField along.
+    """
+    wanted = {name.lower() for name in fields}
+    earlier = ctx.migration.migration.operations[:ctx.visit.index]
+    return [op for op in earlier if isinstance(op, migrations.AddField)
+            and op.model_name_lower == model_name.lower() and op.name_lower in wanted]
 
 
 def _is_plain(constraint: UniqueConstraint) -> bool:
@@ -218,7 +237,8 @@ def check_add_constraint(ctx: OperationContext, op: migrations.AddConstraint) ->
         return
     finding = _message(what, table, ctx, DDL.ADD_UNIQUE)
     columns = _columns(ctx, op.model_name, constraint.fields)
-    code = _two_step(ctx, table, [_unique_index(constraint, columns)], op)
+    code = _two_step(ctx, table, [_unique_index(constraint, columns)], op,
+                     first=_added_here(ctx, op.model_name, constraint.fields))
     yield Finding(finding.message, finding.hint, finding.lock, safe_alternative=code)
 
 
@@ -237,7 +257,8 @@ def check_unique_together(ctx: OperationContext, op: Any) -> Iterator[Finding]:
     for fields in added:
         columns = _columns(ctx, op.name, fields)
         uniques.append(UniqueIndex(render.django_index_name(table, columns, "_uniq", max_length), columns))
-    code = _two_step(ctx, table, uniques, op)
+    code = _two_step(ctx, table, uniques, op, first=_added_here(
+        ctx, op.name, [name for fields in added for name in fields]))
     for fields in added:
         finding = _message(f"Adding unique constraint on ({', '.join(fields)}) to {table}",
                            table, ctx, DDL.ADD_UNIQUE)
