@@ -379,3 +379,72 @@ def test_not_null_column_keeps_its_default_for_the_running_code_until_the_post_p
     assert post.code == 0 and "dropped the default of shop_invoice.qty" in post.out, post.out + post.err
     assert again.code == 0 and "nothing to do" in again.out
     assert verified_after.code == 0 and "kept by pilot deploy" not in verified_after.out
+
+
+BIGINT = '''
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0003_amount_index")]
+    operations = [migrations.AlterField("invoice", "amount", models.BigIntegerField(default=0, db_index=True))]
+'''
+
+
+def test_integer_column_widened_by_an_online_swap_while_writers_go_on(pg_project):
+    project, server, name, _log = pg_project
+    project.migration("0003_amount_index", '''
+        from django.db import migrations, models
+
+
+        class Migration(migrations.Migration):
+            dependencies = [("shop", "0002_customer")]
+            operations = [migrations.AlterField("invoice", "amount", models.IntegerField(default=0, db_index=True))]
+        ''')
+    fields = "number = models.CharField(max_length=30)\n    amount = models.{}(default=0, db_index=True)\n\n\n" \
+             "class Customer(models.Model):\n    name = models.CharField(max_length=30)"
+    project.models(fields.format("IntegerField"))
+    assert project.deploy().code == 0
+    project.migration("0004_bigint", BIGINT)
+    project.models(fields.format("BigIntegerField"))
+    errors: list[str] = []
+    written: list[int] = []
+    stop = threading.Event()
+
+    def writers():
+        with admin_connection(server, name) as conn:
+            while not stop.is_set():
+                try:
+                    (key,) = conn.execute("INSERT INTO shop_invoice (number, amount) VALUES ('w', 7) RETURNING id"
+                                          ).fetchone()
+                    conn.execute("UPDATE shop_invoice SET amount = amount + 1 WHERE id = %s", [key - 1000])
+                    written.append(key)
+                except Exception as exc:  # any error the application would see
+                    errors.append(str(exc))
+                time.sleep(0.005)
+
+    thread = threading.Thread(target=writers)
+    thread.start()
+    plan = project.run("plan")
+    result = project.deploy()
+    stop.set()
+    thread.join()
+
+    assert result.code == 0, result.out + result.err
+    assert "online: changing shop_invoice.amount to bigint rewrites the table" in plan.out
+    assert "online: swapped shop_invoice.amount to bigint" in result.out
+    assert "Verified: the live schema matches the migrations." in result.out
+    assert errors == [] and written
+    with admin_connection(server, name) as conn:
+        kind, not_null = conn.execute("SELECT format_type(atttypid, atttypmod), attnotnull FROM pg_attribute"
+                                      " WHERE attrelid = 'shop_invoice'::regclass AND attname = 'amount'").fetchone()
+        mismatched = conn.execute("SELECT count(*) FROM shop_invoice WHERE number = 'w' AND amount < 7").fetchone()
+        leftovers = conn.execute("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'shop_invoice'::regclass"
+                                 " AND NOT tgisinternal").fetchone()
+        # Rows from before the deploy kept their values (writers only ever add 1 to them).
+        lost = conn.execute("SELECT count(*) FROM shop_invoice WHERE number LIKE 'n%%'"
+                            " AND amount < substr(number, 2)::int").fetchone()
+        kept = conn.execute("SELECT count(*) FROM shop_invoice WHERE number LIKE 'n%%'").fetchone()
+    assert (kind, not_null) == ("bigint", True)
+    assert mismatched == (0,) and leftovers == (0,)
+    assert lost == (0,) and kept == (2000,)

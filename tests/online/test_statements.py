@@ -116,3 +116,32 @@ def test_hostile_names_are_quoted_with_the_backends_quote_name():
 def test_check_name_fits_postgresql_identifiers():
     assert len(check_name("t" * 63, "c" * 63)) <= 63
     assert check_name("a", "b") != check_name("a", "c")
+
+
+def _facts(kind="int4", blockers=()):
+    from migration_pilot.online.swap import ColumnFacts
+
+    return lambda table, column: ColumnFacts(kind, True, "0", "id", tuple(blockers), ())
+
+
+def test_integer_widening_becomes_an_online_swap():
+    sql = 'ALTER TABLE "shop_invoice" ALTER COLUMN "amount" TYPE bigint USING "amount"::bigint'
+
+    result = rewrite(sql, existing_tables=EXISTING, quote=quote, inspect=_facts())
+
+    assert result.now == ()
+    (deferred,) = result.later
+    (step,) = deferred.steps
+    assert step.kind == "swap" and step.label == "change shop_invoice.amount to bigint online"
+    assert deferred.plain == 'ALTER TABLE "shop_invoice" ALTER COLUMN "amount" TYPE bigint USING "amount"::bigint'
+
+
+@pytest.mark.parametrize("sql, facts", [
+    ('ALTER TABLE "shop_invoice" ALTER COLUMN "amount" TYPE bigint USING "amount"::bigint',
+     _facts(blockers=["view totals"])),                                     # a view depends on it
+    ('ALTER TABLE "shop_invoice" ALTER COLUMN "amount" TYPE bigint USING "amount"::bigint', _facts(kind="int8")),
+    ('ALTER TABLE "shop_invoice" ALTER COLUMN "amount" TYPE bigint USING ("amount" * 100)::bigint', _facts()),
+    ('ALTER TABLE "shop_invoice" ALTER COLUMN "number" TYPE varchar(60)', _facts(kind="varchar")),
+])
+def test_type_changes_the_swap_does_not_cover_run_as_written(sql, facts):
+    assert rewrite(sql, existing_tables=EXISTING, quote=quote, inspect=facts) is None

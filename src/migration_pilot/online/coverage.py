@@ -25,8 +25,13 @@ _SCHEMA_OPERATIONS: Final = frozenset({
 })
 
 
-def online_rules_for(operation: Any) -> frozenset[str]:
-    """The lint rules whose hazard the online form removes for `operation` (on PostgreSQL)."""
+def online_rules_for(operation: Any, *, app_label: str = "", state: Any = None,
+                     connection: Any = None) -> frozenset[str]:
+    """The lint rules whose hazard the online form removes for `operation` (on PostgreSQL).
+
+    With the state before the operation and a connection, an integer column
+    widened in place counts too when the catalog shows it can be swapped.
+    """
     kind = type(operation).__name__
     if kind not in _SCHEMA_OPERATIONS:
         return frozenset()
@@ -35,7 +40,35 @@ def online_rules_for(operation: Any) -> frozenset[str]:
         # Django adds the column with its default and drops the default at once; the online
         # form keeps it until `pilot deploy --phase post`, so the running code's INSERTs work.
         return ONLINE_RULES | {"add-field-not-null"}
+    if kind == "AlterField" and _swappable(operation, app_label, state, connection):
+        return ONLINE_RULES | {"alter-column-type"}
     return ONLINE_RULES
+
+
+def _swappable(operation: Any, app_label: str, state: Any, connection: Any) -> bool:
+    """Whether the online form widens this AlterField's integer column by a swap (see swap.py)."""
+    if state is None or connection is None or connection.vendor != "postgresql":
+        return False
+    from migration_pilot.analysis.schema import table_of
+    from migration_pilot.online.swap import column_facts
+
+    model = state.models.get((app_label, operation.model_name_lower))
+    old = model.fields.get(operation.name) if model is not None else None
+    new = operation.field
+    if old is None or old.primary_key or new.primary_key or old.is_relation or new.is_relation:
+        return False
+    if (old.get_internal_type(), new.get_internal_type()) not in _WIDENED:
+        return False
+    try:
+        facts = column_facts(connection, table_of(model, 63), old.db_column or operation.name)
+    except Exception:  # the plan still shows the finding; nothing is promised
+        return False
+    return facts is not None and not facts.blockers
+
+
+_WIDENED: Final = frozenset({("IntegerField", "BigIntegerField"), ("SmallIntegerField", "BigIntegerField"),
+                             ("SmallIntegerField", "IntegerField"),
+                             ("PositiveIntegerField", "PositiveBigIntegerField")})
 
 
 def handled_online(finding: Any, rules: frozenset[str], vendor: str) -> bool:

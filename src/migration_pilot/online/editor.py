@@ -95,7 +95,7 @@ class OnlineEditorMixin:
             self._plain_if_named(text)
         found = rewrite(text, existing_tables=self.online.existing_tables,
                         quote=self.quote_name,  # type: ignore[attr-defined]
-                        added_with_default=self.online.added_with_default)
+                        added_with_default=self.online.added_with_default, inspect=self._column_facts)
         if found is None:
             return parent.execute(sql, params)  # type: ignore[misc,attr-defined]
         self.online.rewrites.append(found)
@@ -107,6 +107,11 @@ class OnlineEditorMixin:
         else:  # atomic = False: nothing to wait for
             self.online.run_after_commit(self.connection, list(found.later))  # type: ignore[attr-defined]
         return None
+
+    def _column_facts(self, table: str, column: str) -> Any:
+        from migration_pilot.online.swap import column_facts
+
+        return column_facts(self.connection, table, column)  # type: ignore[attr-defined]
 
     def _plain_if_named(self, text: str) -> None:
         """Run pending work in its plain form, in the transaction, when `text` refers to it."""

@@ -88,13 +88,16 @@ class Rewrite:
 
 
 def rewrite(sql: str, *, existing_tables: Collection[str], quote: Quote,
-            added_with_default: set[tuple[str, str]] | None = None) -> Rewrite | None:
+            added_with_default: set[tuple[str, str]] | None = None,
+            inspect: Callable[[str, str], Any] | None = None) -> Rewrite | None:
     """The online form of `sql`, or None when it runs as written.
 
     `existing_tables` are the tables that existed before the deploy (only
     those are rewritten); `quote` is the backend's quote_name.
     `added_with_default` collects the NOT NULL columns added with a default
     (a later DROP DEFAULT of one of them is left out: see Rewrite.kept_defaults).
+    `inspect(table, column)` reads a column's catalog facts (swap.ColumnFacts);
+    without it, type changes run as written.
     """
     if not _CANDIDATE.match(sql):
         return None
@@ -112,7 +115,7 @@ def rewrite(sql: str, *, existing_tables: Collection[str], quote: Quote,
         return _index(sql, node, existing_tables, quote)
     if kind == "AlterTableStmt":
         return _alter_table(sql, node, existing_tables, quote,
-                            added_with_default if added_with_default is not None else set())
+                            added_with_default if added_with_default is not None else set(), inspect)
     return None
 
 
@@ -151,7 +154,8 @@ def _index(sql: str, node: object, existing: Collection[str], quote: Quote) -> R
 
 
 def _alter_table(sql: str, node: object, existing: Collection[str], quote: Quote,
-                 added_with_default: set[tuple[str, str]]) -> Rewrite | None:
+                 added_with_default: set[tuple[str, str]],
+                 inspect: Callable[[str, str], Any] | None = None) -> Rewrite | None:
     from pglast import enums
 
     relation = getattr(node, "relation", None)
@@ -169,7 +173,7 @@ def _alter_table(sql: str, node: object, existing: Collection[str], quote: Quote
                 and (table, str(getattr(cmd, "name", ""))) in added_with_default):
             kept_defaults.append((table, str(cmd.name)))  # type: ignore[attr-defined]
             continue
-        moved = _command(cmd, table, table_sql, quote)
+        moved = _command(cmd, table, table_sql, quote) or _type_change(cmd, table, table_sql, quote, inspect)
         if moved is None:
             kept.append(cmd)
             continue
@@ -226,6 +230,43 @@ def _command(cmd: object, table: str, table_sql: str, quote: Quote) -> tuple[obj
     if contype == enums.ConstrType.CONSTR_UNIQUE:
         return _unique(constraint, name, table, table_sql, quote)
     return None
+
+
+def _type_change(cmd: Any, table: str, table_sql: str, quote: Quote,
+                 inspect: Callable[[str, str], Any] | None) -> tuple[None, Deferred] | None:
+    """An integer column widened (int -> bigint): swapped in online instead of rewriting the table."""
+    from pglast import enums
+
+    from migration_pilot.online.swap import WIDENINGS, swap_step
+
+    if inspect is None or getattr(cmd, "subtype", None) != enums.AlterTableType.AT_AlterColumnType:
+        return None
+    definition = getattr(cmd, "def_", None)
+    type_name = getattr(definition, "typeName", None)
+    names = [getattr(n, "sval", "") for n in getattr(type_name, "names", None) or ()]
+    if not names or getattr(type_name, "typmods", None) or getattr(type_name, "arrayBounds", None):
+        return None
+    new_type = names[-1]
+    column = str(getattr(cmd, "name", ""))
+    facts = inspect(table, column)
+    if facts is None or (facts.type, new_type) not in WIDENINGS or facts.blockers:
+        return None
+    using = getattr(definition, "raw_default", None)
+    if using is not None and not _plain_cast_of(using, column):
+        return None  # a USING expression of the author's: runs as written
+    sql_type = {"int8": "bigint", "int4": "integer", "int2": "smallint"}[new_type]
+    plain = f"ALTER TABLE {table_sql} ALTER COLUMN {quote(column)} TYPE {sql_type} USING {quote(column)}::{sql_type}"
+    return None, Deferred(table, frozenset({column}), plain, (swap_step(table, column, sql_type),),
+                          f"changing {table}.{column} to {sql_type} rewrites the table under an ACCESS EXCLUSIVE"
+                          " lock (reads and writes wait); done online instead: a new column kept in sync by a"
+                          " trigger, copied in batches, indexes built concurrently, swapped in under a short lock")
+
+
+def _plain_cast_of(node: Any, column: str) -> bool:
+    """Whether a USING expression is just `column::type` (what Django writes)."""
+    arg = getattr(node, "arg", None)
+    fields: list[Any] = list(getattr(arg, "fields", None) or ())
+    return type(node).__name__ == "TypeCast" and len(fields) == 1 and getattr(fields[0], "sval", None) == column
 
 
 def _unique(constraint: object, name: str, table: str, table_sql: str,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from migration_pilot.online.statements import Step
@@ -39,7 +39,32 @@ def run_steps(connection: Any, steps: Sequence[Step], *, retry: Any, emit: Event
     return retries
 
 
+def retry_lock_timeouts(attempt: Callable[[], None], retry: Any, emit: EventSink, *, label: str) -> int:
+    """Call `attempt` until it does not time out on a lock, within the retry policy; the retries made."""
+    tries, waited = 0, 0.0
+    while True:
+        started = time.monotonic()
+        try:
+            attempt()
+            return tries
+        except Exception as exc:
+            waited += time.monotonic() - started
+            if not (is_lock_timeout(exc) and retry.allows(tries, waited)):
+                raise
+            delay = retry.delay(tries)
+            tries += 1
+            emit(Event("lock_timeout_retry", f"   lock timeout: {label}; retry {tries} in {delay:.1f}s",
+                       {"step": label, "attempt": tries}))
+            time.sleep(delay)
+            waited += delay
+
+
 def _run_one(connection: Any, step: Step, retry: Any, emit: EventSink) -> int:
+    if step.kind == "swap":
+        from migration_pilot.online.swap import run_swap
+
+        run_swap(connection, step, retry=retry, emit=emit)
+        return 0
     if step.done_if and _any_row(connection, step.done_if):
         emit(Event("online_step", f"   online: {step.label}: already done", {"step": step.label, "skipped": True}))
         return 0

@@ -244,7 +244,9 @@ def _plan_migration(connection: Any, migration: Any, backwards: bool, before: An
             description = type(operation).__name__
         operations.append(PlannedOperation(index, description, type(operation).__name__,
                                            operation_reversible(operation), locks,
-                                           online_rules_for(operation) if not backwards else frozenset()))
+                                           online_rules_for(operation, app_label=migration.app_label,
+                                                            state=walk_state, connection=connection)
+                                           if not backwards else frozenset()))
         operation.state_forwards(migration.app_label, walk_state)
     entry = PlannedMigration(
         migration.app_label, migration.name, backwards, bool(migration.atomic),
