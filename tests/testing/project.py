@@ -33,7 +33,8 @@ def write_project(path: Path, database: dict[str, Any], suites: list[str]) -> Pa
     (path / "mp_settings.py").write_text(
         "SECRET_KEY = 'x'\nUSE_TZ = True\nDEFAULT_AUTO_FIELD = 'django.db.models.BigAutoField'\n"
         "INSTALLED_APPS = ['django.contrib.contenttypes', 'django.contrib.auth', 'tests.testing.ledger']\n"
-        f"DATABASES = {{'default': {database!r}}}\n")
+        f"DATABASES = {{'default': {database!r},"
+        " 'other': {'ENGINE': 'django.db.backends.sqlite3', 'NAME': ':memory:'}}\n")
     (path / "pytest.ini").write_text(
         "[pytest]\nDJANGO_SETTINGS_MODULE = mp_settings\naddopts = -p no:randomly -p no:cacheprovider -rA\n")
     for suite in suites:

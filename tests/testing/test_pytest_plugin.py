@@ -19,6 +19,7 @@ EXPECTED = {
     "test_round_trip_reports_lossy_reverse": "PASSED",
     "test_round_trip_lossless": "PASSED",
     "test_unknown_migration_is_one_line": "PASSED",
+    "test_factory_for_another_database": "PASSED",
     "TestBalanceWithUnittest::test_filled": "PASSED",
     "test_data_migration_fills_balance": "PASSED",
     "test_initial_none_means_no_table": "PASSED",
@@ -46,7 +47,7 @@ def test_suite_on_sqlite_in_memory(tmp_path):
     assert run.outcomes() == EXPECTED, run.output[-4000:]
     restores, taken, captured = _summary(run.output)
     assert captured >= 4  # the literal start targets were snapshotted while the test database was migrated
-    assert restores >= 2 * 13  # every migration test starts and ends with a restore, not a migrate
+    assert restores >= 12  # migration tests start from a snapshot, not by migrating from zero
 
 
 def test_reuse_db_without_creation_still_isolates(tmp_path):
@@ -69,6 +70,30 @@ def test_marker_selects_migration_tests(tmp_path):
 
     assert [line for line in run.output.splitlines() if "::" in line] == [
         "test_isolation.py::test_4_plain_test_sees_latest_schema"]
+
+
+FAKE_DTM = """
+import pytest
+
+
+@pytest.fixture
+def migrator():
+    return "django-test-migrations' migrator"
+"""
+
+
+def test_names_the_migrator_in_use_when_django_test_migrations_is_there_too(tmp_path):
+    project = write_project(tmp_path, {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}, [])
+    (project / "django_test_migrations.py").write_text(FAKE_DTM)
+    (project / "test_which.py").write_text("def test_which(migrator):\n    assert not isinstance(migrator, str)\n")
+
+    run = run_pytest(project, "-p", "django_test_migrations")
+
+    (line,) = [line for line in run.output.splitlines() if line.startswith("migrator: ")]
+    owner = "migration_pilot" if line.startswith("migrator: migration_pilot's") else "django_test_migrations"
+    assert run.outcomes() == {"test_which": "PASSED" if owner == "migration_pilot" else "FAILED"}
+    assert line.endswith(f"run with -p no:{owner} to use"
+                         f" {({'migration_pilot', 'django_test_migrations'} - {owner}).pop()}'s instead.")
 
 
 def _leftovers(server, prefix):

@@ -9,6 +9,8 @@ reached by migrating the first time it is used.
 from __future__ import annotations
 
 import ast
+import inspect
+import textwrap
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -23,8 +25,8 @@ def _literal_targets(node: ast.AST) -> list[MigrationTarget]:
         return []
 
 
-def targets_in_source(source: str) -> list[MigrationTarget]:
-    """Literal start targets in one module's source, in order of appearance, without repeats."""
+def targets_in_source(source: str, *, unique: bool = True) -> list[MigrationTarget]:
+    """Literal start targets in one module's source (without repeats when unique)."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
@@ -37,7 +39,7 @@ def targets_in_source(source: str) -> list[MigrationTarget]:
         elif isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "migrate_from"
                                                   for t in node.targets):
             found.extend(_literal_targets(node.value))
-    return list(dict.fromkeys(found))
+    return list(dict.fromkeys(found)) if unique else found
 
 
 def targets_in_files(paths: Iterable[Path | Any]) -> list[MigrationTarget]:
@@ -49,3 +51,18 @@ def targets_in_files(paths: Iterable[Path | Any]) -> list[MigrationTarget]:
         except OSError:
             continue
     return list(dict.fromkeys(found))
+
+
+
+def targets_of_test(function: Any, cls: Any = None) -> list[MigrationTarget]:
+    """The literal start targets one test uses, once per use: its body's calls, or its class's `migrate_from`."""
+    if cls is not None and hasattr(cls, "migrate_from"):
+        try:
+            return normalize(cls.migrate_from)
+        except Exception:
+            return []
+    try:
+        source = textwrap.dedent(inspect.getsource(function))
+    except (OSError, TypeError):
+        return []
+    return targets_in_source(source, unique=False)

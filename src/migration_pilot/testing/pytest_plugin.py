@@ -27,6 +27,8 @@ from migration_pilot.testing.migrator import Migrator
 MARKER = "migration_test"
 _FIXTURES = ("migrator", "migrator_factory")
 _TARGETS = pytest.StashKey[list[Any]]()
+_USES = pytest.StashKey[list[Any]]()
+_OWNER = pytest.StashKey[str]()
 
 
 class MigratorFactory(Protocol):
@@ -48,35 +50,40 @@ def _is_migration_test(item: pytest.Item) -> bool:
     return uses_fixture or (isinstance(cls, type) and issubclass(cls, MigratorTestCase))
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark migration tests and note the literal start targets their modules name."""
-    from migration_pilot.testing.prescan import targets_in_files
+def _owner(session: pytest.Session, items: list[pytest.Item]) -> str:
+    """Which plugin's `migrator` the collected tests get ("migration_pilot" unless another overrides it)."""
+    item = next((i for i in items if "migrator" in getattr(i, "fixturenames", ())), None)
+    if item is None:
+        return "migration_pilot"
+    defs = session._fixturemanager.getfixturedefs("migrator", item) or ()
+    module = getattr(defs[-1].func, "__module__", "") if defs else ""
+    return "django_test_migrations" if module.startswith("django_test_migrations") else "migration_pilot"
 
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark migration tests and note the literal start targets their modules name."""
+    from migration_pilot.testing.prescan import targets_in_files, targets_of_test
+
+    config.stash[_OWNER] = _owner(session, items)
     tests = [item for item in items if _is_migration_test(item)]
+    uses = []
     for item in tests:
         item.add_marker(MARKER)
+        uses.extend(targets_of_test(getattr(item, "function", None), getattr(item, "cls", None)))
+    if config.stash[_OWNER] != "migration_pilot":
+        return  # the other plugin's migrator runs these tests: take no snapshots for them
     config.stash[_TARGETS] = targets_in_files(item.path for item in tests)
+    config.stash[_USES] = uses
 
 
 def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> list[str]:
     """Say which plugin's `migrator` is used when django-test-migrations is installed too."""
     if not config.pluginmanager.has_plugin("django_test_migrations"):
         return []
-    session = getattr(config, "_migration_pilot_session", None)
-    item = next((i for i in items if "migrator" in getattr(i, "fixturenames", ())), None)
-    owner = "migration_pilot"
-    if session is not None and item is not None:
-        defs = session._fixturemanager.getfixturedefs("migrator", item)
-        if defs:
-            owner = "django_test_migrations" if "django_test_migrations" in defs[-1].func.__module__ else owner
+    owner = config.stash.get(_OWNER, "migration_pilot")
     other = "django_test_migrations" if owner == "migration_pilot" else "migration_pilot"
     return [f"migrator: {owner}'s fixture is in use (django-test-migrations is installed too);"
             f" run with -p no:{owner} to use {other}'s instead."]
-
-
-def pytest_sessionstart(session: pytest.Session) -> None:
-    """Keep the session for the collection report."""
-    session.config._migration_pilot_session = session  # type: ignore[attr-defined]
 
 
 @pytest.hookimpl(wrapper=True)
@@ -89,7 +96,8 @@ def pytest_fixture_setup(
         return (yield)
     from migration_pilot.testing.session import capture_during_creation
 
-    with capture_during_creation(wanted):
+    uses: list[Any] = request.config.stash.get(_USES, [])
+    with capture_during_creation(wanted, uses):
         return (yield)
 
 

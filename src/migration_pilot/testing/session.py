@@ -68,12 +68,20 @@ class MigrationSession:
         self.snapshots: dict[AppliedSet, Any] = {}
         self.latest: AppliedSet | None = None
         self.stale_checked = False
+        self.uses: Counter[AppliedSet] = Counter()
+        """How many collected tests will start at each state (0: unknown, so never hand a snapshot over)."""
 
     # -- state of the database -------------------------------------------------------------------
 
     def applied(self) -> AppliedSet:
         """The migrations recorded as applied right now (one query)."""
         applied = self.executor.recorder.applied_migrations()
+        # A migration that replaces others counts as applied when all of those are (the loader's rule).
+        for key, migration in self.executor.loader.replacements.items():
+            if all(target in applied for target in migration.replaces):
+                applied[key] = migration
+            else:
+                applied.pop(key, None)
         self.executor.loader.applied_migrations = applied
         return frozenset(key for key in applied if key in self.graph.nodes)
 
@@ -112,11 +120,25 @@ class MigrationSession:
         """Remember the state the test database is in before the first migration test touches it."""
         if self.latest is None:
             self.latest = self.applied()
-            self.snapshot(self.latest)
+        if self.store.supported:
+            self.store.check()
+            self.store.keep_latest()
         return self.latest
 
+    def expect(self, targets: Sequence[MigrationTarget]) -> None:
+        """Count the start states collected tests name, so the last test to use one may consume its snapshot."""
+        for target in targets:
+            with contextlib.suppress(Exception):
+                self.uses[frozenset(initial_prefix(resolve([target], self.graph), self.full_plan))] += 1
+
     def _restore(self, applied: AppliedSet) -> None:
-        self.store.restore(self.snapshots[applied])
+        remaining = self.uses.get(applied, 0)
+        consume = self.store.consumable and remaining == 1
+        if remaining:
+            self.uses[applied] -= 1
+        self.store.restore(self.snapshots[applied], consume=consume)
+        if consume:
+            del self.snapshots[applied]
         STATS["restored"] += 1
 
     # -- moving the database ---------------------------------------------------------------------
@@ -131,18 +153,24 @@ class MigrationSession:
         else:
             base = max((s for s in self.snapshots if s <= target and self._is_prefix(s)), key=len, default=None)
             if base is None:
+                self.store.make_scratch()
                 self._empty()
                 base = frozenset()
             else:
                 self._restore(base)
             self._forward(base, [key for key in prefix if key not in base])
-            self.snapshot(target)
+            if self.uses.get(target, 0) != 1:
+                self.snapshot(target)
+            self.uses[target] = max(self.uses.get(target, 0) - 1, 0)
         self.applied()
         return self.state_for(target).clone()
 
     def migrate_to(self, spec: Any) -> ProjectState:
         """apply_tested_migration: Django's migrate to the targets, forward or backward, from the cached state."""
         targets = resolve(normalize(spec), self.graph)
+        self.ensure_latest()
+        if self.store.supported:
+            self.store.make_scratch()
         current = self.applied()
         plan = self.executor.migration_plan(targets)
         if not plan:
@@ -161,9 +189,10 @@ class MigrationSession:
 
     def reset(self) -> None:
         """Back to the latest migrations the session started with (a restore, not a migrate)."""
-        latest = self.ensure_latest()
-        if latest in self.snapshots:
-            self._restore(latest)
+        if self.latest is None:
+            return
+        if self.store.supported:
+            self.store.bring_back_latest()
         else:
             from django.core.management import call_command
 
@@ -224,6 +253,7 @@ class MigrationSession:
         for handle in handles:
             with contextlib.suppress(Exception):
                 self.store.drop(handle)
+        self.store.close()
 
 
 _SESSIONS: dict[tuple[str, str], MigrationSession] = {}
@@ -251,8 +281,9 @@ atexit.register(close_all)
 class _Capture:
     """Snapshots taken while the test database is first migrated, at the states tests will start from."""
 
-    def __init__(self, wanted: Sequence[MigrationTarget]) -> None:
+    def __init__(self, wanted: Sequence[MigrationTarget], uses: Sequence[MigrationTarget]) -> None:
         self.wanted = list(wanted)
+        self.uses = list(uses)
         self.progress: dict[int, list[MigrationKey]] = {}
         self.stops: dict[str, set[int]] = {}
 
@@ -263,6 +294,7 @@ class _Capture:
                 with contextlib.suppress(Exception):
                     stops.add(len(initial_prefix(resolve([target], session.graph), session.full_plan)))
             self.stops[session.alias] = stops
+            session.expect(self.uses)
         return self.stops[session.alias]
 
     def after_apply(self, executor: Any, state: ProjectState, migration: Any) -> None:
@@ -280,9 +312,14 @@ class _Capture:
 
 
 @contextlib.contextmanager
-def capture_during_creation(wanted: Sequence[MigrationTarget]) -> Iterator[None]:
-    """While the test databases are created, snapshot them at the start states of `wanted` targets."""
-    capture = _Capture(wanted)
+def capture_during_creation(wanted: Sequence[MigrationTarget],
+                            uses: Sequence[MigrationTarget] = ()) -> Iterator[None]:
+    """While the test databases are created, snapshot them at the start states of `wanted` targets.
+
+    `uses` names each collected test's start targets (one entry per test), so the last test
+    that starts at a state can have its snapshot instead of a copy.
+    """
+    capture = _Capture(wanted, uses)
     original = MigrationExecutor.apply_migration
 
     def apply_migration(self: Any, state: Any, migration: Any, fake: bool = False,

@@ -16,8 +16,11 @@ database (``test_`` prefix or TEST NAME) is refused.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
 import sqlite3
+import threading
 from typing import Any
 
 from migration_pilot.testing.errors import SnapshotError
@@ -49,13 +52,37 @@ class SnapshotStore:
             raise SnapshotError(self.database, "it is not a test database (no test_ prefix, not TEST NAME)",
                                 hint="Run migration tests only against the database the test runner created.")
 
+    consumable = False
+    """True when restore(consume=True) can hand the snapshot itself to the test instead of copying it."""
+
+    latest: Any = None
+
     def take(self) -> Any:
         """Copy the database as it is now; returns a handle for restore()."""
         return None
 
-    def restore(self, handle: Any) -> None:
-        """Make the database exactly the copy `handle` holds."""
+    def restore(self, handle: Any, *, consume: bool = False) -> None:
+        """Make the database exactly the copy `handle` holds (with consume=True, the handle is used up)."""
         raise NotImplementedError
+
+    def keep_latest(self) -> None:
+        """Before a test changes the database (at its latest migrations): keep a way to bring it back."""
+        if self.latest is None:
+            self.latest = self.take()
+
+    def make_scratch(self) -> None:
+        """The database is about to be emptied and migrated in place: keep the latest one aside first."""
+        self.keep_latest()
+
+    def bring_back_latest(self) -> None:
+        """Make the database the one keep_latest() kept, untouched by any test."""
+        self.restore(self.latest)
+
+    def close(self) -> None:
+        """Free what this store holds (the latest copy, background work)."""
+        if self.latest is not None:
+            self.drop(self.latest)
+            self.latest = None
 
     def drop(self, handle: Any) -> None:
         """Forget one snapshot and free its storage."""
@@ -79,7 +106,7 @@ class SQLiteSnapshots(SnapshotStore):
         self._raw().backup(copy)
         return copy
 
-    def restore(self, handle: sqlite3.Connection) -> None:
+    def restore(self, handle: sqlite3.Connection, *, consume: bool = False) -> None:
         raw = self._raw()
         if raw.in_transaction:
             raw.commit()
@@ -90,13 +117,27 @@ class SQLiteSnapshots(SnapshotStore):
 
 
 class PostgreSQLSnapshots(SnapshotStore):
-    """Template databases: a copy of the files, no SQL replay."""
+    """Template databases, and renames instead of copies wherever a copy is not needed.
+
+    - a snapshot is `CREATE DATABASE snap TEMPLATE test_db` (STRATEGY FILE_COPY on 15+);
+    - the latest database is not copied: the first restore renames it aside ("parks" it)
+      and bring_back_latest() renames it back, so nobody ever wrote to it meanwhile;
+    - a snapshot no later test needs is renamed into place instead of copied (consume);
+    - databases a test dirtied are renamed away and dropped by a background thread.
+    """
 
     supported = True
+    consumable = True
 
-    def _name(self) -> str:
+    def __init__(self, connection: Any) -> None:
+        super().__init__(connection)
+        self.parked: str | None = None
+        self.trash: queue.Queue[str | None] = queue.Queue()
+        self.dropper: threading.Thread | None = None
+
+    def _name(self, kind: str = "") -> str:
         self.counter += 1
-        return f"{self.database[:40]}{SNAPSHOT_MARK}{os.getpid()}_{self.counter}"
+        return f"{self.database[:40]}{SNAPSHOT_MARK}{os.getpid()}_{self.counter}{kind}"
 
     def _admin(self, *statements: str) -> None:
         self.connection.close()
@@ -104,19 +145,85 @@ class PostgreSQLSnapshots(SnapshotStore):
             for statement in statements:
                 cursor.execute(statement)
 
+    def _strategy(self) -> str:
+        return " STRATEGY FILE_COPY" if (self.connection.pg_version or 0) >= 150000 else ""
+
     def take(self) -> str:
         name = self._name()
         quote = self.connection.ops.quote_name
-        self._admin(f"CREATE DATABASE {quote(name)} TEMPLATE {quote(self.database)}")
+        strategy = self._strategy()
+        self._admin(f"CREATE DATABASE {quote(name)} TEMPLATE {quote(self.database)}{strategy}")
         return name
 
-    def restore(self, handle: str) -> None:
+    def _clear_place(self) -> list[str]:
+        """Statements that move the current test database out of the way (parked, or to the trash)."""
         quote = self.connection.ops.quote_name
-        self._admin(f"DROP DATABASE IF EXISTS {quote(self.database)} WITH (FORCE)",
-                    f"CREATE DATABASE {quote(self.database)} TEMPLATE {quote(handle)}")
+        aside = self._name("_park" if self.parked is None else "_trash")
+        if self.parked is None:
+            self.parked = aside
+        else:
+            self._throw_away(aside)
+        return [f"ALTER DATABASE {quote(self.database)} RENAME TO {quote(aside)}"]
+
+    def restore(self, handle: str, *, consume: bool = False) -> None:
+        quote = self.connection.ops.quote_name
+        statements = self._clear_place()
+        if consume:
+            statements.append(f"ALTER DATABASE {quote(handle)} RENAME TO {quote(self.database)}")
+        else:
+            statements.append(
+                f"CREATE DATABASE {quote(self.database)} TEMPLATE {quote(handle)}{self._strategy()}")
+        self._admin(*statements)
+
+    def keep_latest(self) -> None:
+        """Nothing to copy: the first restore parks the latest database by renaming it."""
+
+    def make_scratch(self) -> None:
+        if self.parked is None:
+            quote = self.connection.ops.quote_name
+            statements = self._clear_place()
+            self._admin(*statements, f"CREATE DATABASE {quote(self.database)} TEMPLATE {quote(self.parked)}"
+                                     f"{self._strategy()}")
+
+    def bring_back_latest(self) -> None:
+        if self.parked is None:
+            return
+        quote = self.connection.ops.quote_name
+        trash = self._name("_trash")
+        self._admin(f"ALTER DATABASE {quote(self.database)} RENAME TO {quote(trash)}",
+                    f"ALTER DATABASE {quote(self.parked)} RENAME TO {quote(self.database)}")
+        self.parked = None
+        self._throw_away(trash)
+
+    def _throw_away(self, name: str) -> None:
+        if self.dropper is None:
+            self.dropper = threading.Thread(target=self._drop_worker, name="migration-pilot-drop", daemon=True)
+            self.dropper.start()
+        self.trash.put(name)
+
+    def _drop_worker(self) -> None:
+        # Its own driver connection: Django's are per thread and pytest-django may block them.
+        params = {**self.connection.get_connection_params(), "dbname": "postgres"}
+        raw = None
+        while (name := self.trash.get()) is not None:
+            with contextlib.suppress(Exception):
+                if raw is None:
+                    raw = self.connection.Database.connect(**params)
+                    raw.autocommit = True
+                with raw.cursor() as cursor:
+                    cursor.execute(f"DROP DATABASE IF EXISTS {self.connection.ops.quote_name(name)} WITH (FORCE)")
+        if raw is not None:
+            raw.close()
 
     def drop(self, handle: str) -> None:
         self._admin(f"DROP DATABASE IF EXISTS {self.connection.ops.quote_name(handle)} WITH (FORCE)")
+
+    def close(self) -> None:
+        self.bring_back_latest()
+        if self.dropper is not None:
+            self.trash.put(None)
+            self.dropper.join()
+            self.dropper = None
 
     def drop_stale(self) -> None:
         pattern = f"{self.database[:40]}{SNAPSHOT_MARK}%"
@@ -166,7 +273,7 @@ class MySQLSnapshots(SnapshotStore):
         self._copy(self.database, name, clear_target=False)
         return name
 
-    def restore(self, handle: str) -> None:
+    def restore(self, handle: str, *, consume: bool = False) -> None:
         self._copy(handle, self.database, clear_target=True)
 
     def drop(self, handle: str) -> None:

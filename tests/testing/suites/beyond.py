@@ -1,6 +1,7 @@
 """Beyond DTM: backward targets, the round trip report, errors, MigratorTestCase."""
 
 import pytest
+from django.db import connections
 
 from migration_pilot.exceptions import PilotError
 from migration_pilot.testing.unittest import MigratorTestCase
@@ -61,3 +62,18 @@ class TestBalanceWithUnittest(MigratorTestCase):
         Account = self.new_state.apps.get_model("ledger", "Account")
 
         assert Account.objects.get().balance == 4
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "other"])
+def test_factory_for_another_database(migrator_factory):
+    other = migrator_factory("other")
+    state = other.apply_initial_migration(("ledger", "0002_account_balance"))
+
+    state.apps.get_model("ledger", "Account").objects.using("other").create(name="o")
+
+    with connections["other"].cursor() as cursor:
+        cursor.execute("SELECT name, balance FROM ledger_account")
+        assert cursor.fetchall() == [("o", 0)]
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT COUNT(*), MIN(status) FROM ledger_account")
+        assert cursor.fetchone() == (0, None)

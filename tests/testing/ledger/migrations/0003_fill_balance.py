@@ -3,13 +3,13 @@ from django.db import migrations
 
 def fill(apps, schema_editor):
     Account = apps.get_model("ledger", "Account")
-    for account in Account.objects.all():
+    for account in Account.objects.using(schema_editor.connection.alias):
         account.balance = len(account.name)
-        account.save(update_fields=["balance"])
+        account.save(update_fields=["balance"], using=schema_editor.connection.alias)
 
 
 def unfill(apps, schema_editor):
-    apps.get_model("ledger", "Account").objects.update(balance=0)
+    apps.get_model("ledger", "Account").objects.using(schema_editor.connection.alias).update(balance=0)
 
 
 class Migration(migrations.Migration):
