@@ -317,3 +317,48 @@ def test_ignore_comment_suppresses():
                   "        migrations.RunPython(migrate_data, migrations.RunPython.noop)")
 
     assert_allows(RULE, source=migration(RUNBOOK_LOOP, operations=operations))
+
+
+@pytest.mark.parametrize("statement", [
+    'Order.objects.filter(note="").update(note="-")',
+    "Order.objects.filter(note__isnull=True).update(note='-')",
+    'Order.objects.exclude(note="-").update(note="-")',
+], ids=["empty", "isnull", "exclude-new-value"])
+def test_flags_update_filtered_to_the_rows_not_done_yet(statement):
+    diagnostic = assert_flags(RULE, source=migration(f"    {statement}"))
+
+    assert "updates every row of testapp_order still matching" in diagnostic.message
+    assert "in one statement" in diagnostic.message
+
+
+def test_filtered_update_fix_batches_with_the_users_filter():
+    (diagnostic,) = lint_one(RULE, source=migration('    Order.objects.filter(note="").update(note="-")'))
+    code = diagnostic.safe_alternative or ""
+
+    assert 'rows = Order.objects.using(db).filter(note="").order_by("pk")' in code \
+        or "rows = Order.objects.using(db).filter(note='').order_by(\"pk\")" in code
+    assert ".filter(pk__in=batch).update(note=\"-\")" in code
+    assert_allows(RULE, source=code)
+
+
+def test_flags_bulk_update_loop_in_one_transaction():
+    body = ("    batch = []\n"
+            "    for order in Order.objects.all():\n"
+            "        order.note = order.status\n"
+            "        batch.append(order)\n"
+            "    Order.objects.bulk_update(batch, ['note'], batch_size=500)")
+
+    diagnostic = assert_flags(RULE, source=migration(body))
+
+    assert "writes every row of testapp_order with bulk_update in a single transaction" in \
+        diagnostic.message
+
+
+def test_allows_bulk_update_loop_in_a_non_atomic_migration():
+    body = ("    batch = []\n"
+            "    for order in Order.objects.all():\n"
+            "        order.note = order.status\n"
+            "        batch.append(order)\n"
+            "    Order.objects.bulk_update(batch, ['note'], batch_size=500)")
+
+    assert_allows(RULE, source=migration(body, atomic=False))

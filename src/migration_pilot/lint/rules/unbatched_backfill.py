@@ -7,7 +7,13 @@ Flags data migrations that rewrite a whole existing table at once:
   `.save()` on each row, in a transaction: an atomic migration, `RunPython`
   with `atomic=True`, or a `with transaction.atomic()` block;
 - a `RunPython` function that calls `.update(...)` on an unfiltered queryset
-  (`Model.objects.update(...)`, `Model.objects.all().update(...)`);
+  (`Model.objects.update(...)`, `Model.objects.all().update(...)`), or on one
+  filtered only to the rows not done yet on a field it sets
+  (`filter(code=None)`, `filter(code="")`, `filter(code__isnull=True)`,
+  `exclude(code=<the new value>)`): for a column just added that is every row;
+- a loop over a whole table that writes with `bulk_update`, in a transaction:
+  the batches are smaller statements, but every row stays locked until the
+  one commit;
 - a `RunSQL` `UPDATE` without `WHERE`.
 
 This is the pattern the migrations runbook (section 4.2, "Data Migration
@@ -71,8 +77,9 @@ outside the deploy, with the same loop.
 
 ## Not flagged
 - Tables created earlier in the same migration: nobody writes to them yet.
-- Filtered querysets and sliced ones (`filter(...)`, `exclude(...)`, `[:1000]`)
-  and `UPDATE ... WHERE`: migration_pilot cannot tell how many rows match.
+- Other filters (`filter(status="new").update(status="pending")`), sliced
+  querysets (`[:1000]`) and `UPDATE ... WHERE`: migration_pilot cannot tell
+  how many rows match.
 - A save() loop in a migration with `atomic = False` (and no
   `transaction.atomic()` around it): every save commits on its own.
 - Functions migration_pilot cannot read (lambdas, compiled code): not guessed.
@@ -130,13 +137,15 @@ class Queryset:
 
     model_var: str
     kept: list[str] = field(default_factory=list)
+    # `.filter(...)`/`.exclude(...)` calls of a backfill's "rows not done yet" filter.
+    filters: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
 class Backfill:
     """One whole-table rewrite found in a RunPython function."""
 
-    kind: str  # "save-loop" or "update"
+    kind: str  # "save-loop", "bulk-update" or "update"
     node: ast.stmt
     queryset: Queryset
     in_atomic_block: bool
@@ -156,13 +165,25 @@ def check_run_python(ctx: OperationContext, op: migrations.RunPython) -> Iterato
         table = _table(ctx, app, model)
         if ctx.is_new_table(table):
             continue
-        if backfill.kind == "save-loop" and not (in_transaction or backfill.in_atomic_block):
+        looped = backfill.kind in {"save-loop", "bulk-update"}
+        if looped and not (in_transaction or backfill.in_atomic_block):
             continue
-        how = ("saves every row of" if backfill.kind == "save-loop" else "updates every row of")
+        how = {"save-loop": "saves every row of",
+               "bulk-update": "writes every row of",
+               "update": "updates every row of"}[backfill.kind]
+        if backfill.queryset.filters:
+            how = (f"updates every row of {table} still matching"
+                   f" {''.join(backfill.queryset.filters).lstrip('.')} (for a column just added,"
+                   " every row) in one statement:")
+            table_text = ""
+        else:
+            table_text = f" {table}"
         where = f"{ctx.app_label}.{ctx.migration.name}"
-        single = "a single transaction" if backfill.kind == "save-loop" else "one statement"
+        single = {"save-loop": " in a single transaction:",
+                  "bulk-update": " with bulk_update in a single transaction:",
+                  "update": " in one statement:"}[backfill.kind] if table_text else ""
         yield Finding(
-            message=(f"RunPython {function.name} in {where} {how} {table} in {single}: "
+            message=(f"RunPython {function.name} in {where} {how}{table_text}{single} "
                      + _consequence(table)),
             hint=HINT,
             lock=ctx.lock(DDL.UPDATE_ALL_ROWS, table),
@@ -206,13 +227,66 @@ def find_backfills(function: ast.FunctionDef) -> list[Backfill]:
             queryset = whole_table(node.iter, aliases)
             if queryset is not None and _saves(node, node.target.id):
                 found.append(Backfill("save-loop", node, queryset, _in_atomic(node, parents)))
+            elif queryset is not None and _bulk_updates(function, queryset.model_var):
+                found.append(Backfill("bulk-update", node, queryset, _in_atomic(node, parents)))
         elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
               and node.func.attr == "update"):
-            queryset = whole_table(node.func.value, aliases)
+            queryset = whole_table(node.func.value, aliases) or backfill_filter(
+                node.func.value, {k.arg: k.value for k in node.keywords if k.arg})
             statement = _statement_of(node, parents)
             if queryset is not None and statement is not None:
                 found.append(Backfill("update", statement, queryset, _in_atomic(node, parents)))
     return found
+
+
+def _bulk_updates(function: ast.FunctionDef, model_var: str) -> bool:
+    """Whether the function calls `<model_var>.objects.bulk_update(...)` anywhere."""
+    return any(
+        isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "bulk_update" and isinstance(node.func.value, ast.Attribute)
+        and node.func.value.attr in MANAGERS and isinstance(node.func.value.value, ast.Name)
+        and node.func.value.value.id == model_var
+        for node in ast.walk(function)
+    )
+
+
+def _selects_not_done(method: str, keyword: ast.keyword, updated: dict[str, ast.expr]) -> bool:
+    """`filter(f=None)`, `filter(f="")`, `filter(f__isnull=True)` or `exclude(f=<the new value>)`."""
+    name, _, lookup = (keyword.arg or "").partition("__")
+    if name not in updated or not isinstance(keyword.value, ast.Constant):
+        return False
+    value = keyword.value.value
+    if method == "exclude":
+        new = updated[name]
+        return not lookup and isinstance(new, ast.Constant) and new.value == value
+    return (lookup == "isnull" and value is True) or (not lookup and value in (None, ""))
+
+
+def backfill_filter(expr: ast.expr, updated: dict[str, ast.expr]) -> Queryset | None:
+    """`Model.objects.filter(f=None).update(f=...)`: only the rows not done yet.
+
+    A filter that selects the rows where a field the update sets is still
+    empty (or not yet the new value) is a backfill: for a column just added
+    that is every row of the table, in one statement. Other filters are not
+    judged (lint cannot tell how many rows match).
+    """
+    filters: list[str] = []
+    on_updated = False
+    while isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute):
+        method = expr.func.attr
+        if method in {"filter", "exclude"}:
+            if expr.args or not expr.keywords:
+                return None
+            on_updated = on_updated or any(_selects_not_done(method, k, updated) for k in expr.keywords)
+            filters.insert(0, "." + ast.unparse(expr).rpartition(").")[2]
+                           if ")." in ast.unparse(expr) else _method_call(ast.unparse(expr)))
+        elif method not in WHOLE_TABLE_METHODS:
+            return None
+        expr = expr.func.value
+    if not on_updated or not (isinstance(expr, ast.Attribute) and expr.attr in MANAGERS
+                              and isinstance(expr.value, ast.Name)):
+        return None
+    return Queryset(expr.value.id, filters=filters)
 
 
 def whole_table(expr: ast.expr, aliases: dict[str, Queryset]) -> Queryset | None:
@@ -310,6 +384,8 @@ def _batched_python(ctx: OperationContext, op: migrations.RunPython, source: Mig
     args = [a.arg for a in function.args.args]
     if len(args) < 2:
         return None
+    if backfill.kind == "bulk-update":
+        return None  # its batching is the user's own code: the docstring shows the loop to write
     block = (_save_loop_block(ctx, backfill, source, app, model, table, function.name, args[1])
              if backfill.kind == "save-loop"
              else _update_block(backfill, source, table, function.name, args[1]))
@@ -482,8 +558,8 @@ def _update_block(backfill: Backfill, source: MigrationSource, table: str, funct
     arguments = ", ".join(source.segment(k) or "" for k in call.keywords)
     constants = {k.arg: k.value.value for k in call.keywords
                  if k.arg and isinstance(k.value, ast.Constant)}
-    rows_filter = ""
-    if constants and len(constants) == len(call.keywords):
+    rows_filter = "".join(backfill.queryset.filters)
+    if not rows_filter and constants and len(constants) == len(call.keywords):
         rows_filter = ".exclude(" + ", ".join(f"{k}={_literal(v)}" for k, v in constants.items()) + ")"
     model_var = backfill.queryset.model_var
     return (
