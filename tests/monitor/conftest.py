@@ -5,17 +5,37 @@ import time
 
 import pytest
 
+from tests import databases
 from tests.databases import admin_connection, scratch_database
 
 
+@pytest.fixture(scope="module")
+def _pg_module_database(django_db_blocker):
+    """One scratch PostgreSQL database per test module (None when the server is unreachable).
+
+    Creating and force-dropping a database per test costs more than the tests
+    themselves on a busy machine; pg_database resets its tables instead.
+    """
+    server, _ = databases.probe("postgresql")
+    if server is None:
+        yield None
+        return
+    with django_db_blocker.unblock(), scratch_database(server, "pilot_monitor") as name:
+        yield name
+
+
 @pytest.fixture
-def pg_database(postgresql_server):
-    """(server, name) of a scratch PostgreSQL database with table t (a few rows)."""
-    with scratch_database(postgresql_server, "pilot_monitor") as name:
-        with admin_connection(postgresql_server, name) as conn:
-            conn.execute("CREATE TABLE t (id int PRIMARY KEY, note text)")
-            conn.execute("INSERT INTO t SELECT g, 'x' FROM generate_series(1, 10) g")
-        yield postgresql_server, name
+def pg_database(postgresql_server, _pg_module_database):
+    """(server, name) of a PostgreSQL database with a fresh table t (ten rows) and no other sessions."""
+    name = _pg_module_database
+    with admin_connection(postgresql_server, name) as conn:
+        # Sessions of the previous test may linger for a moment after their client closed them.
+        poll(lambda: conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s"
+                                  " AND pid <> pg_backend_pid()", [name]).fetchone() == (0,))
+        conn.execute("DROP TABLE IF EXISTS t, big")
+        conn.execute("CREATE TABLE t (id int PRIMARY KEY, note text)")
+        conn.execute("INSERT INTO t SELECT g, 'x' FROM generate_series(1, 10) g")
+    return postgresql_server, name
 
 
 @pytest.fixture

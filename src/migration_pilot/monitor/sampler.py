@@ -152,7 +152,8 @@ class ImpactMonitor:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
-        self._sequence = 0
+        self._sequence = 0  # samples ingested
+        self._begun = 0  # samples begun: the one in flight, if any, is number _begun
         self._latest: Sample | None = None
         self._started_s = time.monotonic()
         self._run = _Window("run", self._started_s, None)
@@ -249,7 +250,7 @@ class ImpactMonitor:
         if self._thread is None:
             return self.latest()
         with self._lock:
-            target = self._sequence + 1
+            target = self._begun + 1  # one that begins after this call, not one already in flight
         self._wake.set()
         self._await_sample(target, timeout)
         return self.latest()
@@ -279,6 +280,9 @@ class ImpactMonitor:
         failures = 0
         try:
             while True:
+                self._wake.clear()  # a wake-up asked for from here on is for the next sample
+                with self._lock:
+                    self._begun += 1
                 began = time.monotonic()
                 last = self._stop.is_set()
                 try:
@@ -303,7 +307,6 @@ class ImpactMonitor:
                 # Back off while the server fails us, rather than reconnecting ten times a second.
                 pause = min(_MAX_RETRY_DELAY_S, self.interval * 2 ** min(failures, 8)) if failures else self.interval
                 self._wake.wait(max(0.0, pause - (time.monotonic() - began)))
-                self._wake.clear()
         finally:
             _close(wrapper)
             with self._sampled:
