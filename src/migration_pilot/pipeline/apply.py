@@ -102,6 +102,8 @@ class MigrationResult:
     steps_done: int = 0
     dirty: bool = False
     file_sha256: str = ""
+    impact: dict[str, Any] | None = None
+    """The impact monitor's report for this migration (what other sessions felt), where sampled."""
 
 
 @dataclass
@@ -176,6 +178,7 @@ class Recorder:
         row.error = result.error or ""
         row.steps_done = result.steps_done
         row.file_sha256 = result.file_sha256
+        row.impact = result.impact
         row.outcome = "failed" if result.error else ("unapplied" if result.backwards else "applied")
         row.dirty = result.dirty
         row.save(using=row._state.db)
@@ -271,7 +274,8 @@ def _retryable(connection: Any, migration: Any, counter: StatementCounter) -> bo
 def apply_forwards(connection: Any, keys: list[MigrationKey], *, timeouts: Timeouts, retry: Retry,
                    recorder: Recorder, emit: EventSink,
                    on_start: Callable[[Any], None] | None = None,
-                   executor: MigrationExecutor | None = None, online: bool = True) -> ApplyReport:
+                   executor: MigrationExecutor | None = None, online: bool = True,
+                   monitor: Any = None) -> ApplyReport:
     """Apply `keys` in order; stop at the first failure.
 
     One project state is carried from migration to migration, as `migrate`
@@ -279,7 +283,9 @@ def apply_forwards(connection: Any, keys: list[MigrationKey], *, timeouts: Timeo
     (the failed attempt may have changed it half-way). `on_start` receives the
     state before the first migration (for pre_migrate). With `online` (the
     default), PostgreSQL runs each unsafe statement in its online form (see
-    migration_pilot.online).
+    migration_pilot.online). A running `monitor` (migration_pilot.monitor)
+    gets a window per migration, whose report goes into its history row; a
+    statement its circuit breaker cancelled is retried like a lock timeout.
     """
     from migration_pilot.online import online_schema_editor
 
@@ -291,7 +297,7 @@ def apply_forwards(connection: Any, keys: list[MigrationKey], *, timeouts: Timeo
     editors = (online_schema_editor(connection, retry=retry, emit=emit) if online
                else contextlib.nullcontext(None))
     with frozen_heap(), session_timeouts(connection, timeouts), editors as session:
-        _apply_all(connection, executor, state, keys, retry, recorder, emit, report, session)
+        _apply_all(connection, executor, state, keys, retry, recorder, emit, report, session, monitor)
     if report.failed is None:
         # As `migrate` does: a squashed migration whose replaced migrations are all applied
         # is recorded as applied too, or the history reads half-squashed afterwards.
@@ -301,7 +307,7 @@ def apply_forwards(connection: Any, keys: list[MigrationKey], *, timeouts: Timeo
 
 def _apply_all(connection: Any, executor: MigrationExecutor, state: Any, keys: list[MigrationKey],
                retry: Retry, recorder: Recorder, emit: EventSink, report: ApplyReport,
-               session: Any = None) -> None:
+               session: Any = None, monitor: Any = None) -> None:
     from migration_pilot.online import undo_committed_part
     from migration_pilot.online.coverage import may_run_after_commit
 
@@ -319,8 +325,11 @@ def _apply_all(connection: Any, executor: MigrationExecutor, state: Any, keys: l
         started = time.monotonic()
         attempt = 0
         cleans_indexes = invalid_indexes.applies(connection, migration)
+        if monitor is not None:
+            monitor.mark(f"{key[0]}.{key[1]}", fresh=False)
         while True:
             attempt_started = time.monotonic()
+            trips_before = _trips(monitor)
             counter = StatementCounter()
             invalid_before, stale = (_clear_stale_indexes(connection, migration, emit) if cleans_indexes
                                      else (set(), None))
@@ -332,6 +341,8 @@ def _apply_all(connection: Any, executor: MigrationExecutor, state: Any, keys: l
             def on_recorded(row: Any = row, result: MigrationResult = result,
                             counter: StatementCounter = counter, started: float = started) -> None:
                 nonlocal lsn
+                if monitor is not None:
+                    result.impact = _impact(monitor.window())
                 result.duration_s = time.monotonic() - started
                 result.statements = counter.statements
                 result.rows_affected = counter.rows if counter.saw_rows else None
@@ -354,7 +365,8 @@ def _apply_all(connection: Any, executor: MigrationExecutor, state: Any, keys: l
                     why = undo_committed_part(connection, executor, state, migration)
                     undo_notes.append("its transactional part had committed and was undone" if why is None
                                       else f"its transactional part had committed and could not be undone ({why})")
-                locked = is_lock_timeout(exc)
+                tripped = _trips(monitor) > trips_before
+                locked = is_lock_timeout(exc) or tripped
                 left = _clear_left_indexes(connection, invalid_before, emit) if cleans_indexes else None
                 # What the error must say about indexes: a stale one that could not go, and whatever
                 # this attempt left (dropped or not). One still in the way makes a retry pointless.
@@ -367,14 +379,19 @@ def _apply_all(connection: Any, executor: MigrationExecutor, state: Any, keys: l
                     attempt += 1
                     result.retries = attempt
                     of = f"/{retry.attempts}" if retry.attempts is not None else ""
+                    why = "circuit breaker" if tripped else "lock timeout"
                     emit(Event("lock_timeout_retry",
-                               f"   lock timeout on {key[0]}.{key[1]}; retry {attempt}{of}"
+                               f"   {why} on {key[0]}.{key[1]}; retry {attempt}{of}"
                                f" in {delay:.1f}s", {"app": key[0], "name": key[1], "attempt": attempt}))
                     time.sleep(delay)
                     continue
                 if locked:
                     result.lock_wait_s += time.monotonic() - attempt_started
                 result.lock_timeout = locked
+                if tripped:
+                    undo_notes.append(f"the circuit breaker cancelled it: {monitor.window().summary()}")
+                if monitor is not None:
+                    result.impact = _impact(monitor.window())
                 result.error = "; ".join([_one_line(exc), *undo_notes, *notes])
                 result.dirty = journaled and result.steps_done > 0
                 result.duration_s = time.monotonic() - started
@@ -399,7 +416,20 @@ def _apply_all(connection: Any, executor: MigrationExecutor, state: Any, keys: l
         report.done.append(result)
         emit(Event("migration_applied", f"   OK {key[0]}.{key[1]} ({result.duration_s:.2f}s)",
                    {"app": key[0], "name": key[1], "duration_s": result.duration_s}))
+        if result.impact and result.impact.get("sessions_blocked"):
+            emit(Event("impact", f"   impact: {monitor.window().summary()}",
+                       {"app": key[0], "name": key[1], "impact": result.impact}))
     report.state = state
+
+
+def _impact(report: Any) -> dict[str, Any] | None:
+    """The monitor's report as stored in the history row (None where nothing is sampled)."""
+    return report.to_dict() if report.supported else None
+
+
+def _trips(monitor: Any) -> int:
+    """How many times the monitor's circuit breaker has fired so far (0 without a monitor)."""
+    return len(monitor.report().trips) if monitor is not None else 0
 
 
 def _online_failure(exc: BaseException) -> Any:

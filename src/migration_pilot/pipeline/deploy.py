@@ -10,8 +10,9 @@ back: the message says what a person must do.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,8 @@ class DeployOptions:
     timeouts: Timeouts = field(default_factory=lambda: Timeouts(lock=None, statement=0.0))
     retry: Retry = field(default_factory=Retry)
     online: bool = True
+    monitor: bool = True
+    max_blocked: float | None = None
     wait: float = 30.0
     blocker_wait: float = 10.0
     on_failure: str = "rollback"
@@ -125,6 +128,27 @@ def run_deploy(options: DeployOptions, *, emit: EventSink = ignore,
                    " that nothing between this host and the database pools sessions."))
     result.duration_s = time.monotonic() - started
     return result
+
+
+@contextlib.contextmanager
+def _impact_monitor(options: DeployOptions, connection: Any, emit: EventSink) -> Iterator[Any]:
+    """The impact monitor watching the migration's session (PostgreSQL, MySQL); None where it cannot run."""
+    if not options.monitor or connection.vendor not in {"postgresql", "mysql"}:
+        yield None
+        return
+    from migration_pilot.monitor import ImpactMonitor
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()" if connection.vendor == "postgresql" else "SELECT CONNECTION_ID()")
+        pid = int(cursor.fetchone()[0])
+
+    def tripped(trip: Any) -> None:
+        emit(Event("breaker", f"   circuit breaker: session {trip.blocked_pid} waited {trip.waited_s:.2f}s on the"
+                   f" migration (over --max-blocked); its statement was cancelled and will be retried"))
+
+    monitor = ImpactMonitor(options.alias, watch=pid, max_blocked=options.max_blocked, on_trip=tripped)
+    with monitor:
+        yield monitor
 
 
 def _retries(retry: Retry) -> str:
@@ -241,10 +265,12 @@ def _run_recorded(options: DeployOptions, connection: Any, emit: EventSink, exec
         _migrate_signal(executor, plan, post=False)
         report = apply_backwards(connection, keys, timeouts=options.timeouts, recorder=recorder, emit=emit)
     else:
-        report = apply_forwards(connection, keys, timeouts=options.timeouts, retry=options.retry,
-                                recorder=recorder, emit=emit, executor=executor, online=options.online,
-                                on_start=lambda state: _migrate_signal(executor, plan, post=False,
-                                                                       state=state))
+        with _impact_monitor(options, connection, emit) as monitor:
+            report = apply_forwards(connection, keys, timeouts=options.timeouts, retry=options.retry,
+                                    recorder=recorder, emit=emit, executor=executor, online=options.online,
+                                    monitor=monitor,
+                                    on_start=lambda state: _migrate_signal(executor, plan, post=False,
+                                                                           state=state))
     history.keep_defaults(run, report.kept_defaults)
     failure = None
     if report.failed is not None:
@@ -524,6 +550,7 @@ def _options_json(options: DeployOptions) -> dict[str, Any]:
         "retries": options.retry.attempts,
         "lock_wait_budget_s": options.retry.budget,
         "online": options.online,
+        "max_blocked_s": options.max_blocked,
         "on_failure": options.on_failure,
         "backup": options.backup,
     }

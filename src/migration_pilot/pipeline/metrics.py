@@ -17,6 +17,10 @@ _PER_MIGRATION: tuple[tuple[str, str, Callable[[Any], float | int | None]], ...]
     ("migration_rows_affected", "Rows changed by the migration's DML, where the driver reports it.",
      lambda m: m.rows_affected),
     ("migration_wal_bytes", "WAL the migration generated (PostgreSQL).", lambda m: m.wal_bytes),
+    ("migration_longest_wait_seconds", "Longest time another session was seen waiting on the migration.",
+     lambda m: (m.impact or {}).get("longest_wait_s")),
+    ("migration_sessions_blocked", "Sessions seen waiting on the migration.",
+     lambda m: (m.impact or {}).get("sessions_blocked")),
 )
 
 

@@ -37,6 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--phase", choices=["pre", "post"], default="pre",
                         help="pre (default): apply the migrations. post: after the new release runs everywhere,"
                         " drop the database defaults the online form kept for the old code.")
+    parser.add_argument("--max-blocked", help="Circuit breaker: cancel (and retry) the migration's statement when"
+                        " another session has waited on it longer than this, e.g. 500ms (default: off).")
+    parser.add_argument("--no-monitor", dest="monitor", action="store_false",
+                        help="Do not sample what other sessions wait on while migrations run.")
     parser.add_argument("--no-online", dest="online", action="store_false",
                         help="Run every statement as Django writes it (PostgreSQL: no online form for index"
                         " builds, constraints and NOT NULL).")
@@ -81,12 +85,27 @@ def build_options(options: dict[str, Any], *, kind: str = "deploy") -> Any:
                     base_delay=parse_duration(options.get("retry_delay") or "1s", source="--retry-delay"),
                     budget=parse_duration(budget, source="--lock-wait-budget")),
         online=bool(options.get("online", True)) and settings_values.get("online", True) is not False,
+        monitor=bool(options.get("monitor", True)) and settings_values.get("monitor", True) is not False,
+        max_blocked=_positive_duration(options.get("max_blocked") or settings_values.get("max_blocked"),
+                                       "--max-blocked"),
         wait=parse_duration(options.get("wait") or "30s", source="--wait"),
         blocker_wait=parse_duration(options.get("blocker_wait") or "10s", source="--blocker-wait"),
         on_failure=options.get("on_failure") or "rollback",
         verify=not options.get("no_verify"),
         kind=kind,
     )
+
+
+def _positive_duration(value: Any, source: str) -> float | None:
+    """A duration that must be more than zero, or None when not given."""
+    from migration_pilot.pipeline.durations import parse_duration
+
+    if value is None:
+        return None
+    seconds = parse_duration(value, source=source)
+    if seconds <= 0:
+        raise ConfigError(f"Bad {source} {value!r}: give a duration above zero, such as 500ms", source=source)
+    return seconds
 
 
 def _pilot_settings() -> dict[str, Any]:

@@ -40,7 +40,8 @@ def run(options: dict[str, Any], streams: Streams) -> int:
             "migrations": [{"app": m.app, "name": m.name, "backwards": m.backwards, "outcome": m.outcome,
                             "duration_s": m.duration_s, "lock_wait_s": m.lock_wait_s,
                             "retries": m.retries, "rows_affected": m.rows_affected,
-                            "wal_bytes": m.wal_bytes, "statements": m.statements, "error": m.error}
+                            "wal_bytes": m.wal_bytes, "statements": m.statements, "error": m.error,
+                            "impact": m.impact}
                            for m in r.migrations.all()],
         } for r in runs]
         streams.out.write(json.dumps(payload, indent=2) + "\n")
@@ -60,6 +61,9 @@ def run(options: dict[str, Any], streams: Streams) -> int:
                 figures.append(f"{m.rows_affected} rows")
             if m.wal_bytes is not None:
                 figures.append(f"{m.wal_bytes:,} WAL bytes")
+            if m.impact and m.impact.get("supported"):
+                figures.append(f"others waited up to {m.impact.get('longest_wait_s') or 0:.2f}s,"
+                               f" {m.impact.get('sessions_blocked') or 0} blocked")
             arrow = "<-" if m.backwards else "->"
             streams.out.write(f"   {arrow} {m.app}.{m.name} {m.outcome} ({', '.join(figures)})\n")
         if r.outcome in {"running", "interrupted"}:
