@@ -170,3 +170,15 @@ def test_pilot_monitor_once_json_with_pid(my_database, capsys):
     assert (session["pid"], session["query"]) == (watched_id, "SELECT SLEEP(1)")
     (blocked,) = payload["sample"]["blocked"]
     assert (blocked["pid"], blocked["root"], blocked["query"]) == (reader_id, watched_id, "SELECT count(*) FROM t")
+
+
+def test_session_id_is_the_connection_id(my_database):
+    from migration_pilot.monitor import session_id
+
+    server, name = my_database
+    with django_connection(server, name) as connection:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT CONNECTION_ID()")
+            (expected,) = cursor.fetchone()
+
+        assert session_id(connection) == expected

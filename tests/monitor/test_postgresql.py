@@ -269,3 +269,31 @@ def test_mark_cuts_one_report_per_migration(pg_database):
     assert 0.25 <= blocking.longest_wait_s <= select.took + 0.05
     assert [w.label for w in windows] == ["", "shop.0002_quiet", "shop.0003_blocking", ""]
     assert monitor.report().sessions_blocked == 1
+
+
+def test_watches_a_django_connection_by_its_session_id(pg_database):
+    from migration_pilot.monitor import session_id
+    from migration_pilot.pipeline.preflight import named_session
+    from tests.databases import django_connection
+
+    server, name = pg_database
+    reader = pg_session(server, name, "shop web")
+    reader_pid = reader.info.backend_pid
+    try:
+        with django_connection(server, name) as connection, named_session(connection, "deploy"):
+            pid = session_id(connection)
+            with ImpactMonitor(connection.alias, watch=pid, interval=0.05) as monitor, connection.cursor() as cursor:
+                cursor.execute("BEGIN")
+                cursor.execute("LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
+                select = Timed(lambda: reader.execute("SELECT count(*) FROM t").fetchone())
+                select.start()
+                poll(lambda: _lock_waiting(server, name, reader_pid))
+                sample = monitor.sample_now()
+                cursor.execute("ROLLBACK")
+                select.join(5)
+    finally:
+        reader.close()
+
+    (session,) = sample.watched
+    assert (session.pid, session.application) == (pid, DEPLOY)
+    assert [(b.pid, b.root) for b in sample.blocked] == [(reader_pid, pid)]

@@ -21,3 +21,11 @@ def test_returns_an_empty_report_that_says_why(tmp_path):
         "sqlite", False, 0, 0, False)
     assert report.note.startswith("SQLite has no server sessions to sample")
     assert report.to_dict()["note"] == report.note
+
+
+def test_session_id_is_none(tmp_path):
+    from migration_pilot.monitor import session_id
+    from tests.databases import django_connection
+
+    with django_connection(None, str(tmp_path / "db.sqlite3")) as connection:
+        assert session_id(connection) is None

@@ -9,6 +9,7 @@ renders them live; the deploy records them per migration.
 
 from __future__ import annotations
 
+from migration_pilot.monitor.connection import session_id
 from migration_pilot.monitor.report import (
     BlockedSession,
     Counters,
@@ -37,5 +38,6 @@ __all__ = [
     "Watch",
     "WatchedSession",
     "sample_to_dict",
+    "session_id",
     "unsupported_note",
 ]

@@ -68,3 +68,21 @@ def server_version(wrapper: Any) -> Any:
             return int(cursor.fetchone()[0])
         cursor.execute("SELECT VERSION()")
         return str(cursor.fetchone()[0])
+
+
+def session_id(connection: Any) -> int | None:
+    """The server's id for a Django connection's session: what `ImpactMonitor(watch=...)` takes.
+
+    PostgreSQL: the backend pid; MySQL/MariaDB: the connection id (KILL QUERY's
+    argument); None for SQLite. Read in the thread that owns the connection,
+    before its migration starts (drivers refuse calls from another thread
+    while a query runs), and again after a reconnect (then `monitor.watch()`).
+    """
+    if connection.vendor not in {"postgresql", "mysql"}:
+        return None
+    connection.ensure_connection()
+    raw = connection.connection
+    if connection.vendor == "mysql":
+        return int(raw.thread_id())
+    info = getattr(raw, "info", None)  # psycopg 3
+    return int(info.backend_pid) if info is not None else int(raw.get_backend_pid())
