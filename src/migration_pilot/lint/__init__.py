@@ -49,11 +49,14 @@ def lint(
     migration files at those absolute paths (for --since).
     """
     config = config or load_config()
-    target = vendor or vendor_of_alias(database)
+    configured = vendor_of_alias(database) if database in settings.DATABASES or not vendor \
+        else None
+    target = vendor or configured or "unknown"
     profile: BackendProfile = profile_for(target, config.pg_version if target == "postgresql"
                                           else None)
     loaded = load_graph()
     selection, skipped = build_selection(
         loaded, config, app_labels=app_labels, all_apps=all_apps, paths=paths
     )
-    return run_lint(loaded, config, profile, selection, scope=scope, skipped_apps=skipped)
+    return run_lint(loaded, config, profile, selection, scope=scope, skipped_apps=skipped,
+                    settings_vendor=configured)

@@ -44,10 +44,13 @@ class OperationSummary:
 class OperationContext:
     """One operation with the state before it, for operation checks."""
 
-    def __init__(self, visit: OperationVisit, profile: BackendProfile, scope: Scope) -> None:
+    def __init__(self, visit: OperationVisit, profile: BackendProfile, scope: Scope,
+                 *, settings_vendor: str | None = None) -> None:
         self.visit = visit
         self.profile = profile
         self.scope = scope
+        # The vendor of the database in the settings, when --vendor chose another one.
+        self.settings_vendor = settings_vendor
 
     @property
     def migration(self) -> MigrationVisit:

@@ -138,7 +138,8 @@ class LintVisitor:
     """Runs operation, SQL and migration checks as the walk reaches each migration."""
 
     def __init__(self, rules: Iterable[Rule], profile: BackendProfile, config: Config,
-                 scope: Scope) -> None:
+                 scope: Scope, *, settings_vendor: str | None = None) -> None:
+        self.settings_vendor = settings_vendor if settings_vendor != profile.vendor else None
         self.profile = profile
         self.config = config
         self.scope = scope
@@ -168,7 +169,8 @@ class LintVisitor:
     def visit_operation(self, visit: OperationVisit) -> None:
         """Run every check registered for this operation's type."""
         operation = visit.operation
-        ctx = OperationContext(visit, self.profile, self.scope)
+        ctx = OperationContext(visit, self.profile, self.scope,
+                               settings_vendor=self.settings_vendor)
         if visit.kind is None:
             self._emit_meta("unknown-operation", Finding(
                 f"{type(operation).__name__} is not a Django operation migration_pilot knows,"
@@ -321,10 +323,16 @@ def run_lint(
     *,
     scope: Scope | None = None,
     skipped_apps: tuple[str, ...] = (),
+    settings_vendor: str | None = None,
 ) -> LintResult:
-    """Lint the selected migrations of `loaded` for `profile`'s database."""
+    """Lint the selected migrations of `loaded` for `profile`'s database.
+
+    `settings_vendor`: the vendor of the database in the settings, when it is not
+    the one linted for (`--vendor`); rules warn where the code may take another path.
+    """
     rules = select_rules(config, profile.vendor)
-    visitor = LintVisitor(rules, profile, config, scope or Scope())
+    visitor = LintVisitor(rules, profile, config, scope or Scope(),
+                          settings_vendor=settings_vendor)
     final_state = walk(
         loaded,
         visitor,

@@ -1,0 +1,88 @@
+"""RunPython that branches on the database vendor, linted for another vendor than the settings'.
+
+## What it does
+When `pilot lint --vendor X` is run with settings whose database is another
+vendor, flags each `RunPython` whose function reads the connection's vendor
+(`schema_editor.connection.vendor`, `connection.vendor`). Such code takes a
+different path on each database, and lint judged the migration for X.
+
+## Why is this dangerous?
+The findings (and their absence) describe the database named by `--vendor`.
+A function that does one thing on PostgreSQL and another on SQLite or MySQL
+may run the branch lint did not consider when the migration is applied with
+these settings, or skip the branch lint did consider. A clean lint result is
+then no evidence for the database the code will really meet.
+
+## Safe alternative
+Lint with the settings of the database you deploy to (no `--vendor`, or the
+`--database` alias of that database), and lint once per vendor the project
+targets. Code that must differ per vendor is clearer as separate operations
+guarded by `migrations.RunSQL` per vendor or by a check at the top:
+
+    from django.db import migrations
+
+
+    def fill(apps, schema_editor):
+        Order = apps.get_model("testapp", "Order")
+        Order.objects.filter(note="").update(note="-")
+
+
+    class Migration(migrations.Migration):
+        dependencies = [("testapp", "0001_initial")]
+        operations = [
+            migrations.RunPython(fill, migrations.RunPython.noop),
+        ]
+
+## Not flagged
+- Lint runs for the vendor of the settings' database (no `--vendor`, or the
+  same one): the branch lint considers is the one taken.
+- Functions migration_pilot cannot read (lambdas, compiled code).
+
+## Databases
+All.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from django.db import migrations
+
+from migration_pilot.analysis.source import function_source
+from migration_pilot.diagnostics import Severity
+from migration_pilot.lint.context import OperationContext
+from migration_pilot.lint.registry import Finding, Rule
+
+rule = Rule(__name__, severity=Severity.WARNING, category="meta", added_in="0.2.0")
+
+
+def reads_vendor(function: ast.FunctionDef) -> bool:
+    """Whether the function reads `<something>.connection.vendor` or `connection.vendor`."""
+    for node in ast.walk(function):
+        if not (isinstance(node, ast.Attribute) and node.attr == "vendor"):
+            continue
+        owner = node.value
+        if (isinstance(owner, ast.Attribute) and owner.attr == "connection") or (
+                isinstance(owner, ast.Name) and owner.id == "connection"):
+            return True
+    return False
+
+
+@rule.on(migrations.RunPython)
+def check(ctx: OperationContext, op: migrations.RunPython) -> Iterator[Finding]:
+    if ctx.settings_vendor is None:
+        return
+    for code in (op.code, op.reverse_code):
+        found = function_source(code) if code is not None else None
+        if found is None or not reads_vendor(found[1]):
+            continue
+        yield Finding(
+            message=(f"RunPython {found[1].name} in {ctx.app_label}.{ctx.migration.name} branches"
+                     f" on the database vendor; this lint judged it for {ctx.vendor} (--vendor),"
+                     f" but the settings' database is {ctx.settings_vendor}, where it may take"
+                     " another path."),
+            hint=(f"Lint with the settings of the database you deploy to, once per vendor the"
+                  f" project targets (without --vendor, or with --vendor {ctx.settings_vendor})."),
+        )
+        return
