@@ -182,3 +182,27 @@ def test_session_id_is_the_connection_id(my_database):
             (expected,) = cursor.fetchone()
 
         assert session_id(connection) == expected
+
+
+def test_pilot_monitor_once_text_without_pid_shows_every_wait_in_the_database(my_database, capsys):
+    server, name = my_database
+    holder, _ = my_session(server, name)
+    reader, reader_id = my_session(server, name)
+    try:
+        _run(holder, "LOCK TABLES t WRITE")
+        select = Timed(lambda: _run(reader, "SELECT count(*) FROM t"))
+        select.start()
+        poll(lambda: _state(server, reader_id) == "Waiting for table metadata lock")
+        with django_connection(server, name) as connection:
+            Command().run_from_argv(["manage.py", "pilot", "monitor", "--database", connection.alias, "--once"])
+        _run(holder, "UNLOCK TABLES")
+        select.join(5)
+    finally:
+        holder.close()
+        reader.close()
+
+    out = capsys.readouterr().out
+    assert "(mysql), watching every session of this database" in out
+    assert "MySQL and MariaDB sessions have no names" in out
+    waiting = out.split("Sessions waiting for a lock", 1)[1]
+    assert str(reader_id) in waiting and "Waiting for table metadata lock" in waiting

@@ -31,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pid", type=int, action="append", dest="pids", metavar="PID",
                         help="Watch this backend pid / connection id instead of the migration-pilot sessions"
                              " (repeatable; MySQL and MariaDB have no session names, so pass the deploy's here).")
-    parser.add_argument("--format", choices=["text", "json"], default="text", dest="output_format")
+    parser.add_argument("--format", choices=["text", "json"], default="text", dest="output_format",
+                        help="json: one object per sample, then {\"report\": ...} (with --once: one object).")
 
 
 def run(options: dict[str, Any], streams: Streams) -> int:
@@ -57,16 +58,18 @@ def run(options: dict[str, Any], streams: Streams) -> int:
                                       "note": note}) + "\n" if as_json
                           else f"Nothing to sample on database {alias!r}: {note}\n")
         return EXIT_OK
-    watching = f"pids {', '.join(map(str, pids))}" if pids else "migration-pilot sessions"
+    watching = (f"pids {', '.join(map(str, pids))}" if pids else "migration-pilot sessions"
+                if monitor.vendor == "postgresql" else "every session of this database")
     with monitor:
         first = monitor.latest()
         if first is not None and first.error is not None and monitor.report().error_count == monitor.report().samples:
             raise DatabaseUnreachableError(alias, _where(monitor), first.error)
         if options.get("once"):
             sample = monitor.latest() or Sample(0.0, error="no sample was taken")
+            nothing = not sample.watched and not watching.startswith("every")
             if as_json:
                 streams.out.write(json.dumps({"database": alias, "vendor": monitor.vendor, "watching": watching,
-                                              "nothing_to_watch": not sample.watched,
+                                              "nothing_to_watch": nothing,
                                               "sample": sample_to_dict(sample)}, indent=2) + "\n")
             else:
                 streams.out.write(_render_text(sample, None, alias, monitor.vendor, watching, streams.colour))
@@ -160,7 +163,10 @@ def _renderable(sample: Any, report: Any, alias: str, vendor: str, watching: str
     if sample.error:
         parts.append(Text(f"Sampling failed: {sample.error}"))
         return Group(*parts)
-    if not sample.watched:
+    if watching.startswith("every session"):
+        parts.append(Text("MySQL and MariaDB sessions have no names: showing every lock wait in this database"
+                          " (pass --pid with the deploy's connection id to see whom it blocks)."))
+    elif not sample.watched:
         parts.append(Text(f"No {watching} running on {alias!r}: nothing to watch."))
     else:
         table = Table("pid", "application", "state", "running", "holds", "waiting for", "query",
@@ -176,7 +182,8 @@ def _renderable(sample: Any, report: Any, alias: str, vendor: str, watching: str
         parts.append(table)
     if sample.blocked:
         table = Table("pid", "application", "waiting", "lock", "table", "behind", "query",
-                      title="Sessions blocked by them", title_justify="left")
+                      title="Sessions blocked by them" if sample.watched else "Sessions waiting for a lock",
+                      title_justify="left")
         for b in sorted(sample.blocked, key=lambda b: -b.wait_s):
             table.add_row(str(b.pid), escape(b.application), f"{b.wait_s:.2f}s", escape(b.mode), escape(b.table),
                           ", ".join(map(str, b.blocked_by)), escape(_short(b.query)))
