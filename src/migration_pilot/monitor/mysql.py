@@ -100,8 +100,11 @@ class MysqlProbe:
                 blockers = tuple(h for h in holders if h != int(sid))
                 waiters.append(LockWait(int(sid), str(user), float(elapsed or 0), str(state), "", str(info),
                                         blockers))
-        # trx_wait_started has whole seconds; the statement's own clock is finer and never later.
-        waiters.extend(replace(w, wait_s=min(w.wait_s, elapsed_of.get(w.pid, w.wait_s))) for w in row_waits)
+        # trx_wait_started has whole seconds; the statement's own clock is finer and never later. A
+        # cached wait whose session no longer runs a statement has ended since InnoDB was last read.
+        running = {int(row[0]) for row in sessions if row[2] in {"Query", "Execute"}}
+        waiters.extend(replace(w, wait_s=min(w.wait_s, elapsed_of.get(w.pid, w.wait_s)))
+                       for w in row_waits if w.pid in running)
         watched = tuple(
             WatchedSession(int(sid), str(user), f"{command}: {state}" if state else str(command),
                            float(elapsed or 0), str(info), _holds(transactions.get(int(sid))),
