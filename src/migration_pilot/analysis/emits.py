@@ -30,7 +30,7 @@ _MODEL_OPTION_OPERATIONS: tuple[type, ...] = (
 
 
 def emits_sql(operation: Any, kind: type | None, app_label: str, state: ProjectState,
-              max_name_length: int) -> bool:
+              max_name_length: int, vendor: str = "unknown") -> bool:
     """False only when Django's schema editor certainly emits nothing for `operation`.
 
     `state` is the project state before the operation; `kind` its effective type.
@@ -52,8 +52,14 @@ def emits_sql(operation: Any, kind: type | None, app_label: str, state: ProjectS
         old = model.fields.get(operation.name_lower) or model.fields.get(operation.name)
         if old is None:
             return True
-        return field_should_be_altered(state, app_label, model, operation.name, old,
-                                       operation.name, operation.field, max_name_length)
+        if not field_should_be_altered(state, app_label, model, operation.name, old,
+                                       operation.name, operation.field, max_name_length):
+            return False
+        before = column_signature(state, app_label, model, operation.name, old, max_name_length,
+                                  vendor)
+        after = column_signature(state, app_label, model, operation.name, operation.field,
+                                 max_name_length, vendor)
+        return before is None or after is None or before != after
     if kind is migrations.RenameField:
         old = model.fields.get(operation.old_name_lower) or model.fields.get(operation.old_name)
         if old is None:
@@ -88,6 +94,40 @@ def field_should_be_altered(state: ProjectState, app_label: str, model: ModelSta
             new_kwargs.pop("to", None)
     return old_column != new_column or (old_path, old_args, old_kwargs) != (
         new_path, new_args, new_kwargs)
+
+
+def column_signature(state: ProjectState, app_label: str, model: ModelState, name: str,
+                     field: Field, max_name_length: int, vendor: str) -> tuple[Any, ...] | None:
+    """Everything about a column Django's `_alter_field` writes SQL for, or None if unknown.
+
+    Two fields with the same signature make Django's schema editor emit
+    nothing (a JSONField's encoder, a Python-side default, EmailField to
+    CharField). The internal type stands in for the type checks Django adds
+    (PositiveIntegerField); unknown column types count as different.
+    """
+    from migration_pilot.backends.column_types import data_types
+
+    types = data_types(vendor)
+    internal = field.get_internal_type()
+    if field.is_relation:
+        type_text: Any = ("relation", _target_table(state, app_label, model, field, max_name_length),
+                          getattr(field.remote_field, "field_name", None),
+                          getattr(field, "db_constraint", True))
+    elif types is None or internal not in types:
+        return None
+    else:
+        template = types[internal]
+        params = {k: getattr(field, k, None) for k in ("max_length", "max_digits",
+                                                      "decimal_places")}
+        try:
+            type_text = template(params) if callable(template) else template % params
+        except (KeyError, TypeError, ValueError):
+            return None
+    indexed = bool(getattr(field, "db_index", False) and not getattr(field, "unique", False))
+    db_default = field.db_default if field.has_db_default() else None
+    return (column_of(name, field), internal, type_text, field.null, bool(field.unique), indexed,
+            bool(field.primary_key), repr(db_default), getattr(field, "db_comment", None),
+            getattr(field, "db_collation", None), getattr(field, "db_tablespace", None))
 
 
 def _target_table(state: ProjectState, app_label: str, model: ModelState, field: Field,

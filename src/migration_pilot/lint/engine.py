@@ -190,7 +190,7 @@ class LintVisitor:
             schema, data = False, True
         else:
             schema = emits_sql(operation, visit.kind, visit.migration.app_label, visit.state,
-                               self.profile.max_name_length())
+                               self.profile.max_name_length(), self.profile.vendor)
         self._summaries.append(OperationSummary(visit.index, visit.kind.__name__, schema, data))
 
     def end_migration(self, visit: MigrationVisit) -> None:

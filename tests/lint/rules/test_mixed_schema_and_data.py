@@ -136,6 +136,10 @@ PYTHON_ONLY_CHANGES = {
         blank=True, default="", db_column="note")),
     "on-delete-and-related-name": migrations.AlterField("order", "customer", models.ForeignKey(
         "testapp.customer", on_delete=models.PROTECT, related_name="orders")),
+    "python-default-only": migrations.AlterField("order", "status", models.CharField(
+        default="draft", max_length=20)),
+    "email-field-to-char-field": migrations.AlterField("customer", "email", models.CharField(
+        max_length=254)),
 }
 COLUMN_CHANGES = {
     "max-length": migrations.AlterField("order", "status", models.CharField(default="new",
@@ -145,6 +149,10 @@ COLUMN_CHANGES = {
     "db-column-renames": migrations.AlterField("order", "note", models.TextField(
         blank=True, default="", db_column="remark")),
     "rename-field": migrations.RenameField("order", "note", "remark"),
+    "positive-integer-check": migrations.AlterField("order", "quantity", models.PositiveIntegerField(
+        default=1)),
+    "db-index": migrations.AlterField("order", "status", models.CharField(
+        default="new", max_length=20, db_index=True)),
 }
 BACKFILL_TEMPLATE = '''IMPORTS
 
@@ -208,6 +216,7 @@ def test_no_sql_judgement_matches_djangos_schema_editor_on_postgresql(postgresql
             operation.database_forwards("testapp", editor, state, new_state)
         collected = [sql for sql in editor.collected_sql if sql.strip()]
 
-    judged = emits_sql(operation, effective_operation_type(operation), "testapp", state, 63)
+    judged = emits_sql(operation, effective_operation_type(operation), "testapp", state, 63,
+                       "postgresql")
 
     assert (bool(collected), judged) == (emits, emits), collected
