@@ -92,3 +92,18 @@ def _sqlstate(exc: BaseException) -> str | None:
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:300] or type(exc).__name__
+
+
+def run_post_deploy(options: Any, *, emit: EventSink = ignore) -> Any:
+    """`pilot deploy --phase post`: the post-deploy migrations, then the kept defaults dropped."""
+    from migration_pilot.pipeline.deploy import run_deploy
+
+    deployed = run_deploy(options, emit=emit)
+    if deployed.exit_code != 0:
+        return deployed
+    contract = run_post_phase(options, emit=emit)
+    contract.message = f"{deployed.message} {contract.message}"
+    contract.applied = deployed.applied
+    contract.run_id = deployed.run_id
+    contract.duration_s += deployed.duration_s
+    return contract

@@ -69,6 +69,8 @@ class DeployOptions:
     online: bool = True
     monitor: bool = True
     max_blocked: float | None = None
+    phase: str = "all"
+    """'all', 'pre' (hold back post-deploy migrations) or 'post' (only those; see pipeline/phases.py)."""
     wait: float = 30.0
     blocker_wait: float = 10.0
     on_failure: str = "rollback"
@@ -210,6 +212,9 @@ def _run_locked(options: DeployOptions, config: Config, connection: Any, emit: E
                           executor=executor)
     except MigrationLoadError as exc:
         return DeployResult(EXIT_REFUSED, "refused", f"Refused: {exc}")
+    refused = _phase(plan, options, executor, emit)
+    if refused:
+        return DeployResult(EXIT_REFUSED, "refused", refused, plan=plan)
     keys = [m.key for m in plan.migrations]
     emit(Event("planned", f"Plan: {len(keys)} migration(s) to {'unapply' if plan.backwards else 'apply'}.",
                {"plan": [list(k) for k in keys]}))
@@ -229,6 +234,33 @@ def _run_locked(options: DeployOptions, config: Config, connection: Any, emit: E
         return _run_recorded(options, connection, emit, executor, plan, run, refusal)
     except DeployInterrupted as stop:
         return _interrupted(connection, run, stop)
+
+
+def _phase(plan: Any, options: DeployOptions, executor: MigrationExecutor, emit: EventSink) -> str | None:
+    """Narrow the plan to `options.phase` (in place); the refusal, if the phase cannot run now."""
+    from migration_pilot.pipeline.phases import post_deploy_keys
+
+    if plan.backwards:
+        return None
+    waiting = post_deploy_keys([m.key for m in plan.migrations], executor.loader.graph)
+    if options.phase == "all":
+        if waiting:
+            emit(Event("warning", f"Warning: {_keys(sorted(waiting))} marked post-deploy: deploying it with"
+                       " everything else, before the new code runs. Use 'pilot deploy --phase pre', roll out"
+                       " the code, then 'pilot deploy --phase post'."))
+        return None
+    if options.phase == "pre":
+        if waiting:
+            emit(Event("phase", f"Holding back {len(waiting)} post-deploy migration(s) for 'pilot deploy --phase"
+                       f" post': {_keys(sorted(waiting))}."))
+        plan.migrations = [m for m in plan.migrations if m.key not in waiting]
+        plan.findings = [d for d in plan.findings if (d.app, d.migration) not in waiting]
+        return None
+    early = [m.key for m in plan.migrations if m.key not in waiting]
+    if early:
+        return (f"Refused: pre-deploy migration(s) {_keys(early)} are not applied yet: run 'pilot deploy --phase"
+                " pre', roll out the new code, then 'pilot deploy --phase post'.")
+    return None
 
 
 def _run_recorded(options: DeployOptions, connection: Any, emit: EventSink, executor: MigrationExecutor,
@@ -551,6 +583,7 @@ def _options_json(options: DeployOptions) -> dict[str, Any]:
         "lock_wait_budget_s": options.retry.budget,
         "online": options.online,
         "max_blocked_s": options.max_blocked,
+        "phase": options.phase,
         "on_failure": options.on_failure,
         "backup": options.backup,
     }

@@ -24,7 +24,8 @@ def validate(plan: Any, options: Any, connection: Any, emit: EventSink,
              executor: MigrationExecutor) -> str | None:
     """The reason to refuse, or None. Judged with the live database in view."""
     online = bool(getattr(options, "online", False))
-    blocking = plan.blocking_findings(options.fail_on, online=online)
+    after_release = getattr(options, "phase", "all") == "post"
+    blocking = plan.blocking_findings(options.fail_on, online=online, after_release=after_release)
     for finding in plan.findings:
         handled = " (the deploy runs it in its online form instead)" if online and plan.handled_online(finding) else ""
         emit(Event("finding", f"   {finding.rule} [{finding.severity.label}] {finding.app}.{finding.migration}:"

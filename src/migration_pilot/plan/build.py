@@ -104,9 +104,13 @@ class Plan:
         """Whether the plan unapplies migrations."""
         return any(m.backwards for m in self.migrations)
 
-    def blocking_findings(self, fail_on: int, *, online: bool = False) -> list[Diagnostic]:
-        """Findings at or above the threshold; with `online`, not those the online form takes care of."""
-        return [d for d in self.findings if d.severity >= fail_on and not (online and self.handled_online(d))]
+    def blocking_findings(self, fail_on: int, *, online: bool = False, after_release: bool = False) -> list[Diagnostic]:
+        """Findings at or above the threshold; with `online`, not those the online form takes care of;
+        `after_release` (the post-deploy phase), not those whose hazard is the old code still running."""
+        from migration_pilot.pipeline.phases import CONTRACT_RULES
+
+        return [d for d in self.findings if d.severity >= fail_on and not (online and self.handled_online(d))
+                and not (after_release and d.rule in CONTRACT_RULES)]
 
     def handled_online(self, finding: Diagnostic) -> bool:
         """Whether the deploy's online form removes the hazard `finding` describes (PostgreSQL)."""

@@ -34,9 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--retries", type=int, help="At most this many retries after a lock timeout (default:"
                         " as many as the lock-wait budget allows).")
     parser.add_argument("--retry-delay", help="First backoff delay, doubled each retry up to 10s (default 1s).")
-    parser.add_argument("--phase", choices=["pre", "post"], default="pre",
-                        help="pre (default): apply the migrations. post: after the new release runs everywhere,"
-                        " drop the database defaults the online form kept for the old code.")
+    parser.add_argument("--phase", choices=["pre", "post"],
+                        help="pre: apply all but the post-deploy migrations (deploy_phase = 'post', django-"
+                        "safemigrate's Safe.after_deploy, django-syzygy's Stage.POST_DEPLOY). post: once the new"
+                        " code runs everywhere, apply those and drop the defaults kept for the old code."
+                        " Default: everything at once.")
     parser.add_argument("--max-blocked", help="Circuit breaker: cancel (and retry) the migration's statement when"
                         " another session has waited on it longer than this, e.g. 500ms (default: off).")
     parser.add_argument("--no-monitor", dest="monitor", action="store_false",
@@ -93,6 +95,7 @@ def build_options(options: dict[str, Any], *, kind: str = "deploy") -> Any:
         on_failure=options.get("on_failure") or "rollback",
         verify=not options.get("no_verify"),
         kind=kind,
+        phase=options.get("phase") or "all",
     )
 
 
@@ -117,10 +120,10 @@ def _pilot_settings() -> dict[str, Any]:
 
 def run(options: dict[str, Any], streams: Streams) -> int:
     """Run the pipeline and print what it did; the exit code is the pipeline's."""
-    from migration_pilot.pipeline.contract import run_post_phase
+    from migration_pilot.pipeline.contract import run_post_deploy
     from migration_pilot.pipeline.deploy import run_deploy
 
-    runner = run_post_phase if options.get("phase") == "post" else run_deploy
+    runner = run_post_deploy if options.get("phase") == "post" else run_deploy
     return execute(build_options(options), options, streams, runner)
 
 
