@@ -170,6 +170,7 @@ class MigrationContext:
     migration: MigrationVisit
     profile: BackendProfile
     operations: Sequence[OperationSummary] = field(default_factory=list)
+    settings_vendor: str | None = None
 
     @property
     def vendor(self) -> str:

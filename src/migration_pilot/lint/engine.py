@@ -195,7 +195,8 @@ class LintVisitor:
 
     def end_migration(self, visit: MigrationVisit) -> None:
         """Run migration-level checks, apply suppressions and record diagnostics."""
-        ctx = MigrationContext(visit, self.profile, list(self._summaries))
+        ctx = MigrationContext(visit, self.profile, list(self._summaries),
+                               settings_vendor=self.settings_vendor)
         for rule in self.rules:
             for check in rule.migration_checks:
                 for finding in check(ctx):

@@ -58,3 +58,29 @@ def test_ignore_comment_suppresses():
     ).replace("migrations.RunPython.noop)]", "migrations.RunPython.noop),\n    ]")
 
     assert_allows(RULE, source=source, vendor="postgresql")
+
+
+PICKS_AT_LOAD = '''from django.db import connection, migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("testapp", "0001_initial")]
+    if connection.vendor == "postgresql":
+        operations = [migrations.RunSQL("CREATE INDEX CONCURRENTLY x ON testapp_order (note)")]
+    else:
+        operations = [migrations.RunSQL("CREATE INDEX x ON testapp_order (note)")]
+'''
+
+
+def test_flags_migration_that_picks_operations_by_vendor_when_loaded():
+    (diagnostic,) = lint_one(RULE, source=PICKS_AT_LOAD, vendor="postgresql")
+
+    assert diagnostic.message == (
+        "Migration testapp.0002_change picks its operations by the database vendor when it is"
+        " loaded: lint loaded those for sqlite (the settings' database) and judged them for"
+        " postgresql (--vendor)."
+    )
+
+
+def test_allows_migration_that_picks_operations_for_the_settings_vendor():
+    assert_allows(RULE, source=PICKS_AT_LOAD, vendor="sqlite")

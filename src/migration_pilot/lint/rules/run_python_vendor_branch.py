@@ -1,10 +1,13 @@
-"""RunPython that branches on the database vendor, linted for another vendor than the settings'.
+"""Migration code that branches on the database vendor, linted for another vendor than the settings'.
 
 ## What it does
 When `pilot lint --vendor X` is run with settings whose database is another
 vendor, flags each `RunPython` whose function reads the connection's vendor
-(`schema_editor.connection.vendor`, `connection.vendor`). Such code takes a
-different path on each database, and lint judged the migration for X.
+(`schema_editor.connection.vendor`, `connection.vendor`), and each migration
+that picks its operations by `connection.vendor` when its module is loaded.
+Such code takes a different path on each database, and lint judged the
+migration for X (a migration that picks its operations at load time was
+even loaded with the operations of the settings' vendor).
 
 ## Why is this dangerous?
 The findings (and their absence) describe the database named by `--vendor`.
@@ -51,15 +54,15 @@ from django.db import migrations
 
 from migration_pilot.analysis.source import function_source
 from migration_pilot.diagnostics import Severity
-from migration_pilot.lint.context import OperationContext
+from migration_pilot.lint.context import MigrationContext, OperationContext
 from migration_pilot.lint.registry import Finding, Rule
 
 rule = Rule(__name__, severity=Severity.WARNING, category="meta", added_in="0.2.0")
 
 
-def reads_vendor(function: ast.FunctionDef) -> bool:
-    """Whether the function reads `<something>.connection.vendor` or `connection.vendor`."""
-    for node in ast.walk(function):
+def reads_vendor(tree: ast.AST) -> bool:
+    """Whether the code reads `<something>.connection.vendor` or `connection.vendor`."""
+    for node in ast.walk(tree):
         if not (isinstance(node, ast.Attribute) and node.attr == "vendor"):
             continue
         owner = node.value
@@ -86,3 +89,34 @@ def check(ctx: OperationContext, op: migrations.RunPython) -> Iterator[Finding]:
                   f" project targets (without --vendor, or with --vendor {ctx.settings_vendor})."),
         )
         return
+
+
+@rule.on_migration
+def check_module(ctx: MigrationContext) -> Iterator[Finding]:
+    if ctx.settings_vendor is None:
+        return
+    source = ctx.migration.source()
+    tree = source.tree if source is not None else None
+    if tree is None:
+        return
+    loaded_code = [node for node in ast.walk(tree)
+                   if isinstance(node, ast.If | ast.IfExp | ast.Match)
+                   and not _inside_function(node, tree) and reads_vendor(node)]
+    if not loaded_code:
+        return
+    name = f"{ctx.migration.app_label}.{ctx.migration.name}"
+    yield Finding(
+        message=(f"Migration {name} picks its operations by the database vendor when it is"
+                 f" loaded: lint loaded those for {ctx.settings_vendor} (the settings' database)"
+                 f" and judged them for {ctx.vendor} (--vendor)."),
+        hint=(f"Lint with settings whose database is {ctx.vendor} (or without --vendor), once per"
+              " vendor the project targets."),
+    )
+
+
+def _inside_function(node: ast.AST, tree: ast.AST) -> bool:
+    for function in ast.walk(tree):
+        if isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) and any(
+                child is node for child in ast.walk(function)):
+            return True
+    return False
