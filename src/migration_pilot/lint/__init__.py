@@ -6,7 +6,7 @@ from collections.abc import Collection
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, connections
 
 from migration_pilot.backends import BackendProfile, profile_for
 from migration_pilot.conf import Config, load_config
@@ -58,5 +58,8 @@ def lint(
     selection, skipped = build_selection(
         loaded, config, app_labels=app_labels, all_apps=all_apps, paths=paths
     )
+    # Migration modules that branch at import time read django.db.connection: the default alias.
+    loaded_with = vendor_of_alias(DEFAULT_DB_ALIAS) if DEFAULT_DB_ALIAS in settings.DATABASES \
+        else None
     return run_lint(loaded, config, profile, selection, scope=scope, skipped_apps=skipped,
-                    settings_vendor=configured)
+                    settings_vendor=configured, load_vendor=loaded_with)

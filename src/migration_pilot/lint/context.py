@@ -171,6 +171,7 @@ class MigrationContext:
     profile: BackendProfile
     operations: Sequence[OperationSummary] = field(default_factory=list)
     settings_vendor: str | None = None
+    load_vendor: str | None = None
 
     @property
     def vendor(self) -> str:

@@ -138,8 +138,10 @@ class LintVisitor:
     """Runs operation, SQL and migration checks as the walk reaches each migration."""
 
     def __init__(self, rules: Iterable[Rule], profile: BackendProfile, config: Config,
-                 scope: Scope, *, settings_vendor: str | None = None) -> None:
+                 scope: Scope, *, settings_vendor: str | None = None,
+                 load_vendor: str | None = None) -> None:
         self.settings_vendor = settings_vendor if settings_vendor != profile.vendor else None
+        self.load_vendor = load_vendor if load_vendor != profile.vendor else None
         self.profile = profile
         self.config = config
         self.scope = scope
@@ -196,7 +198,8 @@ class LintVisitor:
     def end_migration(self, visit: MigrationVisit) -> None:
         """Run migration-level checks, apply suppressions and record diagnostics."""
         ctx = MigrationContext(visit, self.profile, list(self._summaries),
-                               settings_vendor=self.settings_vendor)
+                               settings_vendor=self.settings_vendor,
+                               load_vendor=self.load_vendor)
         for rule in self.rules:
             for check in rule.migration_checks:
                 for finding in check(ctx):
@@ -267,9 +270,13 @@ class LintVisitor:
             kept.append((rule, finding, index, line))
         covered = {(rule_id, index) for _, finding, index, _ in kept if index is not None
                    for rule_id in finding.covers}
+        seen: set[tuple[str, int | None, str]] = set()
         for rule, finding, index, line in kept:
-            if (rule.id, index) not in covered:
-                results.append(self._diagnostic(rule, finding, visit, index, line))
+            said = (rule.id, index, finding.message)
+            if (rule.id, index) in covered or said in seen:
+                continue  # covered by another rule's finding, or the same words twice
+            seen.add(said)
+            results.append(self._diagnostic(rule, finding, visit, index, line))
         invalid = self.by_id.get("invalid-suppression")
         if invalid is not None:
             for problem in ignores.problems(suppressions, self.rule_ids):
@@ -325,15 +332,18 @@ def run_lint(
     scope: Scope | None = None,
     skipped_apps: tuple[str, ...] = (),
     settings_vendor: str | None = None,
+    load_vendor: str | None = None,
 ) -> LintResult:
     """Lint the selected migrations of `loaded` for `profile`'s database.
 
     `settings_vendor`: the vendor of the database in the settings, when it is not
     the one linted for (`--vendor`); rules warn where the code may take another path.
+    `load_vendor`: the vendor of the default alias, which migration modules that pick
+    their operations at import time saw.
     """
     rules = select_rules(config, profile.vendor)
     visitor = LintVisitor(rules, profile, config, scope or Scope(),
-                          settings_vendor=settings_vendor)
+                          settings_vendor=settings_vendor, load_vendor=load_vendor)
     final_state = walk(
         loaded,
         visitor,

@@ -77,8 +77,8 @@ def test_flags_migration_that_picks_operations_by_vendor_when_loaded():
 
     assert diagnostic.message == (
         "Migration testapp.0002_change picks its operations by the database vendor when it is"
-        " loaded: lint loaded those for sqlite (the settings' database) and judged them for"
-        " postgresql (--vendor)."
+        " loaded: lint loaded those for sqlite (the settings' default database) and judged them"
+        " for postgresql."
     )
 
 

@@ -46,3 +46,9 @@ def test_ignore_comment_suppresses():
     )
 
     assert_allows("sql-not-analysed", source=source)
+
+
+def test_one_finding_when_one_operation_says_the_same_twice():
+    twice = migrations.SeparateDatabaseAndState(database_operations=[BROKEN, BROKEN])
+
+    assert len(lint_one("sql-not-analysed", [twice])) == 1

@@ -93,7 +93,7 @@ def check(ctx: OperationContext, op: migrations.RunPython) -> Iterator[Finding]:
 
 @rule.on_migration
 def check_module(ctx: MigrationContext) -> Iterator[Finding]:
-    if ctx.settings_vendor is None:
+    if ctx.load_vendor is None:
         return
     source = ctx.migration.source()
     tree = source.tree if source is not None else None
@@ -107,10 +107,10 @@ def check_module(ctx: MigrationContext) -> Iterator[Finding]:
     name = f"{ctx.migration.app_label}.{ctx.migration.name}"
     yield Finding(
         message=(f"Migration {name} picks its operations by the database vendor when it is"
-                 f" loaded: lint loaded those for {ctx.settings_vendor} (the settings' database)"
-                 f" and judged them for {ctx.vendor} (--vendor)."),
-        hint=(f"Lint with settings whose database is {ctx.vendor} (or without --vendor), once per"
-              " vendor the project targets."),
+                 f" loaded: lint loaded those for {ctx.load_vendor} (the settings' default"
+                 f" database) and judged them for {ctx.vendor}."),
+        hint=(f"Lint with settings whose default database is {ctx.vendor}, once per vendor the"
+              " project targets."),
     )
 
 
