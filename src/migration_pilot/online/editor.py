@@ -43,6 +43,10 @@ class OnlineSession:
     retries: int = 0
     added_with_default: set[tuple[str, str]] = field(default_factory=set)
     kept_defaults: list[tuple[str, str]] = field(default_factory=list)
+    keep_defaults: bool = True
+    """Leave out Django's DROP DEFAULT after adding a NOT NULL column (the deploy records and later drops it)."""
+    tolerate: frozenset[str] = frozenset()
+    """SQLSTATEs skipped outside a transaction ("already exists"): a re-run after a half-way stop goes on."""
 
     def run_after_commit(self, connection: Any, pending: list[Deferred]) -> None:
         """Run the moved steps, in the order their statements came."""
@@ -86,7 +90,6 @@ class OnlineEditorMixin:
 
     def execute(self, sql: Any, params: Any = ()) -> Any:
         """Run `sql` in its online form (see the module docstring)."""
-        parent = super()
         text = str(sql)
         if params:  # merged client-side, as Django's PostgreSQL editor does anyway, so it can be read
             text = self.connection.ops.compose_sql(text, params)  # type: ignore[attr-defined]
@@ -95,18 +98,32 @@ class OnlineEditorMixin:
             self._plain_if_named(text)
         found = rewrite(text, existing_tables=self.online.existing_tables,
                         quote=self.quote_name,  # type: ignore[attr-defined]
-                        added_with_default=self.online.added_with_default, inspect=self._column_facts)
+                        added_with_default=self.online.added_with_default if self.online.keep_defaults else None,
+                        inspect=self._column_facts)
         if found is None:
-            return parent.execute(sql, params)  # type: ignore[misc,attr-defined]
+            return self._run(sql, params)
         self.online.rewrites.append(found)
         self.online.kept_defaults.extend(found.kept_defaults)
         for statement in found.now:
-            parent.execute(statement, None)  # type: ignore[misc,attr-defined]
+            self._run(statement, None)
         if self.connection.in_atomic_block or self.collect_sql:  # type: ignore[attr-defined]
             self.pending.extend(found.later)
         else:  # atomic = False: nothing to wait for
             self.online.run_after_commit(self.connection, list(found.later))  # type: ignore[attr-defined]
         return None
+
+    def _run(self, sql: Any, params: Any) -> Any:
+        """The backend's execute; outside a transaction, "already exists" is skipped when the session says so."""
+        parent = super()
+        if not self.online.tolerate or self.connection.in_atomic_block:  # type: ignore[attr-defined]
+            return parent.execute(sql, params)  # type: ignore[misc,attr-defined]
+        try:
+            return parent.execute(sql, params)  # type: ignore[misc,attr-defined]
+        except Exception as exc:
+            state = getattr(getattr(exc, "__cause__", None), "sqlstate", None) or getattr(exc, "sqlstate", None)
+            if state not in self.online.tolerate:
+                raise
+            return None
 
     def _column_facts(self, table: str, column: str) -> Any:
         from migration_pilot.online.swap import column_facts

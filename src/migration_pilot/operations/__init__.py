@@ -3,5 +3,13 @@
 from __future__ import annotations
 
 from migration_pilot.operations.backfill import Backfill
+from migration_pilot.operations.online import (
+    AddConstraintOnline,
+    AddFieldOnline,
+    AddIndexOnline,
+    AlterFieldOnline,
+    RemoveIndexOnline,
+)
 
-__all__ = ["Backfill"]
+__all__ = ["AddConstraintOnline", "AddFieldOnline", "AddIndexOnline", "AlterFieldOnline", "Backfill",
+           "RemoveIndexOnline"]
