@@ -84,6 +84,34 @@ def field_foreign_key_after(state: ProjectState, app_label: str, operation: Any,
                          f"ALTER TABLE {table} VALIDATE CONSTRAINT {quoted}")
 
 
+def constraint_index_after(state: ProjectState, app_label: str, operation: Any,
+                           model_name: str) -> IndexSql | None:
+    """An index-backed UniqueConstraint (condition, expressions, include, opclasses) as Django
+    creates it, built concurrently; None when Django adds it another way or offline fails."""
+    editor = _editor()
+    key = (app_label, model_name.lower())
+    wanted = _closure(state, [key]) if editor is not None else None
+    if wanted is None:
+        return None
+    subset = ProjectState(models={k: state.models[k].clone() for k in wanted},
+                          real_apps=state.real_apps)
+    try:
+        operation.state_forwards(app_label, subset)
+        model = subset.apps.get_model(*key)
+        statement = str(operation.constraint.create_sql(model, editor))
+    except Exception:  # Django could not write it offline: no fix rather than a guessed one
+        return None
+    prefix = "CREATE UNIQUE INDEX "
+    if not statement.startswith(prefix):
+        return None
+    index = _concurrent("CREATE INDEX " + statement[len(prefix):])
+    if index is None:
+        return None
+    create = "CREATE UNIQUE INDEX CONCURRENTLY " + index.create_concurrently[
+        len("CREATE INDEX CONCURRENTLY "):]
+    return IndexSql(index.name, create, index.drop_concurrently)
+
+
 def _rendered_after(state: ProjectState, app_label: str, operation: Any, model_name: str,
                     field_name: str) -> tuple[Any, Any, Any] | None:
     """(schema editor, rendered model, field) as `operation` leaves them, or None."""

@@ -99,7 +99,6 @@ def test_flags_conditional_unique_constraint_with_share_lock():
     assert diagnostic.lock is not None
     assert diagnostic.lock.describe() == "SHARE lock on testapp_invoice (blocks writes; scans the table)"
     assert diagnostic.hint.startswith("Build it with CREATE UNIQUE INDEX CONCURRENTLY in RunSQL")
-    assert diagnostic.safe_alternative is None
 
 
 def test_allows_other_constraints():
@@ -348,6 +347,39 @@ def test_constraint_fix_with_its_add_field_gives_the_original_schema_on_postgres
         with (scratch_connection("postgresql", postgresql_server, tmp_path / label) as connection,
               override_settings(MIGRATION_MODULES={"testapp": package})):
             MigrationExecutor(connection).migrate([("testapp", list(files)[-1])])
+            forwards = pg_schema(connection)
+            MigrationExecutor(connection).migrate([("testapp", "0001_initial")])
+            schemas[label] = (forwards, pg_schema(connection))
+
+    assert schemas["fixed"] == schemas["original"]
+
+
+OPEN_NUMBER = migrations.AddConstraint("invoice", models.UniqueConstraint(
+    fields=["number"], condition=Q(status="open"), name="invoice_open_number_uniq"))
+
+
+def test_conditional_constraint_fix_builds_djangos_index_concurrently():
+    (diagnostic,) = lint_one(RULE, [OPEN_NUMBER])
+    code = diagnostic.safe_alternative or ""
+
+    assert "atomic = False" in code
+    assert 'CREATE UNIQUE INDEX CONCURRENTLY "invoice_open_number_uniq" ON "testapp_invoice"' in code
+    assert "WHERE" in code and "state_operations=[" in code
+    assert_allows(RULE, source=code)
+
+
+def test_conditional_constraint_fix_gives_the_original_schema_on_postgresql(postgresql_server,
+                                                                             tmp_path):
+    from tests.lint.schema import pg_schema
+
+    (diagnostic,) = lint_one(RULE, [OPEN_NUMBER])
+    schemas = {}
+    for label, text in (("original", migration_source([OPEN_NUMBER])),
+                        ("fixed", diagnostic.safe_alternative or "")):
+        package = write_package({"0002_change": text})
+        with (scratch_connection("postgresql", postgresql_server, tmp_path / label) as connection,
+              override_settings(MIGRATION_MODULES={"testapp": package})):
+            MigrationExecutor(connection).migrate([("testapp", "0002_change")])
             forwards = pg_schema(connection)
             MigrationExecutor(connection).migrate([("testapp", "0001_initial")])
             schemas[label] = (forwards, pg_schema(connection))

@@ -71,7 +71,8 @@ If duplicates exist the concurrent build fails and leaves an INVALID index;
 its reverse drops it. Roll the two migrations back together. A
 `UniqueConstraint` with a condition or expressions stays an index: build it
 concurrently inside `SeparateDatabaseAndState` (state: `AddConstraint`) and
-stop there.
+stop there; the finding renders it with the SQL Django's schema editor writes
+for your constraint (its condition included).
 
 ## Not flagged
 - Tables created earlier in the same migration: nothing can be using them yet.
@@ -97,7 +98,7 @@ from pglast.enums import AlterTableType, ConstrType
 
 from migration_pilot.backends.base import DDL
 from migration_pilot.diagnostics import Severity
-from migration_pilot.lint import render
+from migration_pilot.lint import render, sqlgen
 from migration_pilot.lint.context import OperationContext, SqlContext
 from migration_pilot.lint.registry import Finding, Rule
 
@@ -209,6 +210,21 @@ def _added_here(ctx: OperationContext, model_name: str, fields: Sequence[str]) -
             and op.model_name_lower == model_name.lower() and op.name_lower in wanted]
 
 
+def _index_constraint_code(ctx: OperationContext, op: migrations.AddConstraint) -> str | None:
+    """The constraint's own CREATE UNIQUE INDEX (Django's SQL, condition and all), concurrently."""
+    index = sqlgen.constraint_index_after(ctx.state, ctx.app_label, op, op.model_name)
+    if index is None:
+        return None
+    build = migrations.SeparateDatabaseAndState(
+        database_operations=[migrations.RunSQL(index.create_concurrently,
+                                               reverse_sql=index.drop_concurrently)],
+        state_operations=[op],
+    )
+    return render.migration([render.nested(build)], dependencies=ctx.migration.dependencies,
+                            atomic=False,
+                            comment="The index Django would build for the constraint, concurrently.")
+
+
 def _is_plain(constraint: UniqueConstraint) -> bool:
     """Whether Django adds `constraint` with ALTER TABLE ... ADD CONSTRAINT (not CREATE INDEX)."""
     return not (constraint.condition or constraint.include or constraint.opclasses
@@ -233,7 +249,8 @@ def check_add_constraint(ctx: OperationContext, op: migrations.AddConstraint) ->
     what = f"Adding unique constraint {constraint.name} to {table}"
     if not _is_plain(constraint):
         finding = _message(what, table, ctx, DDL.CREATE_INDEX)
-        yield Finding(finding.message, INDEX_HINT, finding.lock)
+        yield Finding(finding.message, INDEX_HINT, finding.lock,
+                      safe_alternative=_index_constraint_code(ctx, op))
         return
     finding = _message(what, table, ctx, DDL.ADD_UNIQUE)
     columns = _columns(ctx, op.model_name, constraint.fields)
