@@ -297,3 +297,30 @@ def test_watches_a_django_connection_by_its_session_id(pg_database):
     (session,) = sample.watched
     assert (session.pid, session.application) == (pid, DEPLOY)
     assert [(b.pid, b.root) for b in sample.blocked] == [(reader_pid, pid)]
+
+
+def test_breaker_records_but_cannot_cancel_a_session_idle_in_transaction(pg_database):
+    server, name = pg_database
+    watched = pg_session(server, name, DEPLOY, autocommit=False)
+    reader = pg_session(server, name, "shop web")
+    watched_pid, reader_pid = watched.info.backend_pid, reader.info.backend_pid
+    try:
+        watched.execute("LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
+        with ImpactMonitor(server.django_settings(name), watch=DEPLOY, interval=0.05, max_blocked=0.2) as monitor:
+            select = Timed(lambda: reader.execute("SELECT count(*) FROM t").fetchone())
+            select.start()
+            poll(lambda: monitor.report().tripped)
+            time.sleep(0.2)
+            still_waiting = _lock_waiting(server, name, reader_pid)
+            watched.rollback()
+            select.join(5)
+            report = monitor.report()
+    finally:
+        watched.close()
+        reader.close()
+
+    assert still_waiting
+    (trip,) = report.trips
+    assert (trip.pid, trip.blocked_pid, trip.cancelled) == (watched_pid, reader_pid, False)
+    assert trip.detail.startswith(f"Did not cancel session {watched_pid} ({DEPLOY}, idle in transaction):"
+                                  " it runs no statement; session")

@@ -338,11 +338,16 @@ class ImpactMonitor:
                 continue
             self._tripped_pairs.add(pair)
             session = watched[wait.root]
-            cancelled = probe.cancel(cursor, wait.root)
-            detail = (f"Cancelled the statement of session {wait.root} ({session.application or 'no name'},"
-                      f" {session.state or 'unknown state'}) after session {wait.pid} waited {wait.wait_s:.2f}s"
-                      f" for {wait.mode or 'a lock'}{' on ' + wait.table if wait.table else ''}"
-                      f" (limit {self.max_blocked:g}s).")
+            why = (f"session {wait.pid} waited {wait.wait_s:.2f}s for {wait.mode or 'a lock'}"
+                   f"{' on ' + wait.table if wait.table else ''} (limit {self.max_blocked:g}s)")
+            who = f"session {wait.root} ({session.application or 'no name'}, {session.state or 'unknown state'})"
+            if session.state.startswith(("idle", "Sleep")):
+                # Between statements there is nothing to cancel, and ending the transaction is not ours to do.
+                cancelled = False
+                detail = f"Did not cancel {who}: it runs no statement; {why}."
+            else:
+                cancelled = probe.cancel(cursor, wait.root)
+                detail = f"Cancelled the statement of {who} after {why}."
             trip = Trip(sample.at_s, wait.root, wait.pid, round(wait.wait_s, 3), cancelled, detail)
             with self._lock:
                 self._run.trips.append(trip)
