@@ -51,3 +51,13 @@ def test_unsupported_report_says_why_and_has_no_metrics():
 
     assert report.summary() == "not sampled: SQLite has no server sessions to sample."
     assert report.metrics() == {}
+
+
+def test_from_dict_reads_back_what_to_dict_wrote():
+    from migration_pilot.monitor import IndexProgress
+
+    report = _report(trips=(Trip(1.0, 42, 100, 0.55, True, "Cancelled ..."),), max_replica_lag_s=0.25,
+                     index_progress=IndexProgress(42, "shop_invoice", "invoice_status_idx", "building index", 5, 10,
+                                                  0, 0), errors=("OperationalError: gone",), error_count=1)
+
+    assert ImpactReport.from_dict(report.to_dict(max_sessions=100)) == report

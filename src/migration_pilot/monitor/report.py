@@ -167,6 +167,19 @@ class ImpactReport:
         data["tripped"] = self.tripped
         return _json_ready(data)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ImpactReport:
+        """The report back from `to_dict()` output (a run history row); unknown keys are ignored."""
+        known = set(cls.__dataclass_fields__)
+        values = {key: value for key, value in data.items() if key in known}
+        values["blocked"] = tuple(BlockedSession(**{**b, "blocked_by": tuple(b.get("blocked_by", ()))})
+                                  for b in data.get("blocked", ()))
+        values["trips"] = tuple(Trip(**t) for t in data.get("trips", ()))
+        values["errors"] = tuple(data.get("errors", ()))
+        if data.get("index_progress"):
+            values["index_progress"] = IndexProgress(**data["index_progress"])
+        return cls(**values)
+
     def summary(self) -> str:
         """One line for deploy output and `pilot history`: the longest wait, who, and what else happened."""
         if not self.supported:
