@@ -1,0 +1,159 @@
+"""`make_safe()`: rewrite a migration file so its unsafe operations are the online ones.
+
+Lint says which operations lock a busy table or break the running code in a
+way the online form fixes (see migration_pilot.online.coverage); each of those
+becomes its online twin (AddIndex -> AddIndexOnline, ...: the same arguments,
+the same state), the migration gets `atomic = False`, and the import is
+added. The file is edited as text at the positions Python's own parser
+gives, so comments, RunPython functions and formatting stay as written.
+Nothing is written when nothing needs to change.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from migration_pilot.exceptions import PilotError
+from migration_pilot.online.coverage import online_rules_for
+
+ONLINE_TWINS: Final = {
+    "AddIndex": "AddIndexOnline",
+    "RemoveIndex": "RemoveIndexOnline",
+    "AddConstraint": "AddConstraintOnline",
+    "AddField": "AddFieldOnline",
+    "AlterField": "AlterFieldOnline",
+}
+
+
+class CannotMakeSafeError(PilotError, ValueError):
+    """The migration file is not in a form that can be rewritten safely."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        self.path, self.why = path, why
+
+    def __str__(self) -> str:
+        return (f"Cannot rewrite {self.path}: {self.why}. Write the online operations by hand"
+                " (from migration_pilot.operations import AddIndexOnline, ...) with atomic = False.")
+
+
+@dataclass
+class SafeRewrite:
+    """What make_safe() would write, and why."""
+
+    path: Path
+    original: str
+    text: str
+    replaced: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        """Whether the file would change."""
+        return self.text != self.original
+
+
+def make_safe(migration: Any, findings: list[Any]) -> SafeRewrite:
+    """The rewrite of `migration`'s file that replaces the operations `findings` (lint's) flag."""
+    path = Path(sys.modules[type(migration).__module__].__file__ or "")
+    original = path.read_text(encoding="utf-8")
+    calls = _operation_calls(path, original, len(migration.operations))
+    wanted = {d.operation for d in findings if d.operation is not None
+              and d.rule in online_rules_for(migration.operations[d.operation])}
+    rewrite = SafeRewrite(path, original, original)
+    edits: list[tuple[int, int, str]] = []
+    twins: set[str] = set()
+    for index in sorted(wanted):
+        operation = migration.operations[index]
+        name = type(operation).__name__
+        if type(operation).__module__.split(".")[:3] != ["django", "db", "migrations"] or name not in ONLINE_TWINS:
+            continue
+        call = calls[index]
+        edits.append((_offset(original, call.func.lineno, call.func.col_offset),
+                      _offset(original, call.func.end_lineno or call.func.lineno, call.func.end_col_offset or 0),
+                      ONLINE_TWINS[name]))
+        twins.add(ONLINE_TWINS[name])
+        rewrite.replaced.append(f"operation {index}: {name} -> {ONLINE_TWINS[name]} ({operation.describe()})")
+    if not edits:
+        return rewrite
+    text = original
+    for start, end, replacement in sorted(edits, reverse=True):
+        text = text[:start] + replacement + text[end:]
+    text = _atomic_false(text, path)
+    text = _import(text, sorted(twins))
+    rewrite.text = text
+    others = [type(op).__name__ for op in migration.operations if type(op).__name__ in {"RunPython", "RunSQL"}]
+    if others:
+        rewrite.warnings.append(f"{', '.join(others)} in this migration now run(s) outside a transaction"
+                                " (atomic = False); make sure each is safe to run again, or move it to a"
+                                " migration of its own")
+    return rewrite
+
+
+def write(rewrite: SafeRewrite) -> None:
+    """Replace the file atomically (temp file in the same folder, then rename)."""
+    fd, temp = tempfile.mkstemp(dir=rewrite.path.parent, prefix=f".{rewrite.path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(rewrite.text)
+        os.chmod(temp, rewrite.path.stat().st_mode & 0o777)
+        os.replace(temp, rewrite.path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def _operation_calls(path: Path, text: str, count: int) -> list[ast.Call]:
+    """The Call node of each entry of the Migration class's literal `operations` list, in order."""
+    for node in ast.walk(ast.parse(text, filename=str(path))):
+        if isinstance(node, ast.ClassDef) and node.name == "Migration":
+            for statement in node.body:
+                if (isinstance(statement, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "operations"
+                                                              for t in statement.targets)):
+                    items = statement.value.elts if isinstance(statement.value, ast.List | ast.Tuple) else None
+                    if items is None or len(items) != count or not all(isinstance(i, ast.Call) for i in items):
+                        raise CannotMakeSafeError(path, "its operations are not a literal list of calls")
+                    return [item for item in items if isinstance(item, ast.Call)]
+    raise CannotMakeSafeError(path, "no Migration class with an operations list was found")
+
+
+def _offset(text: str, line: int, column: int) -> int:
+    """Character offset of a (1-based line, 0-based UTF-8 byte column) position from ast."""
+    lines = text.splitlines(keepends=True)
+    before = sum(len(line_text) for line_text in lines[: line - 1])
+    return before + len(lines[line - 1].encode("utf-8")[:column].decode("utf-8"))
+
+
+def _atomic_false(text: str, path: Path) -> str:
+    tree = ast.parse(text)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and node.name == "Migration":
+            for statement in node.body:
+                if (isinstance(statement, ast.Assign) and len(statement.targets) == 1
+                        and isinstance(statement.targets[0], ast.Name) and statement.targets[0].id == "atomic"):
+                    start = _offset(text, statement.value.lineno, statement.value.col_offset)
+                    end = _offset(text, statement.value.end_lineno or statement.value.lineno,
+                                  statement.value.end_col_offset or 0)
+                    return text[:start] + "False" + text[end:]
+            first = node.body[0]
+            line_start = _offset(text, first.lineno, 0)
+            indent = " " * first.col_offset
+            return (text[:line_start] + f"{indent}# Online operations build and validate outside a transaction.\n"
+                    f"{indent}atomic = False\n" + text[line_start:])
+    raise CannotMakeSafeError(path, "no Migration class was found")
+
+
+def _import(text: str, names: list[str]) -> str:
+    tree = ast.parse(text)
+    imports = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
+    line = f"from migration_pilot.operations import {', '.join(names)}\n"
+    if not imports:
+        return line + text
+    after = _offset(text, (imports[-1].end_lineno or imports[-1].lineno) + 1, 0) \
+        if (imports[-1].end_lineno or imports[-1].lineno) < len(text.splitlines()) else len(text)
+    return text[:after] + line + text[after:]
