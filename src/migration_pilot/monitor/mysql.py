@@ -2,9 +2,9 @@
 
 Neither server says who holds a metadata lock without a plugin or the
 performance schema (off by default on MariaDB), so a session waiting for a
-metadata lock is attributed to the watched sessions that are running a
-statement or hold an open transaction: an idle session outside a transaction
-holds no metadata lock (LOCK TABLES aside). InnoDB row-lock waits name their
+metadata lock is attributed to the watched sessions of the same database that
+are running a statement or hold an open transaction: an idle session outside a
+transaction holds no metadata lock (LOCK TABLES aside). InnoDB row-lock waits name their
 blocker exactly (information_schema.INNODB_LOCK_WAITS on MariaDB and MySQL
 5.7, performance_schema.data_lock_waits on MySQL 8). Counters are the
 server's global status, so they cover every database on it. The primary
@@ -81,11 +81,12 @@ class MysqlProbe:
         """One tick: watched sessions, metadata-lock and row-lock waiters, global counters."""
         cursor.execute(
             f"SELECT ID, USER, COMMAND, coalesce(STATE, ''), {self._elapsed()}, coalesce(INFO, ''),"
-            " coalesce(DB, '') = coalesce(DATABASE(), '')"
+            " coalesce(DB, '') = coalesce(DATABASE(), ''), coalesce(DB, '')"
             " FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND COMMAND <> 'Daemon'")
         rows = cursor.fetchall()
         sessions = [row[:6] for row in rows]
         here = {int(row[0]) for row in rows if row[6]}
+        database_of = {int(row[0]): str(row[7]) for row in rows}
         transactions, row_waits = self._innodb(cursor)
         elapsed_of = {int(row[0]): float(row[4] or 0) for row in sessions}
         pids = frozenset(int(row[0]) for row in sessions if int(row[0]) in watch.pids)
@@ -97,9 +98,10 @@ class MysqlProbe:
         waiters: list[LockWait] = []
         for sid, user, _command, state, elapsed, info in sessions:
             if _matches_mdl(state):
-                blockers = tuple(h for h in holders if h != int(sid))
-                waiters.append(LockWait(int(sid), str(user), float(elapsed or 0), str(state), "", str(info),
-                                        blockers))
+                # Attributed within one database: Django sessions do not reach into another one.
+                blockers = tuple(h for h in holders if h != int(sid) and database_of[h] == database_of[int(sid)])
+                waiters.append(LockWait(int(sid), str(user), float(elapsed or 0), _lock_name(state), "",
+                                        str(info), blockers))
         # trx_wait_started has whole seconds; the statement's own clock is finer and never later. A
         # cached wait whose session no longer runs a statement has ended since InnoDB was last read.
         running = {int(row[0]) for row in sessions if row[2] in {"Query", "Execute"}}
@@ -161,6 +163,11 @@ class MysqlProbe:
         """KILL QUERY: end the statement `pid` runs, never its connection."""
         cursor.execute(f"KILL QUERY {int(pid)}")
         return True
+
+
+def _lock_name(state: str) -> str:
+    """'Waiting for table metadata lock' -> 'table metadata lock'."""
+    return state.removeprefix("Waiting for ").strip()
 
 
 def _matches_mdl(state: str) -> bool:
