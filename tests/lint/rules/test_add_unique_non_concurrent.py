@@ -26,7 +26,7 @@ ADD_UNIQUE_FIELD = migrations.AddField("invoice", "code",
 
 def split_steps(code):
     """The two migration modules of a two-step safe alternative."""
-    first, second = re.split(r"\n\n\n(?=from )", code)
+    first, second = code.split("\n\n# --- next migration ---\n")
     return first, second
 
 

@@ -190,11 +190,12 @@ def _two_step(ctx: OperationContext, table: str, uniques: Sequence[UniqueIndex],
         state_operations=[state_operation],
     )
     migration = ctx.migration
-    return "\n\n".join([
+    return "\n\n# --- next migration ---\n".join([
         render.migration(build, dependencies=migration.dependencies, atomic=False,
                          comment="Step 1 of 2: build the unique index; writes go on." + note),
         render.migration([render.nested(attach)], dependencies=[(migration.app_label, migration.name)],
-                         comment="Step 2 of 2 (next migration): attach the index, no scan."),
+                         comment=f"Save as {migration.name}_attach.py: step 2 of 2, attach the"
+                         " index, no scan."),
     ])
 
 
