@@ -1,4 +1,3 @@
-import re
 
 import pytest
 from django.db import migrations, models
@@ -316,7 +315,7 @@ def test_rendered_field_alternative_is_what_django_can_undo_on_postgresql(
         removed_by_django = unique_on_column(connection)
         MigrationExecutor(connection).migrate([("testapp", "0001_initial")])
 
-    assert len(attached) == 1 and attached[0].endswith("_uniq")
+    assert len(attached) == 1 and attached[0].endswith("_key" if column == "code" else "_uniq")
     assert removed_by_django == []
 
 
@@ -380,6 +379,32 @@ def test_conditional_constraint_fix_gives_the_original_schema_on_postgresql(post
         with (scratch_connection("postgresql", postgresql_server, tmp_path / label) as connection,
               override_settings(MIGRATION_MODULES={"testapp": package})):
             MigrationExecutor(connection).migrate([("testapp", "0002_change")])
+            forwards = pg_schema(connection)
+            MigrationExecutor(connection).migrate([("testapp", "0001_initial")])
+            schemas[label] = (forwards, pg_schema(connection))
+
+    assert schemas["fixed"] == schemas["original"]
+
+
+LONG_UNIQUE_FIELD = migrations.AddField("invoice", "a_rather_long_reference_code_for_the_ledger_export",
+                                        models.CharField(max_length=20, null=True, unique=True))
+
+
+@pytest.mark.parametrize("operation", [ADD_UNIQUE_FIELD, LONG_UNIQUE_FIELD, MAKE_UNIQUE],
+                         ids=["add-field", "add-field-long-name", "alter-field"])
+def test_field_fix_gives_the_original_schema_on_postgresql(postgresql_server, tmp_path, operation):
+    """Found on django-oscar: PostgreSQL, not Django, names a UNIQUE written inline in ADD COLUMN."""
+    from tests.lint.schema import pg_schema
+
+    (diagnostic,) = lint_one(RULE, [operation])
+    first, second = split_steps(diagnostic.safe_alternative or "")
+    schemas = {}
+    for label, files in (("original", {"0002_change": migration_source([operation])}),
+                         ("fixed", {"0002_change": first, "0002_change_attach": second})):
+        package = write_package(files)
+        with (scratch_connection("postgresql", postgresql_server, tmp_path / label) as connection,
+              override_settings(MIGRATION_MODULES={"testapp": package})):
+            MigrationExecutor(connection).migrate([("testapp", list(files)[-1])])
             forwards = pg_schema(connection)
             MigrationExecutor(connection).migrate([("testapp", "0001_initial")])
             schemas[label] = (forwards, pg_schema(connection))

@@ -180,7 +180,8 @@ def _two_step(ctx: OperationContext, table: str, uniques: Sequence[UniqueIndex],
         )))
         attach_sql.append(f"ALTER TABLE {render.pg_identifier(table)} ADD CONSTRAINT {name}"
                           f" UNIQUE USING INDEX {name}{unique.deferrable}")
-        detach_sql.append(f"ALTER TABLE {render.pg_identifier(table)} DROP CONSTRAINT {name}")
+        # IF EXISTS: a later migration may have replaced it under Django's own name by then.
+        detach_sql.append(f"ALTER TABLE {render.pg_identifier(table)} DROP CONSTRAINT IF EXISTS {name}")
     build.extend(render.nested(op) for op in then)
     attach = migrations.SeparateDatabaseAndState(
         database_operations=[migrations.RunSQL(
@@ -296,7 +297,8 @@ def check_add_field(ctx: OperationContext, op: migrations.AddField) -> Iterator[
         _, _, args, kwargs = field.deconstruct()
         kwargs.pop("unique", None)
         plain = migrations.AddField(op.model_name, op.name, type(field)(*args, **kwargs))
-        index = render.django_index_name(table, [column], "_uniq", ctx.profile.max_name_length())
+        # AddField writes UNIQUE inline in ADD COLUMN: PostgreSQL names it, not Django.
+        index = _pg_inline_name(table, column, "key")
         state = migrations.AlterField(op.model_name, op.name, field)
         code = _two_step(ctx, table, [UniqueIndex(index, [column])], state, first=[plain],
                          then=_like_index(ctx, table, column, field))
@@ -319,6 +321,25 @@ def check_alter_field(ctx: OperationContext, op: migrations.AlterField) -> Itera
         like = [] if old.db_index else _like_index(ctx, table, column, new)
         code = _two_step(ctx, table, [UniqueIndex(index, [column])], op, then=like)
     yield Finding(finding.message, finding.hint, finding.lock, safe_alternative=code)
+
+
+def _pg_inline_name(table: str, column: str, label: str) -> str:
+    """The name PostgreSQL gives an inline constraint: `makeObjectName(table, column, label)`.
+
+    The longer of table and column is shortened, a byte at a time, until
+    `table_column_label` fits in 63 bytes (NAMEDATALEN - 1).
+    """
+    first, second = table.encode(), column.encode()
+    available = 63 - len(label) - 2
+    keep_first, keep_second = len(first), len(second)
+    while keep_first + keep_second > available:
+        if keep_first > keep_second:
+            keep_first -= 1
+        else:
+            keep_second -= 1
+    head = first[:keep_first].decode(errors="ignore")
+    tail = second[:keep_second].decode(errors="ignore")
+    return f"{head}_{tail}_{label}"
 
 
 def _only_unique_changes(old: Field, new: Field) -> bool:
