@@ -294,7 +294,6 @@ class ImpactMonitor:
                         watch = self._watch
                     with wrapper.connection.cursor() as cursor:
                         sample = probe.sample(cursor, watch, began - self._started_s)
-                        self._breaker(probe, cursor, sample)
                     failures = 0
                 except Exception as exc:  # a sample must never take the caller down: record it, reconnect
                     sample = Sample(began - self._started_s, error=_describe(exc, self._params))
@@ -302,6 +301,14 @@ class ImpactMonitor:
                     wrapper = None
                     failures += 1
                 self._ingest(sample)
+                if wrapper is not None and sample.error is None and self.max_blocked is not None:
+                    try:
+                        with wrapper.connection.cursor() as cursor:
+                            self._breaker(probe, cursor, sample)
+                    except Exception as exc:
+                        self._record_error(f"circuit breaker: {_describe(exc, self._params)}")
+                        _close(wrapper)
+                        wrapper = None
                 if last:
                     return
                 # Back off while the server fails us, rather than reconnecting ten times a second.
@@ -341,20 +348,26 @@ class ImpactMonitor:
             why = (f"session {wait.pid} waited {wait.wait_s:.2f}s for {wait.mode or 'a lock'}"
                    f"{' on ' + wait.table if wait.table else ''} (limit {self.max_blocked:g}s)")
             who = f"session {wait.root} ({session.application or 'no name'}, {session.state or 'unknown state'})"
-            if session.state.startswith(("idle", "Sleep")):
-                # Between statements there is nothing to cancel, and ending the transaction is not ours to do.
-                cancelled = False
-                detail = f"Did not cancel {who}: it runs no statement; {why}."
-            else:
-                cancelled = probe.cancel(cursor, wait.root)
-                detail = f"Cancelled the statement of {who} after {why}."
-            trip = Trip(sample.at_s, wait.root, wait.pid, round(wait.wait_s, 3), cancelled, detail)
-            with self._lock:
+            with self._lock:  # cancel and record together: whoever sees the effect also sees the trip
+                if session.state.startswith(("idle", "Sleep")):
+                    # Between statements there is nothing to cancel, and ending the transaction is not ours.
+                    cancelled, detail = False, f"Did not cancel {who}: it runs no statement; {why}."
+                else:
+                    cancelled = probe.cancel(cursor, wait.root)
+                    detail = f"Cancelled the statement of {who} after {why}."
+                trip = Trip(sample.at_s, wait.root, wait.pid, round(wait.wait_s, 3), cancelled, detail)
                 self._run.trips.append(trip)
                 self._current.trips.append(trip)
             if self._on_trip is not None:
                 with contextlib.suppress(Exception):
                     self._on_trip(trip)
+
+    def _record_error(self, message: str) -> None:
+        with self._lock:
+            for window in (self._run, self._current):
+                window.error_count += 1
+                if message not in window.errors and len(window.errors) < _KEPT_ERRORS:
+                    window.errors.append(message)
 
 
 def _describe(exc: BaseException, params: Mapping[str, Any]) -> str:
