@@ -395,6 +395,7 @@ class Run:
     errors: dict[str, int] = field(default_factory=dict)
     output_tail: str = ""
     reader: str = ""
+    online: list[str] = field(default_factory=list)  # pilot's "online: ..." lines: what it ran instead
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -481,6 +482,8 @@ def run_once(scenario: Scenario, leg: Leg, repeat: int, template: str, args: arg
         traffic.stop_event.wait(args.tail)
         traffic.stop()
         run.exit_code, run.output_tail = code, tail
+        run.online = [line.strip().removeprefix("online: ").split(" (")[0] for line in tail.splitlines()
+                      if line.strip().startswith("online:")]
         run.applied = applied(database, measured)
         run.reader = traffic.reader.failure if traffic.reader else ""
         if code is None:
@@ -518,25 +521,29 @@ def median(values: list[float]) -> float:
 
 
 def summarize(runs: list[Run]) -> dict[str, Any]:
-    """Medians over the repeats of one scenario and leg."""
-    measured = [r for r in runs if r.status not in ("skipped",)]
+    """Medians over the repeats of one scenario and leg; the traffic figures only over the runs that migrated."""
+    measured = [r for r in runs if r.status != "skipped"]
+    ran = [r for r in measured if r.status != "refused"] or measured  # a refusal changes nothing
     errors: Counter[str] = Counter()
-    for r in measured:
+    for r in ran:
         errors.update(r.errors)
     statuses = Counter(r.status for r in measured)
+    online = Counter(line for r in ran for line in r.online)
     return {
         "runs": len(measured),
+        "ran": len(ran),
         "status": ", ".join(f"{s} {n}/{len(measured)}" if len(statuses) > 1 else s for s, n in statuses.items()),
         "completed": sum(r.status == "completed" for r in measured),
         "refused": sum(r.status == "refused" for r in measured),
         "exit_codes": sorted({r.exit_code for r in measured}, key=lambda c: (c is None, c or 0)),
-        "gap_s": median([r.gap_s for r in measured]),
-        "p50_ms": median([r.p50_ms for r in measured]),
-        "p99_ms": median([r.p99_ms for r in measured]),
-        "max_ms": median([r.max_ms for r in measured]),
-        "wall_s": median([r.wall_s for r in measured]),
-        "errors": median([float(sum(r.errors.values())) for r in measured]),
-        "error_kinds": {k: v / max(1, len(measured)) for k, v in errors.items()},
+        "gap_s": median([r.gap_s for r in ran]),
+        "p50_ms": median([r.p50_ms for r in ran]),
+        "p99_ms": median([r.p99_ms for r in ran]),
+        "max_ms": median([r.max_ms for r in ran]),
+        "wall_s": median([r.wall_s for r in ran]),
+        "errors": median([float(sum(r.errors.values())) for r in ran]),
+        "error_kinds": {k: v / max(1, len(ran)) for k, v in errors.items()},
+        "online": sorted(online),
         "note": runs[0].status if runs and runs[0].status == "skipped" else "",
         "skip_reason": runs[0].output_tail if runs and runs[0].status == "skipped" else "",
     }
@@ -632,6 +639,14 @@ def report(results: dict[tuple[str, str], list[Run]], scenarios: list[Scenario],
             print(f"| {scenario.name} | {leg} | {s['status']} | {','.join(map(str, s['exit_codes']))}"
                   f" | {s['wall_s']:.2f} | {s['gap_s']:.2f} | {s['p50_ms']:.1f} | {s['p99_ms']:.1f}"
                   f" | {s['max_ms']:.0f} | {s['errors']:g} | {kinds} |")
+    online = [(scenario.name, leg, s["online"]) for scenario in scenarios
+              for leg, s in summaries.get(scenario.name, {}).items() if s.get("online")]
+    if online:
+        print()
+        print("What `pilot deploy` ran instead of the plain SQL (its `online:` lines):")
+        print()
+        for scenario_name, leg, lines in online:
+            print(f"- {scenario_name} ({leg}): " + "; ".join(lines))
     return summaries
 
 
@@ -704,7 +719,21 @@ def main() -> None:
     parser.add_argument("--pilot-python", type=Path, default=ROOT / ".venv" / "bin" / "python")
     parser.add_argument("--reuse-template", action="store_true",
                         help=f"keep {PREFIX}template_<rows> between invocations (development)")
+    parser.add_argument("--report", type=Path, metavar="JSON",
+                        help="print the tables again from a --json file of an earlier run; measure nothing")
     args = parser.parse_args()
+    if args.report:
+        saved = json.loads(args.report.read_text())
+        results: dict[tuple[str, str], list[Run]] = {}
+        for raw in saved["runs"]:
+            results.setdefault((raw["scenario"], raw["leg"]), []).append(Run(**raw))
+        keep = {name for name, _ in results}
+        saved_args = saved["meta"]["args"]
+        for key in ("rows", "repeat", "workers"):
+            setattr(args, key, int(saved_args[key]))
+        args.rate = float(saved_args["rate"])
+        report(results, [s for s in SCENARIOS if s.name in keep], args, saved["meta"])
+        return
     if args.rows < 1000 or args.repeat < 1:
         parser.error("--rows must be at least 1000 and --repeat at least 1")
     ensure_venv()
@@ -712,7 +741,7 @@ def main() -> None:
     wanted = args.leg or ["plain", "dpgzdm", "pilot"]
     all_legs = legs(args.pilot_python)
     signal.signal(signal.SIGTERM, interrupted)
-    results: dict[tuple[str, str], list[Run]] = {}
+    results = {}
     meta = {"postgresql": admin("SHOW server_version")[0][0], "cores": os.cpu_count(),
             "load_at_start": os.getloadavg(), "python": platform.python_version(),
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "args": {
@@ -721,7 +750,7 @@ def main() -> None:
                                " print(django.get_version(), m.version('django-pg-zero-downtime-migrations'))"],
                               capture_output=True, text=True, check=True).stdout.split()
     meta["django"], meta["dpgzdm"] = versions
-    meta["pilot_commit"] = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+    meta["pilot_commit"] = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
                                           capture_output=True, text=True, check=False).stdout.strip()
     template = ""
     started = time.monotonic()

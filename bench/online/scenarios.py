@@ -232,6 +232,15 @@ SCENARIOS: tuple[Scenario, ...] = (
         note="old code's INSERTs (without the new column) fail once the default is dropped",
     ),
     Scenario(
+        "nullable-add-field", "nullable AddField (the floor: a change every tool runs online)",
+        (("0002_order_comment", one_step('''        migrations.AddField(
+            model_name="order",
+            name="comment",
+            field=models.CharField(max_length=200, null=True),
+        ),''')),),
+        fields={"comment": "models.CharField(max_length=200, null=True)"},
+    ),
+    Scenario(
         "nullable-add-field-behind-reader", "nullable AddField behind one 20 s read transaction",
         (("0002_order_comment", one_step('''        migrations.AddField(
             model_name="order",
