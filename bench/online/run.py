@@ -34,6 +34,7 @@ import math
 import os
 import platform
 import random
+import re
 import shutil
 import signal
 import statistics
@@ -482,8 +483,7 @@ def run_once(scenario: Scenario, leg: Leg, repeat: int, template: str, args: arg
         traffic.stop_event.wait(args.tail)
         traffic.stop()
         run.exit_code, run.output_tail = code, tail
-        run.online = [line.strip().removeprefix("online: ").split(" (")[0] for line in tail.splitlines()
-                      if line.strip().startswith("online:")]
+        run.online = online_lines(tail)
         run.applied = applied(database, measured)
         run.reader = traffic.reader.failure if traffic.reader else ""
         if code is None:
@@ -503,6 +503,18 @@ def run_once(scenario: Scenario, leg: Leg, repeat: int, template: str, args: arg
             traffic.stop()
         drop_database(database)
     return run
+
+
+def online_lines(output: str) -> list[str]:
+    """pilot's "online: ..." lines (what it ran instead of the plain SQL), without their timings."""
+    return [re.sub(r" \([\d.]+s( in all)?\)$", "", line.strip().removeprefix("online: "))
+            for line in output.splitlines() if line.strip().startswith("online:")]
+
+
+def monitor_wait(output: str) -> float | None:
+    """The longest wait of another session that pilot's own impact monitor reported, if it printed one."""
+    found = re.search(r"longest wait by another session ([\d.]+)s", output)
+    return float(found.group(1)) if found else None
 
 
 def refused(leg: Leg, code: int, output: str) -> bool:
@@ -528,7 +540,9 @@ def summarize(runs: list[Run]) -> dict[str, Any]:
     for r in ran:
         errors.update(r.errors)
     statuses = Counter(r.status for r in measured)
-    online = Counter(line for r in ran for line in r.online)
+    online = dict.fromkeys(re.sub(r"copied [\d,]+ row\(s\)", "copied the row(s)", line)
+                           for r in ran for line in (r.online or online_lines(r.output_tail)))
+    waits = [w for r in ran if (w := monitor_wait(r.output_tail)) is not None]
     return {
         "runs": len(measured),
         "ran": len(ran),
@@ -543,7 +557,8 @@ def summarize(runs: list[Run]) -> dict[str, Any]:
         "wall_s": median([r.wall_s for r in ran]),
         "errors": median([float(sum(r.errors.values())) for r in ran]),
         "error_kinds": {k: v / max(1, len(ran)) for k, v in errors.items()},
-        "online": sorted(online),
+        "online": list(online),
+        "monitor_wait_s": median(waits) if waits else None,
         "note": runs[0].status if runs and runs[0].status == "skipped" else "",
         "skip_reason": runs[0].output_tail if runs and runs[0].status == "skipped" else "",
     }
@@ -594,7 +609,8 @@ def report(results: dict[tuple[str, str], list[Run]], scenarios: list[Scenario],
     print()
     print(f"PostgreSQL {meta['postgresql']}, {meta['cores']} cores, {args.rows:,} rows,"
           f" ~{args.rate:.0f} ops/s in {args.workers} threads; median of {args.repeat};"
-          " gap = longest stretch with no write completing")
+          " gap = longest stretch with no write completing; load average at start"
+          f" {meta['load_at_start'][0]:.1f}, at end {meta.get('load_at_end', ['?'])[0]}")
     print()
     print("| migration | plain `migrate` | django-pg-zero-downtime-migrations | `pilot deploy` |")
     print("|---|---|---|---|")
@@ -643,10 +659,20 @@ def report(results: dict[tuple[str, str], list[Run]], scenarios: list[Scenario],
               for leg, s in summaries.get(scenario.name, {}).items() if s.get("online")]
     if online:
         print()
-        print("What `pilot deploy` ran instead of the plain SQL (its `online:` lines):")
+        print("What `pilot deploy` ran instead of the plain SQL (its `online:` lines, timings removed):")
         print()
         for scenario_name, leg, lines in online:
             print(f"- {scenario_name} ({leg}): " + "; ".join(lines))
+    waits = [(scenario.name, leg, s) for scenario in scenarios
+             for leg, s in summaries.get(scenario.name, {}).items() if s.get("monitor_wait_s") is not None]
+    if waits:
+        print()
+        print("pilot's own impact monitor (longest wait of another session, median) beside the gap measured here:")
+        print()
+        print("| scenario | leg | monitor: longest wait s | measured: gap s | measured: max write ms |")
+        print("|---|---|---|---|---|")
+        for scenario_name, leg, s in waits:
+            print(f"| {scenario_name} | {leg} | {s['monitor_wait_s']:.2f} | {s['gap_s']:.2f} | {s['max_ms']:.0f} |")
     return summaries
 
 
@@ -786,6 +812,7 @@ def main() -> None:
             with contextlib.suppress(Exception):
                 drop_database(name)
     meta["elapsed_s"] = round(time.monotonic() - started, 1)
+    meta["load_at_end"] = os.getloadavg()
     summaries = report(results, scenarios, args, meta)
     print(f"\n{meta['elapsed_s']:.0f} s; Django {meta['django']}, django-pg-zero-downtime-migrations"
           f" {meta['dpgzdm']}, migration-pilot at {meta['pilot_commit']}")
