@@ -8,8 +8,9 @@
 
 It runs on its own connection (see connection.py), at `interval` seconds,
 and never raises into the caller: a failed sample is counted and its message
-kept in the report, and the sampler reconnects on the next tick. Callbacks
-(`on_sample`, `on_trip`) run on the sampler thread.
+kept in the report, and the sampler reconnects, backing off up to 2 s while
+the server keeps failing it. Callbacks (`on_sample`, `on_trip`) run on the
+sampler thread and must not block it for long.
 """
 
 from __future__ import annotations
