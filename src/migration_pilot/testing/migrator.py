@@ -36,6 +36,11 @@ class Migrator:
         """The database alias this migrator drives."""
         return self._database
 
+    @property
+    def restores(self) -> bool:
+        """True when reset() restores a copy of the database (rows included), so no flush is needed."""
+        return bool(self._session.store.supported)
+
     def apply_initial_migration(self, targets: MigrationSpec) -> ProjectState:
         """Start from the state right after `targets` (the plan prefix ending there), with no rows of other tests."""
         return self._session.start_at(targets)

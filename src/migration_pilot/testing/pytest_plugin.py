@@ -17,6 +17,7 @@ report says which plugin's `migrator` is used; `-p no:migration_pilot` or
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Generator, Iterator
 from typing import Any, Protocol
 
@@ -29,6 +30,7 @@ _FIXTURES = ("migrator", "migrator_factory")
 _TARGETS = pytest.StashKey[list[Any]]()
 _USES = pytest.StashKey[list[Any]]()
 _OWNER = pytest.StashKey[str]()
+_NAMES = pytest.StashKey[dict[str, Any]]()
 
 
 class MigratorFactory(Protocol):
@@ -60,15 +62,33 @@ def _owner(session: pytest.Session, items: list[pytest.Item]) -> str:
     return "django_test_migrations" if module.startswith("django_test_migrations") else "migration_pilot"
 
 
+_DJANGO_DB_ARGS = ("transaction", "reset_sequences", "databases", "serialized_rollback", "available_apps")
+
+
+def _make_transactional(item: pytest.Item) -> None:
+    """A django_db mark on a migration test must not wrap it in a transaction: migrations need none."""
+    mark = item.get_closest_marker("django_db")
+    if mark is None:
+        return
+    kwargs = {**dict(zip(_DJANGO_DB_ARGS, mark.args, strict=False)), **mark.kwargs}
+    if not kwargs.get("transaction"):
+        item.add_marker(pytest.mark.django_db(**{**kwargs, "transaction": True}), append=False)
+
+
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark migration tests and note the literal start targets their modules name."""
     from migration_pilot.testing.prescan import targets_in_files, targets_of_test
 
     config.stash[_OWNER] = _owner(session, items)
+    with contextlib.suppress(Exception):  # Django not configured: nothing to remember
+        from django.db import connections
+
+        config.stash[_NAMES] = {alias: connections[alias].settings_dict["NAME"] for alias in connections}
     tests = [item for item in items if _is_migration_test(item)]
     uses = []
     for item in tests:
         item.add_marker(MARKER)
+        _make_transactional(item)
         uses.extend(targets_of_test(getattr(item, "function", None), getattr(item, "cls", None)))
     if config.stash[_OWNER] != "migration_pilot":
         return  # the other plugin's migrator runs these tests: take no snapshots for them
@@ -110,34 +130,84 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_line(f"migration_pilot: {line}.")
 
 
+class _TestDatabases:
+    """Test databases for aliases only migration tests use: pytest-django creates those other tests ask for."""
+
+    def __init__(self, config: pytest.Config, keepdb: bool) -> None:
+        self.config = config
+        self.keepdb = keepdb
+        self.created: list[tuple[Any, str]] = []
+
+    def ensure(self, alias: str) -> None:
+        """Create the test database of `alias` (capturing start states on the way) unless it exists."""
+        from django.db import connections
+
+        from migration_pilot.testing.session import capture_during_creation
+
+        connection = connections[alias]
+        original = self.config.stash.get(_NAMES, {}).get(alias)
+        if original is None or connection.settings_dict["NAME"] != original:
+            return  # pytest-django (or an earlier call) made it already
+        wanted: list[Any] = self.config.stash.get(_TARGETS, [])
+        uses: list[Any] = self.config.stash.get(_USES, [])
+        with capture_during_creation(wanted, uses):
+            connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=self.keepdb, serialize=False)
+        self.created.append((connection, original))
+
+    def destroy(self) -> None:
+        """Drop the test databases ensure() created (kept with --reuse-db)."""
+        while self.created:
+            connection, original = self.created.pop()
+            connection.creation.destroy_test_db(original, verbosity=0, keepdb=self.keepdb)
+
+
 @pytest.fixture(scope="session")
-def _migration_pilot_sessions(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
-    """Drop the session's snapshots before pytest-django destroys the test databases."""
-    yield
+def _migration_pilot_sessions(request: pytest.FixtureRequest, django_db_setup: None, django_db_blocker: Any,
+                              django_db_keepdb: bool) -> Iterator[_TestDatabases]:
+    """Test databases migration tests need; drops the snapshots before the test databases go."""
+    databases = _TestDatabases(request.config, django_db_keepdb)
+    yield databases
     from migration_pilot.testing.session import close_all
 
     with django_db_blocker.unblock():
         close_all()
+        databases.destroy()
 
 
 @pytest.fixture
-def migrator_factory(request: pytest.FixtureRequest, transactional_db: None, django_db_use_migrations: bool,
-                     _migration_pilot_sessions: None) -> MigratorFactory:
+def migrator_factory(request: pytest.FixtureRequest, django_db_setup: None, django_db_blocker: Any,
+                     django_db_use_migrations: bool,
+                     _migration_pilot_sessions: _TestDatabases) -> Iterator[MigratorFactory]:
     """A Migrator for any database alias; each is reset to the latest migrations after the test.
 
         def test_other_database(migrator_factory):
             migrator = migrator_factory("reports")
             migrator.apply_initial_migration(("stats", "0001_initial"))
+
+    It opens database access itself, outside any transaction, like pytest-django's
+    `transactional_db`. Instead of flushing every table after the test, each database it
+    touched is put back to the copy taken before the first migration test, which removes the
+    test's rows and schema changes alike. A test that also asks for `transactional_db` or has a
+    `django_db` mark gets it too (made transactional), and is reset before that flush.
     """
     if not django_db_use_migrations:
         pytest.skip("--nomigrations was specified")
+    if request.node.get_closest_marker("django_db") or "transactional_db" in request.fixturenames:
+        request.getfixturevalue("transactional_db")
+    migrators: list[Migrator] = []
 
     def factory(database_name: str | None = None) -> Migrator:
+        _migration_pilot_sessions.ensure(database_name or "default")
         migrator = Migrator(database_name)
-        request.addfinalizer(migrator.reset)
+        migrators.append(migrator)
         return migrator
 
-    return factory
+    with django_db_blocker.unblock():
+        try:
+            yield factory
+        finally:
+            for migrator in reversed(migrators):
+                migrator.reset()
 
 
 @pytest.fixture

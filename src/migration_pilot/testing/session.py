@@ -23,6 +23,7 @@ import atexit
 import contextlib
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from functools import cached_property
 from typing import Any
 
 from django.db import connections
@@ -50,6 +51,28 @@ def muted_migrate_signals() -> Iterator[None]:
         yield
     finally:
         pre_migrate.receivers, post_migrate.receivers = pre, post
+
+
+class DeferredAppsState(ProjectState):
+    """The state right after migrating, whose model classes are finished on first use of `.apps`.
+
+    While migrating, Django re-renders an operation's own model but delays re-rendering
+    models related to it. Instead of re-rendering the whole project (what
+    clear_delayed_apps_cache() leads to), the models these migrations touched are re-rendered
+    with all their relations, and only when the test asks for `.apps`.
+    """
+
+    def __init__(self, migrated: ProjectState, touched: list[tuple[str, str]]) -> None:
+        super().__init__(models=migrated.models, real_apps=migrated.real_apps)
+        self._pending_apps = migrated.apps
+        self._touched = touched
+
+    @cached_property
+    def apps(self) -> Any:  # type: ignore[override]  # a cached_property, as in ProjectState
+        """The migrated apps with the touched models and their relations re-rendered."""
+        self.__dict__["apps"] = self._pending_apps
+        self.reload_models(self._touched, delay=False)
+        return self._pending_apps
 
 
 class MigrationSession:
@@ -143,8 +166,15 @@ class MigrationSession:
 
     # -- moving the database ---------------------------------------------------------------------
 
+    def _outside_transactions(self) -> None:
+        if self.connection.in_atomic_block:
+            raise MigrationOrderError(
+                f"Database {self.alias!r} is inside a transaction, so migrations cannot be tested here.",
+                hint="Drop the db fixture (migrator opens database access itself) or use transactional_db.")
+
     def start_at(self, spec: Any) -> ProjectState:
         """apply_initial_migration: the database at the plan prefix ending at the targets, no rows of others."""
+        self._outside_transactions()
         self.ensure_latest()
         prefix = initial_prefix(resolve(normalize(spec), self.graph), self.full_plan)
         target = frozenset(prefix)
@@ -168,6 +198,7 @@ class MigrationSession:
     def migrate_to(self, spec: Any) -> ProjectState:
         """apply_tested_migration: Django's migrate to the targets, forward or backward, from the cached state."""
         targets = resolve(normalize(spec), self.graph)
+        self._outside_transactions()
         self.ensure_latest()
         if self.store.supported:
             self.store.make_scratch()
@@ -184,8 +215,7 @@ class MigrationSession:
             self._backward(current, keys)
         else:
             self._forward(current, keys)
-        reached = self.applied()
-        return self.state_for(reached).clone()
+        return self.state_for(self.applied())
 
     def reset(self) -> None:
         """Back to the latest migrations the session started with (a restore, not a migrate)."""
@@ -197,6 +227,7 @@ class MigrationSession:
             from django.core.management import call_command
 
             call_command("migrate", verbosity=0, database=self.alias)
+            call_command("flush", verbosity=0, interactive=False, database=self.alias)
         self.applied()
 
     def _is_prefix(self, applied: AppliedSet) -> bool:
@@ -225,9 +256,16 @@ class MigrationSession:
         plan = [(self.graph.nodes[key], False) for key in sorted(keys, key=self.order.__getitem__)]
         with muted_migrate_signals():
             state = self.executor.migrate(None, plan=plan, state=self.state_for(current).clone())
-        state.clear_delayed_apps_cache()
+        if state.is_delayed:
+            touched = {(migration.app_label, str(name).lower()) for migration, _ in plan
+                       for operation in migration.operations
+                       for name in (getattr(operation, "model_name", None), getattr(operation, "name", None))
+                       if isinstance(name, str)}
+            state = DeferredAppsState(state, [key for key in touched if key in state.models])
         STATS["applied"] += len(keys)
-        self.remember(current | frozenset(keys), state)
+        reached = current | frozenset(keys)
+        if reached not in self.states:
+            self.states[reached] = state
 
     def _backward(self, current: AppliedSet, keys: Sequence[MigrationKey]) -> None:
         """Unapply `keys` (in plan order); states come from the cached state before the first of them."""
@@ -252,7 +290,7 @@ class MigrationSession:
         self.snapshots.clear()
         for handle in handles:
             with contextlib.suppress(Exception):
-                self.store.drop(handle)
+                self.store.discard(handle)
         self.store.close()
 
 

