@@ -50,6 +50,16 @@ def build_table(database: str, rows: int) -> None:
     admin("CHECKPOINT", database)
 
 
+def autovacuums(database: str) -> int:
+    """How often autovacuum ran on bench_item since it was built (batched commits let it start mid-run)."""
+    import psycopg
+
+    with psycopg.connect(host=HOST, port=PORT, user=USER, dbname=database, autocommit=True) as conn:
+        row = conn.execute("SELECT autovacuum_count + autoanalyze_count FROM pg_stat_user_tables"
+                           " WHERE relname = 'bench_item'").fetchone()
+        return int(row[0]) if row else 0
+
+
 def one_update(database: str) -> float:
     import psycopg
 
@@ -59,12 +69,12 @@ def one_update(database: str) -> float:
         return time.perf_counter() - started
 
 
-def backfill(database: str, rows: int) -> tuple[float, int]:
+def backfill(database: str, rows: int, tuning_values: dict[str, float]) -> tuple[float, int]:
     from django.db import connections, models
     from django.db.migrations.state import ModelState, ProjectState
     from django.db.models import F
 
-    from migration_pilot.backfill import BatchCommitted, SetValues, run_backfill
+    from migration_pilot.backfill import Analyzed, BatchCommitted, SetValues, Throttled, Tuning, run_backfill
     from migration_pilot.models import BackfillCheckpoint
 
     BackfillCheckpoint.objects.using("default").all().delete()
@@ -73,15 +83,20 @@ def backfill(database: str, rows: int) -> tuple[float, int]:
                                                  ("n", models.IntegerField()), ("status", models.CharField(max_length=20))],
                                options={"db_table": "bench_item"}))
     model = state.apps.get_model("bench", "Item")
-    batches: list[BatchCommitted] = []
+    events: list[object] = []
     connections["default"].ensure_connection()
     started = time.perf_counter()
     result = run_backfill(model, SetValues({"n": F("n") + 1}), name=f"bench-{uuid.uuid4().hex[:6]}",
-                          on_event=lambda e: batches.append(e) if isinstance(e, BatchCommitted) else None)
+                          on_event=events.append, tuning=Tuning(**tuning_values))
     elapsed = time.perf_counter() - started
     assert result.rows_done == rows, result
+    batches = [e for e in events if isinstance(e, BatchCommitted)]
+    throttles = [e for e in events if isinstance(e, Throttled)]
+    analyzed = sum(e.duration_s for e in events if isinstance(e, Analyzed))
     sizes = [b.batch_size for b in batches]
-    print(f"    backfill: {len(batches)} batches, sizes {sizes[:4]} ... {sizes[-3:]}, max {max(sizes)}", flush=True)
+    print(f"    backfill: {len(batches)} batches ({sum(b.duration_s for b in batches):.2f}s inside them), sizes"
+          f" {sizes[:4]} ... {sizes[-3:]}, max {max(sizes)}; {len(throttles)} throttles"
+          f" ({sum(t.seconds for t in throttles):.2f}s); ANALYZE {analyzed:.2f}s", flush=True)
     return elapsed, len(batches)
 
 
@@ -89,6 +104,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--batch-time", type=float, help="seconds (default: the product's default)")
+    parser.add_argument("--lock-sample-interval", type=float, help="seconds; 0 = no sampler (default: product's)")
+    parser.add_argument("--legs", default="update,backfill")
     args = parser.parse_args()
     database = f"bench_backfill_{uuid.uuid4().hex[:8]}"
     admin(f"CREATE DATABASE {database}")
@@ -105,16 +123,23 @@ def main() -> int:
 
         call_command("migrate", "migration_pilot", verbosity=0)
         times: dict[str, list[float]] = {"update": [], "backfill": []}
+        tuning_values = {key: value for key, value in (("batch_time", args.batch_time),
+                                                        ("lock_sample_interval", args.lock_sample_interval))
+                         if value is not None}
+        legs = args.legs.split(",")
         for round_ in range(args.rounds):
             order = ["update", "backfill"] if round_ % 2 == 0 else ["backfill", "update"]
-            for leg in order:
+            for leg in [leg for leg in order if leg in legs]:
                 build_table(database, args.rows)
                 if leg == "update":
                     seconds = one_update(database)
                 else:
-                    seconds, _ = backfill(database, args.rows)
+                    seconds, _ = backfill(database, args.rows, tuning_values)
                 times[leg].append(seconds)
-                print(f"  round {round_ + 1} {leg:8}: {seconds:7.2f}s  {args.rows / seconds:12,.0f} rows/s", flush=True)
+                print(f"  round {round_ + 1} {leg:8}: {seconds:7.2f}s  {args.rows / seconds:12,.0f} rows/s"
+                      f"  (autovacuum/autoanalyze runs on the table so far: {autovacuums(database)})", flush=True)
+        if len(legs) < 2:
+            return 0
         update, batched = statistics.median(times["update"]), statistics.median(times["backfill"])
         ratio = update / batched
         print(f"\n{args.rows:,} rows, median of {args.rounds}: one UPDATE {update:.2f}s"

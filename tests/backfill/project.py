@@ -27,7 +27,7 @@ from migration_pilot.operations import Backfill
 class Migration(migrations.Migration):
     atomic = {atomic}
     dependencies = [("shop", "0002_counter"), ("migration_pilot", "0004_backfill_checkpoint")]
-    operations = [Backfill("invoice", set={{"n": F("n") + 1}}, batch_size=100, max_batch_size=100)]
+    operations = [Backfill("invoice", set={{"n": F("n") + 1}}, batch_size=100, min_batch_size=100, max_batch_size=100)]
 '''
 
 MODELS = ("number = models.CharField(max_length=30)\n    amount = models.IntegerField(default=0)\n"

@@ -54,12 +54,12 @@ def test_json_events_and_status(sqlite_counter):
     project, name = sqlite_counter
 
     ran = project.run("backfill", "shop.Invoice", "--update", "number=concat('N-', id)", "--where", "amount == 3",
-                      "--batch-size", "300", "--format", "json")
+                      "--batch-size", "300", "--min-batch-size", "300", "--max-batch-size", "300", "--format", "json")
     status = project.run("backfill", "--status", "--format", "json")
 
     events = [json.loads(line) for line in ran.out.splitlines()]
     assert ran.code == 0, ran.err
-    assert [e["event"] for e in events] == ["started", "batch", "batch", "batch", "analyzed", "finished"]
+    assert [e["event"] for e in events] == ["started", *["batch"] * 4, "analyzed", "finished"]
     assert events[-1]["rows_done"] == query("sqlite", None, name, "SELECT COUNT(*) FROM shop_invoice WHERE amount = 3")[0][0]
     assert query("sqlite", None, name, "SELECT COUNT(*) FROM shop_invoice WHERE number LIKE 'N-%'")[0][0] \
         == events[-1]["rows_done"]
@@ -115,3 +115,51 @@ def test_refused_inside_an_atomic_migration_on_postgresql(postgresql_server, tmp
         assert "(set atomic = False on the migration)" in refused.stderr
         assert ("shop", "0003_fill") not in applied("postgresql", postgresql_server, name)
         assert query("postgresql", postgresql_server, name, "SELECT COUNT(*) FROM shop_invoice WHERE n <> 0") == [(0,)]
+
+
+def test_a_terminal_gets_a_progress_bar_with_rate_and_eta(tmp_path, scratch_db_access):
+    import argparse
+    from io import StringIO
+
+    from django.apps import apps
+    from django.db.migrations.executor import MigrationExecutor
+
+    from migration_pilot.cli.commands import Streams
+    from migration_pilot.cli.subcommands import backfill as command
+    from tests.databases import django_connection
+
+    with django_connection(None, str(tmp_path / "bar.sqlite3")) as connection:
+        MigrationExecutor(connection).migrate([("testapp", "0001_initial"),
+                                               ("migration_pilot", "0004_backfill_checkpoint")])
+        customer = apps.get_model("testapp", "Customer").objects.using(connection.alias).create(name="a", email="a@b")
+        order = apps.get_model("testapp", "Order")
+        order.objects.using(connection.alias).bulk_create([order(customer=customer) for _ in range(500)])
+        parser = argparse.ArgumentParser()
+        command.add_arguments(parser)
+        options = vars(parser.parse_args(["testapp.Order", "--update", "quantity=quantity + 1", "--database",
+                                          connection.alias, "--batch-size", "100", "--min-batch-size", "100",
+                                          "--max-batch-size", "100"]))
+        out = StringIO()
+
+        code = command.run(options, Streams(out, StringIO(), colour=True))
+
+        assert code == 0
+        assert order.objects.using(connection.alias).filter(quantity=2).count() == 500
+    text = out.getvalue()
+    assert "testapp_order" in text and "500/500" in text and " rows/s  ETA 0s" in text
+    assert "  batch " not in text  # the bar replaces the plain lines
+    assert text.splitlines()[-1].startswith("Done: testapp.order.quantity.")
+
+
+def test_an_applied_migration_without_checkpoint_is_not_run_again_unless_restarted(sqlite_counter):
+    project, name = sqlite_counter
+    migrate(project, "shop")  # runs the Backfill: every n is 1
+    query("sqlite", None, name, "DELETE FROM migration_pilot_backfillcheckpoint")
+
+    refused = project.run("backfill", "shop", "0003_fill")
+    restarted = project.run("backfill", "shop", "0003_fill", "--restart")
+
+    one_line_error(refused, "Migration shop.0003_fill is applied but has no checkpoint for its Backfill shop.invoice.n.")
+    assert "Add --restart to run it again over every row." in refused.err
+    assert restarted.code == 0, restarted.err
+    assert query("sqlite", None, name, "SELECT MIN(n), MAX(n) FROM shop_invoice") == [(2, 2)]

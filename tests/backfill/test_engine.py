@@ -30,7 +30,7 @@ ROWS = 3000
 
 def small_batches(**kwargs):
     """Fixed 250-row batches: enough of them to look at the run in the middle."""
-    return Tuning(batch_size=250, max_batch_size=250, **kwargs)
+    return Tuning(batch_size=250, min_batch_size=250, max_batch_size=250, **kwargs)
 
 
 def test_each_batch_commits_and_a_second_connection_sees_it(vendor_connection):
@@ -91,7 +91,7 @@ def test_per_row_function_saves_its_fields_with_bulk_update(vendor_connection):
     batches = []
 
     result = run_backfill(Item, PerRow(fill_code, ("code", "n")), name="rows", using=connection.alias,
-                          tuning=Tuning(batch_size=400, max_batch_size=400),
+                          tuning=Tuning(batch_size=400, min_batch_size=400, max_batch_size=400),
                           on_event=lambda e: batches.append(e) if isinstance(e, BatchCommitted) else None)
 
     assert result.rows_done == ROWS and len(batches) == 8
@@ -199,13 +199,13 @@ def test_a_batch_that_waited_on_a_lock_throttles_and_shrinks(vendor, request, sc
             release = threading.Thread(target=_release_when_waited_on, args=(vendor, server, name, holder))
             release.start()
             run_backfill(Item, SetValues({"n": F("n") + 1}), name="locked", using=connection.alias,
-                         tuning=Tuning(batch_size=250, max_batch_size=250, lock_timeout=30,
-                                       lock_sample_interval=0.01), on_event=events.append)
+                         tuning=Tuning(batch_size=250, max_batch_size=250, lock_timeout=30, batch_time=5.0,
+                                       max_throttle=0.5, lock_sample_interval=0.01), on_event=events.append)
             release.join()
 
         throttles = [e for e in events if isinstance(e, Throttled) and e.reason == "lock_wait"]
         waited = [e for e in events if isinstance(e, BatchCommitted) and e.lock_wait_s > 0]
-        assert len(throttles) == 1 and throttles[0].seconds >= 0.2
+        assert len(throttles) == 1 and throttles[0].seconds == 0.5
         assert waited[0].last_key == "750" and waited[0].next_batch_size == 125
         assert raw_count(vendor, server, name, "SELECT COUNT(*) FROM bf_item WHERE n <> 1") == 0
 

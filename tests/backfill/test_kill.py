@@ -22,7 +22,8 @@ from tests.pipeline.inspect_db import query
 from tests.pipeline.project import database_settings, wait_until
 
 ROWS = 3000
-RUN = ("backfill", "shop.Invoice", "--update", "n=n+1", "--batch-size", "100", "--max-batch-size", "100",
+RUN = ("backfill", "shop.Invoice", "--update", "n=n+1", "--batch-size", "100", "--min-batch-size", "100",
+       "--max-batch-size", "100",
        "--lock-timeout", "60s", "--no-analyze")
 
 

@@ -86,9 +86,9 @@ def item_states(connection, rows):
 def test_forwards_backwards_and_forwards_again(vendor_connection, form):
     vendor, server, name, connection = vendor_connection
     state = item_states(connection, 600)
-    operation = (Backfill("Item", set={"code": "row"}, reverse={"code": None}, batch_size=100, max_batch_size=100)
+    operation = (Backfill("Item", set={"code": "row"}, reverse={"code": None}, batch_size=100, min_batch_size=100, max_batch_size=100)
                  if form == "set" else
-                 Backfill("Item", function=mark, fields=["code"], reverse=unmark, batch_size=100, max_batch_size=100))
+                 Backfill("Item", function=mark, fields=["code"], reverse=unmark, batch_size=100, min_batch_size=100, max_batch_size=100))
     checkpoints = BackfillCheckpoint.objects.using(connection.alias)
     marked = "SELECT COUNT(*) FROM bf_item WHERE code = 'row'"
 

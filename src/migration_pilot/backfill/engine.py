@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connections, models, transaction
+from django.db import IntegrityError, connections, models, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F
 from django.db.utils import DatabaseError
@@ -56,10 +56,10 @@ class Tuning:
     max_batch_size: int = 1_000_000
     sleep: float = 0.0  # pause between batches
     max_lag: float | None = 5.0  # pause while a replica is further behind (PostgreSQL)
-    lag_poll: float = 1.0
+    lag_poll: float = 1.0  # also how often the lag is read while it is fine
     lock_timeout: float = 1.0  # per batch; on timeout the batch rolls back, sleeps and retries smaller
     lock_retries: int = 20  # consecutive lock timeouts before giving up
-    lock_sample_interval: float = 0.02  # 0 turns the lock-wait sampler off
+    lock_sample_interval: float = 0.05  # 0 turns the lock-wait sampler off
     max_throttle: float = 2.0  # longest sleep after a batch that waited on locks
     analyze: bool = True
     lag_probe: Callable[[BaseDatabaseWrapper], float | None] = probes.replica_lag
@@ -91,6 +91,7 @@ class Backfiller:
         self.connection: BaseDatabaseWrapper = connections[using]
         self.table: str = model._meta.db_table
         self.manager = model._base_manager.db_manager(using)
+        self._lag_read_at = float("-inf")
 
     # -- the run -------------------------------------------------------------------------------
     def run(self) -> BackfillFinished:
@@ -240,8 +241,10 @@ class Backfiller:
     # -- throttling -----------------------------------------------------------------------------
     def _wait_for_replicas(self) -> None:
         limit = self.tuning.max_lag
-        if not limit:
+        now = time.monotonic()
+        if not limit or now - self._lag_read_at < self.tuning.lag_poll:
             return
+        self._lag_read_at = now
         while True:
             lag = self.tuning.lag_probe(self.connection)
             if lag is None or lag <= limit:
@@ -272,12 +275,16 @@ class Backfiller:
             return existing
         end = self.manager.order_by("-pk").values_list("pk", flat=True).first()
         now = timezone.now()
-        return self._checkpoints().create(
-            name=self.name, table=self.table, description=self.description[:10000], spec=self.spec,
-            end_key=None if end is None else keys.to_text(end),
-            rows_total=0 if end is None else probes.estimate_rows(self.connection, self.table),
-            started_at=now, updated_at=now, host=socket.gethostname()[:255], pid=os.getpid(),
-            state="running")
+        try:
+            with transaction.atomic(using=self.using):
+                return self._checkpoints().create(
+                    name=self.name, table=self.table, description=self.description[:10000], spec=self.spec,
+                    end_key=None if end is None else keys.to_text(end),
+                    rows_total=0 if end is None else probes.estimate_rows(self.connection, self.table),
+                    started_at=now, updated_at=now, host=socket.gethostname()[:255], pid=os.getpid(),
+                    state="running")
+        except IntegrityError:
+            raise BackfillConflictError(self.name) from None  # another process created it just now
 
     def _claim(self, cp: Any) -> None:
         moved = self._checkpoints().filter(pk=cp.pk, batches=self.seen_batches).update(

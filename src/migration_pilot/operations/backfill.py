@@ -57,7 +57,8 @@ class Backfill(Operation):
                  where: Q | Mapping[str, Any] | None = None, function: RowFunction | None = None,
                  fields: list[str] | tuple[str, ...] | None = None, reverse: Any = None,
                  name: str | None = None, batch_time: float = _DEFAULTS.batch_time,
-                 batch_size: int | None = None, max_batch_size: int = _DEFAULTS.max_batch_size,
+                 batch_size: int | None = None, min_batch_size: int = _DEFAULTS.min_batch_size,
+                 max_batch_size: int = _DEFAULTS.max_batch_size,
                  max_lag: float | None = _DEFAULTS.max_lag, lock_timeout: float = _DEFAULTS.lock_timeout,
                  sleep: float = _DEFAULTS.sleep, analyze: bool = True) -> None:
         where_q = as_q(where)
@@ -96,7 +97,8 @@ class Backfill(Operation):
         self.fields = tuple(fields) if fields is not None else None
         self.reverse = dict(reverse) if isinstance(reverse, Mapping) else reverse
         self.name = name
-        self.options = {"batch_time": batch_time, "batch_size": batch_size, "max_batch_size": max_batch_size,
+        self.options = {"batch_time": batch_time, "batch_size": batch_size, "min_batch_size": min_batch_size,
+                        "max_batch_size": max_batch_size,
                         "max_lag": max_lag, "lock_timeout": lock_timeout, "sleep": sleep, "analyze": analyze}
 
     @property

@@ -42,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         " rate, ETA (--name to show one).")
     parser.add_argument("--batch-time", help="Target time per batch (default 200ms); the batch size adapts.")
     parser.add_argument("--batch-size", type=int, help="Rows in the first batch (default 1000, 100 per row).")
+    parser.add_argument("--min-batch-size", type=int, help="Never fewer rows per batch than this (default 10).")
     parser.add_argument("--max-batch-size", type=int, help="Never more rows per batch than this.")
     parser.add_argument("--sleep", help="Pause between batches, e.g. 50ms (default 0).")
     parser.add_argument("--max-lag", help="Pause while a replica's replay lag is above this (default 5s; 0 = off).")
@@ -85,7 +86,7 @@ def _tuning(options: dict[str, Any]) -> dict[str, Any]:
             values[key] = parse_duration(options[flag], source="--" + flag.replace("_", "-"))
     if "batch_time" in values and values["batch_time"] <= 0:
         raise BackfillDefinitionError("--batch-time must be more than 0.", hint="200ms suits a busy table.")
-    for flag in ("batch_size", "max_batch_size"):
+    for flag in ("batch_size", "min_batch_size", "max_batch_size"):
         if options.get(flag) is not None:
             if options[flag] < 1:
                 raise BackfillDefinitionError(f"--{flag.replace('_', '-')} must be 1 or more.",
@@ -139,6 +140,14 @@ def _jobs(options: dict[str, Any], alias: str) -> list[tuple[str, Any]]:
         if not found:
             raise UnknownBackfillError(f"Migration {targets[0]} {targets[1]} has no Backfill number"
                                        f" {options['operation']}.", hint="Count from 1 among its Backfills.")
+    if not options.get("restart"):
+        known = {row.name for row in checkpoint_status.checkpoints(alias)}
+        for located in found:
+            if located.applied and located.checkpoint_name not in known:
+                raise UnknownBackfillError(
+                    f"Migration {located.app_label}.{located.migration} is applied but has no checkpoint for"
+                    f" its Backfill {located.checkpoint_name}, so it ran (or was faked) before.",
+                    hint="Add --restart to run it again over every row.")
     return [(b.checkpoint_name, _operation_job(b, alias)) for b in found]
 
 
