@@ -63,7 +63,7 @@ def test_history_records_who_waited_on_the_migration(pg_deployed):
     impact = row["impact"]
     assert impact["sessions_blocked"] >= 1
     assert 0.5 <= impact["longest_wait_s"] <= waits[0] + 0.3
-    assert "others waited up to" in project.run("history").out
+    assert "longest wait by another session" in project.run("history").out
 
 
 def test_circuit_breaker_cancels_the_blocking_statement_and_retries(pg_deployed):

@@ -138,11 +138,9 @@ def _impact_monitor(options: DeployOptions, connection: Any, emit: EventSink) ->
     if not options.monitor or connection.vendor not in {"postgresql", "mysql"}:
         yield None
         return
-    from migration_pilot.monitor import ImpactMonitor
+    from migration_pilot.monitor import ImpactMonitor, session_id
 
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()" if connection.vendor == "postgresql" else "SELECT CONNECTION_ID()")
-        pid = int(cursor.fetchone()[0])
+    pid = session_id(connection)
 
     def tripped(trip: Any) -> None:
         emit(Event("breaker", f"   circuit breaker: session {trip.blocked_pid} waited {trip.waited_s:.2f}s on the"

@@ -61,9 +61,10 @@ def run(options: dict[str, Any], streams: Streams) -> int:
                 figures.append(f"{m.rows_affected} rows")
             if m.wal_bytes is not None:
                 figures.append(f"{m.wal_bytes:,} WAL bytes")
-            if m.impact and m.impact.get("supported"):
-                figures.append(f"others waited up to {m.impact.get('longest_wait_s') or 0:.2f}s,"
-                               f" {m.impact.get('sessions_blocked') or 0} blocked")
+            if m.impact and m.impact.get("supported") and m.impact.get("sessions_blocked"):
+                from migration_pilot.monitor import ImpactReport
+
+                figures.append(ImpactReport.from_dict(m.impact).summary())
             arrow = "<-" if m.backwards else "->"
             streams.out.write(f"   {arrow} {m.app}.{m.name} {m.outcome} ({', '.join(figures)})\n")
         if r.outcome in {"running", "interrupted"}:
