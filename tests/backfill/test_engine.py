@@ -257,6 +257,9 @@ def test_a_lock_timeout_rolls_the_batch_back_and_retries_it(vendor, request, scr
             cursor.execute("SELECT current_setting('lock_timeout')" if vendor == "postgresql"
                            else "SELECT @@SESSION.innodb_lock_wait_timeout")
             assert cursor.fetchone()[0] in {"0", 50}  # the session's own setting is back
+            if vendor == "postgresql":
+                cursor.execute("SELECT current_setting('synchronous_commit')")
+                assert cursor.fetchone()[0] == "on"  # batches committed asynchronously, the session did not
 
 
 def test_pauses_while_replicas_lag(tmp_path, scratch_db_access):

@@ -130,7 +130,7 @@ class Backfiller:
         started = time.monotonic()
         scanned_this_run = 0
         lock_failures = 0
-        with probes.LockTimeout(self.connection, tuning.lock_timeout), \
+        with probes.LockTimeout(self.connection, tuning.lock_timeout), probes.AsyncCommit(self.connection), \
                 probes.LockWaitSampler(self.connection, tuning.lock_sample_interval) as sampler:
             while self.end is not None and (self.last is None or self.last < self.end):
                 self._wait_for_replicas()
