@@ -189,6 +189,7 @@ def test_a_batch_that_waited_on_a_lock_throttles_and_shrinks(vendor, request, sc
     with databases.scratch_database(server) as name, databases.django_connection(server, name) as connection:
         Item = prepare(connection, ROWS)
         events = []
+        names = []
         with databases.admin_connection(server, name) as holder:
             cursor = holder.cursor()
             if vendor == "postgresql":
@@ -196,7 +197,7 @@ def test_a_batch_that_waited_on_a_lock_throttles_and_shrinks(vendor, request, sc
             else:
                 holder.autocommit(False)
             cursor.execute("SELECT id FROM bf_item WHERE id = 600 FOR UPDATE")
-            release = threading.Thread(target=_release_when_waited_on, args=(vendor, server, name, holder))
+            release = threading.Thread(target=_release_when_waited_on, args=(vendor, server, name, holder, names))
             release.start()
             run_backfill(Item, SetValues({"n": F("n") + 1}), name="locked", using=connection.alias,
                          tuning=Tuning(batch_size=250, max_batch_size=250, lock_timeout=30, batch_time=5.0,
@@ -208,9 +209,11 @@ def test_a_batch_that_waited_on_a_lock_throttles_and_shrinks(vendor, request, sc
         assert len(throttles) == 1 and throttles[0].seconds == 0.5
         assert waited[0].last_key == "750" and waited[0].next_batch_size == 125
         assert raw_count(vendor, server, name, "SELECT COUNT(*) FROM bf_item WHERE n <> 1") == 0
+        if vendor == "postgresql":  # pilot monitor finds the backfill by its session name
+            assert names == ["migration-pilot backfill"]
 
 
-def _release_when_waited_on(vendor, server, name, holder):
+def _release_when_waited_on(vendor, server, name, holder, names):
     """Hold the row lock until the backfill has been seen waiting for 0.3 s, then commit."""
     query = ("SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = %s"
              if vendor == "postgresql" else
@@ -223,6 +226,10 @@ def _release_when_waited_on(vendor, server, name, holder):
             if cursor.fetchone()[0]:
                 break
             time.sleep(0.01 if vendor == "postgresql" else 0.2)  # InnoDB's snapshot goes stale if read faster
+        if vendor == "postgresql":
+            cursor.execute("SELECT application_name FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                           " AND datname = %s", [name])
+            names.extend(row[0] for row in cursor.fetchall())
     time.sleep(0.3)
     holder.commit()
 

@@ -80,25 +80,29 @@ class LockTimeout:
 
 
 class AsyncCommit:
-    """PostgreSQL: commit the batches without waiting for their WAL to reach disk.
+    """PostgreSQL: commit the batches without waiting for their WAL to reach disk, in a named session.
 
     Safe for a backfill because each batch commits together with its
     checkpoint: a server crash can lose the last few commits, but it loses a
     batch's rows and its checkpoint update together, so the resume redoes
     exactly those rows. No row is done twice or skipped; a fsync per batch is
-    saved. The session's own setting is put back afterwards.
+    saved. The session is named `migration-pilot backfill` (unless a deploy
+    already named it) so `pilot monitor` finds it. Both settings are put back.
     """
 
     def __init__(self, connection: BaseDatabaseWrapper) -> None:
         self.connection = connection
-        self.previous: str | None = None
+        self.previous: tuple[str, str] | None = None
 
     def __enter__(self) -> AsyncCommit:
         if self.connection.vendor == "postgresql" and not self.connection.in_atomic_block:
             with self.connection.cursor() as cursor:
-                cursor.execute("SELECT current_setting('synchronous_commit'),"
-                               " set_config('synchronous_commit', 'off', false)")
-                self.previous = cursor.fetchone()[0]
+                cursor.execute("SELECT current_setting('synchronous_commit'), current_setting('application_name')")
+                self.previous = tuple(cursor.fetchone())
+                name = self.previous[1] if self.previous[1].startswith("migration-pilot") else (
+                    "migration-pilot backfill")
+                cursor.execute("SELECT set_config('synchronous_commit', 'off', false),"
+                               " set_config('application_name', %s, false)", [name])
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -106,7 +110,8 @@ class AsyncCommit:
             return
         try:
             with self.connection.cursor() as cursor:
-                cursor.execute("SELECT set_config('synchronous_commit', %s, false)", [self.previous])
+                cursor.execute("SELECT set_config('synchronous_commit', %s, false),"
+                               " set_config('application_name', %s, false)", list(self.previous))
         except DatabaseError:
             pass
 
