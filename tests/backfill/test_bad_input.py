@@ -35,6 +35,7 @@ from migration_pilot.operations import Backfill
     (("testapp.Order", "--update", "quantity=1", "--batch-size", "0"), "--batch-size must be 1 or more."),
     (("testapp", "0042"), "App 'testapp' has no migration '0042'."),
     (("testapp", "0001"), "Migration testapp.0001_initial has no Backfill operation."),
+    (("testapp", "0001", "--where", "n > 1"), "--where goes with --update or --function, not with a migration."),
     (("--resume", "nothing.here"), "No backfill named 'nothing.here'"),
 ])
 def test_one_line_and_exit_2(args, message, capsys, scratch_db_access):

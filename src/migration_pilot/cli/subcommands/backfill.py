@@ -134,6 +134,10 @@ def _jobs(options: dict[str, Any], alias: str) -> list[tuple[str, Any]]:
         raise BackfillDefinitionError("Name a migration (APP MIGRATION), a model with --update or --function, or"
                                       " use --resume NAME or --status.",
                                       hint="For example: pilot backfill shop 0007 (see --help).")
+    stray = [flag for flag in ("where", "fields", "name") if options.get(flag)]
+    if stray:
+        raise BackfillDefinitionError(f"--{stray[0]} goes with --update or --function, not with a migration.",
+                                      hint="A migration's Backfill takes its rows and fields from the migration.")
     found = locate.in_migration(targets[0], targets[1], using=alias)
     if options.get("operation") is not None:
         found = [b for b in found if b.index == options["operation"]]
