@@ -400,9 +400,9 @@ def _is_empty(connection: Any, applied: Any) -> bool:
     """True when the database held nothing but the deploy's own bookkeeping before this run."""
     if any(app != "migration_pilot" for app, _name in applied):
         return False
-    from migration_pilot.models import DeployRun, MigrationRun
+    from django.apps import apps
 
-    own = {"django_migrations", DeployRun._meta.db_table, MigrationRun._meta.db_table}
+    own = {"django_migrations", *(m._meta.db_table for m in apps.get_app_config("migration_pilot").get_models())}
     with connection.cursor() as cursor:
         tables = set(connection.introspection.table_names(cursor))
     return not (tables - own)
