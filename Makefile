@@ -69,7 +69,10 @@ $(VENV_REAL)/.installed: pyproject.toml
 
 realapps: $(VENV_REAL)/.installed
 
-test: lint-code realapps test-django5 test-django6
+# The two Django legs run side by side: each leaves a core mostly idle (it waits on subprocesses and
+# database servers), and every test uses scratch databases of its own, so they do not meet.
+test: lint-code realapps
+	@$(MAKE) --no-print-directory -j2 --output-sync=target test-django5 test-django6
 
 test-django5: $(VENV)/.installed
 	@$(MAKE) --no-print-directory mysql-driver-5 VENVDIR=$(VENV)
