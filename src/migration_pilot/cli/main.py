@@ -23,6 +23,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     pre.add_argument("--settings")
     pre.add_argument("--pythonpath")
     known, _ = pre.parse_known_args(args)
+    # As with manage.py, the project in the current directory is importable without --pythonpath.
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
     if known.pythonpath:
         sys.path.insert(0, os.path.abspath(known.pythonpath))
     if known.settings:

@@ -50,7 +50,9 @@ def render_plan_text(plan: Plan, *, sql: bool = True) -> str:
             for statement in statements or []:
                 lines.append(f"   sql> {statement}")
             if not m.backwards:
-                if m.backward_sql is None:
+                if m.backward_sql is None and m.backward_sql_note:
+                    lines.append(f"   rollback: reversible; {m.backward_sql_note}")
+                elif m.backward_sql is None:
                     lines.append("   rollback: IRREVERSIBLE (no reverse for at least one operation)")
                 elif m.backward_sql:
                     lines.append(f"   rollback: {len(m.backward_sql)} statement(s)")

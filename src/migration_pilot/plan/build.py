@@ -73,6 +73,8 @@ class PlannedMigration:
     forward_sql: list[str] = field(default_factory=list)
     backward_sql: list[str] | None = None
     sql_error: str | None = None
+    backward_sql_note: str | None = None
+    """Why the backward SQL of a reversible migration cannot be shown yet (it reads objects the plan creates)."""
     sql_source: str = "schema editor"
     """'schema editor' (collect_sql, as sqlmigrate) or 'shadow' (captured while applying to a shadow database)."""
     tables: dict[str, TableSize] = field(default_factory=dict)
@@ -133,6 +135,7 @@ class Plan:
                     "reversible": m.reversible, "risk": m.risk, "estimated_s": m.estimated_s,
                     "forward_sql": m.forward_sql, "backward_sql": m.backward_sql,
                     "sql_error": m.sql_error, "sql_source": m.sql_source, "new_tables": m.new_tables,
+                    "backward_sql_note": m.backward_sql_note,
                     "tables": {t: asdict(s) for t, s in m.tables.items()},
                     "operations": [
                         {"index": o.index, "description": o.description, "kind": o.kind,
@@ -271,8 +274,11 @@ def _plan_migration(connection: Any, migration: Any, backwards: bool, before: An
         entry.forward_sql = list(forward.statements)
         entry.backward_sql = list(backward.statements) if backward.error is None else None
         entry.sql_error = forward.error
-        if backward.error and "IrreversibleError" not in backward.error and entry.sql_error is None:
-            entry.sql_error = f"backwards: {backward.error}"
+        if backward.error and "IrreversibleError" not in backward.error:
+            # Reversible, but Django's reverse looks up names in the live database, which this
+            # plan has not created yet: say so, instead of calling it irreversible.
+            entry.backward_sql_note = ("its reverse SQL reads names from the database, which exist only once"
+                                       " this plan has run; 'pilot plan' shows it after the deploy")
     return entry
 
 

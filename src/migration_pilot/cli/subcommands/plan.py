@@ -26,11 +26,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(options: dict[str, Any], streams: Streams) -> int:
     """Build and print the plan; exit 0 (the plan is information, deploy is the gate)."""
     from migration_pilot.pipeline.history import duration_history
-    from migration_pilot.pipeline.preflight import require_alias
+    from migration_pilot.pipeline.preflight import connect
     from migration_pilot.plan.build import build_plan
 
     alias = options.get("database") or "default"
-    require_alias(alias)
+    connect(alias)  # unreachable: one line naming the server, exit 2
     plan = build_plan(alias, target=options.get("target"), config=load_config(),
                       history=duration_history(alias))
     if options.get("output_format") == "json":

@@ -33,10 +33,8 @@ class Command(BaseCommand):
         subparsers.required = True
         for name, command in subcommands().items():
             sub = subparsers.add_parser(name, help=command.help, description=command.help)
-            # Accept --traceback after the subcommand too, where users type it.
-            sub.add_argument("--traceback", action="store_true", default=argparse.SUPPRESS,
-                             help="Show the full traceback on errors.")
             command.add_arguments(sub)
+            _common_options(sub)
 
     def execute(self, *args: Any, **options: Any) -> Any:
         """Run, turning PilotError into 'error: <message>' and its exit code."""
@@ -63,3 +61,25 @@ class Command(BaseCommand):
             raise SystemExit(code)
         if code is None:  # pragma: no cover - runners always return an int
             raise SystemExit(EXIT_USAGE)
+
+
+def _common_options(parser: argparse.ArgumentParser) -> None:
+    """Django's common options, accepted after the subcommand as `migrate` accepts them.
+
+    `manage.py` reads --settings and --pythonpath wherever they stand before it
+    loads the command; here they only need to parse. Defaults are suppressed so
+    the values given before the subcommand are kept.
+    """
+    common: list[tuple[tuple[str, ...], dict[str, Any]]] = [
+        (("--traceback",), {"action": "store_true", "help": "Show the full traceback on errors."}),
+        (("--settings",), {"help": "Django settings module (as for any manage.py command)."}),
+        (("--pythonpath",), {"help": "A directory to add to the Python path."}),
+        (("-v", "--verbosity"), {"type": int, "choices": [0, 1, 2, 3], "help": "Verbosity level."}),
+        (("--no-color",), {"action": "store_true", "help": "Do not colourise the output."}),
+        (("--force-color",), {"action": "store_true", "help": "Colourise the output."}),
+        (("--skip-checks",), {"action": "store_true", "help": "Skip system checks."}),
+    ]
+    taken = {option for action in parser._actions for option in action.option_strings}
+    for flags, kwargs in common:
+        if not taken.intersection(flags):
+            parser.add_argument(*flags, default=argparse.SUPPRESS, **kwargs)
