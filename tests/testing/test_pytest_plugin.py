@@ -8,29 +8,7 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
-from tests.databases import admin_connection
-from tests.testing.project import run_pytest, write_project
-
-SUITES = ["beyond", "dtm_style", "isolation"]
-EXPECTED = {
-    "test_backward_runs_reverse_operations": "PASSED",
-    "test_round_trip_reports_lossy_reverse": "PASSED",
-    "test_round_trip_lossless": "PASSED",
-    "test_unknown_migration_is_one_line": "PASSED",
-    "test_factory_for_another_database": "PASSED",
-    "TestBalanceWithUnittest::test_filled": "PASSED",
-    "test_data_migration_fills_balance": "PASSED",
-    "test_initial_none_means_no_table": "PASSED",
-    "test_list_of_targets": "PASSED",
-    "test_factory_and_reset": "PASSED",
-    "test_1_writes_and_alters": "PASSED",
-    "test_2_sees_no_rows_of_test_1": "PASSED",
-    "test_3_fails_halfway": "FAILED",
-    "test_4_plain_test_sees_latest_schema": "PASSED",
-    "test_5_migrator_after_failure_gets_its_schema": "PASSED",
-}
+from tests.testing.project import EXPECTED, SUITES, run_pytest, write_project
 
 
 def _summary(output):
@@ -94,27 +72,3 @@ def test_names_the_migrator_in_use_when_django_test_migrations_is_there_too(tmp_
     assert run.outcomes() == {"test_which": "PASSED" if owner == "migration_pilot" else "FAILED"}
     assert line.endswith(f"run with -p no:{owner} to use"
                          f" {({'migration_pilot', 'django_test_migrations'} - {owner}).pop()}'s instead.")
-
-
-def _leftovers(server, prefix):
-    with admin_connection(server) as conn:
-        cursor = conn.cursor()
-        if server.vendor == "postgresql":
-            cursor.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", [f"%{prefix}%"])
-        else:
-            cursor.execute("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE %s",
-                           [f"%{prefix}%"])
-        return [row[0] for row in cursor.fetchall()]
-
-
-@pytest.mark.parametrize("vendor", ["postgresql", "mysql"])
-def test_suite_on_server_leaves_nothing_behind(vendor, request, tmp_path):
-    server = request.getfixturevalue(f"{vendor}_server")
-    name = f"mp_{tmp_path.name[-12:].lower().replace('-', '_')}"
-    project = write_project(tmp_path, server.django_settings(name), SUITES)
-
-    run = run_pytest(project)
-
-    assert run.outcomes() == EXPECTED, run.output[-4000:]
-    assert _summary(run.output)[2] >= 4
-    assert _leftovers(server, name) == []

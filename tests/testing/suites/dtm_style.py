@@ -42,3 +42,13 @@ def test_factory_and_reset(migrator_factory):
     from tests.testing.ledger.models import Account
 
     assert Account.objects.create(name="y").status == "open"
+
+
+@pytest.mark.django_db
+def test_with_a_django_db_mark_as_dtm_docs_write_it(migrator):
+    old_state = migrator.apply_initial_migration(("ledger", "0001_initial"))
+    old_state.apps.get_model("ledger", "Account").objects.create(name="marked")
+
+    new_state = migrator.apply_tested_migration(("ledger", "0002_account_balance"))
+
+    assert new_state.apps.get_model("ledger", "Account").objects.get().balance == 0
