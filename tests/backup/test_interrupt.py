@@ -78,4 +78,4 @@ def test_backup_blocked_by_a_lock_fails_cleanly(small_pg_shop):
     assert result.code == 1
     assert "pg_dump failed" in result.err and "lock" in result.err
     assert result.err.strip().count("\n") == 0
-    assert not list(shop.backups.iterdir())
+    assert [p.name for p in shop.backups.iterdir()] in ([], [".gitignore"])

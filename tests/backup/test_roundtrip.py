@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
 
 from tests.backup.shop import CHANGE
 
@@ -131,5 +132,21 @@ def test_file_size_limit_fails_cleanly(shop):
     assert done.returncode == 1, done.stdout + done.stderr
     assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1
     assert "nothing was kept" in done.stderr.lower() or "file size limit" in done.stderr or "too large" in done.stderr
-    assert list(shop.backups.iterdir()) == []
+    assert [p.name for p in shop.backups.iterdir()] in ([], [".gitignore"])
     assert shop.pilot("backups").out.startswith("No backups")
+
+
+def test_a_backup_directory_it_creates_is_ignored_by_git(shop):
+    import shutil
+
+    if shop.backups.exists():
+        shutil.rmtree(shop.backups)
+
+    shop.backup()
+
+    assert (shop.backups / ".gitignore").read_text().splitlines()[-1] == "*"
+    if shutil.which("git"):
+        subprocess.run(["git", "init", "-q", str(shop.backups)], check=True)
+        done = subprocess.run(["git", "status", "--porcelain", "--ignored"], cwd=shop.backups, capture_output=True,
+                              text=True, check=True)
+        assert [line for line in done.stdout.splitlines() if not line.startswith("!!")] == []

@@ -67,9 +67,17 @@ def resolve_directory(directory: str | Path | None) -> Path:
 
 
 def ensure_directory(directory: Path) -> Path:
-    """Create the backup directory 0700, or check that an existing one is private."""
+    """Create the backup directory 0700, or check that an existing one is private.
+
+    A directory it creates gets a `.gitignore` that ignores everything: the
+    default lies inside the project, and a dump of production must never be
+    committed by a `git add .`.
+    """
     try:
+        created = not directory.exists()
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if created:
+            (directory / ".gitignore").write_text("# Database backups: never commit them.\n*\n")
         info = os.lstat(directory)
     except PermissionError:
         raise BackupDirectoryError(str(directory), "permission denied",

@@ -79,7 +79,8 @@ def run(options: dict[str, Any], streams: Streams) -> int:
         return EXIT_OK
     rows = [("ID", "CREATED (UTC)", "ALIAS", "VENDOR", "SIZE", "MIGRATIONS", "LABEL")]
     rows += [(m.id, f"{m.created_at:%Y-%m-%d %H:%M:%S}", m.alias, m.vendor, human_size(m.size),
-              str(len(m.applied_migrations)), m.label or "") for m in backups]
+              str(sum(1 for app, _name in m.applied_migrations if app != "migration_pilot")),
+              m.label or "") for m in backups]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         streams.out.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
