@@ -397,6 +397,7 @@ class Run:
     output_tail: str = ""
     reader: str = ""
     online: list[str] = field(default_factory=list)  # pilot's "online: ..." lines: what it ran instead
+    makesafe: str = ""  # what `pilot makesafe` said when it rewrote the migration before the deploy
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -472,6 +473,8 @@ def run_once(scenario: Scenario, leg: Leg, repeat: int, template: str, args: arg
             manage(leg.python, project, "migrate", "migration_pilot", "--no-input")
         if scenario.setup:
             manage(leg.python, project, "migrate", "shop", scenario.setup[-1][0], "--no-input")
+        if leg.pilot and scenario.needs == "makesafe":
+            run.makesafe = makesafe(leg, project, [name for name, _ in scenario.measured])
         traffic = Traffic(database, args.rows, workers=args.workers, rate=args.rate)
         traffic.start()
         time.sleep(args.lead)
@@ -503,6 +506,17 @@ def run_once(scenario: Scenario, leg: Leg, repeat: int, template: str, args: arg
             traffic.stop()
         drop_database(database)
     return run
+
+
+def makesafe(leg: Leg, project: Path, migrations: list[str]) -> str:
+    """Untimed: `pilot makesafe shop NAME` on each measured migration, as the developer would before deploying."""
+    said = []
+    for name in migrations:
+        done = subprocess.run([str(leg.python), "-m", "migration_pilot.cli.main", "--settings", "settings",
+                               "--pythonpath", str(project), "makesafe", "shop", name, "--vendor", "postgresql"],
+                              cwd=project, env=project_env(), text=True, capture_output=True, timeout=300, check=False)
+        said.append(f"exit {done.returncode}: {(done.stdout + done.stderr).strip()}")
+    return "\n".join(said)
 
 
 def online_lines(output: str) -> list[str]:
@@ -541,7 +555,7 @@ def summarize(runs: list[Run]) -> dict[str, Any]:
         errors.update(r.errors)
     statuses = Counter(r.status for r in measured)
     online = dict.fromkeys(re.sub(r"copied [\d,]+ row\(s\)", "copied the row(s)", line)
-                           for r in ran for line in (r.online or online_lines(r.output_tail)))
+                           for r in ran for line in online_lines(r.output_tail))
     waits = [w for r in ran if (w := monitor_wait(r.output_tail)) is not None]
     return {
         "runs": len(measured),
@@ -559,6 +573,7 @@ def summarize(runs: list[Run]) -> dict[str, Any]:
         "error_kinds": {k: v / max(1, len(ran)) for k, v in errors.items()},
         "online": list(online),
         "monitor_wait_s": median(waits) if waits else None,
+        "makesafe": next((r.makesafe for r in ran if r.makesafe), ""),
         "note": runs[0].status if runs and runs[0].status == "skipped" else "",
         "skip_reason": runs[0].output_tail if runs and runs[0].status == "skipped" else "",
     }
@@ -633,7 +648,7 @@ def report(results: dict[tuple[str, str], list[Run]], scenarios: list[Scenario],
         if pilot["note"] == "skipped":
             print(f"| {scenario.name} | skipped: {pilot['skip_reason']} | | | | not measured | |")
             continue
-        allowed = args.workers if scenario.name in ("int-to-bigint", "type-change-expand-contract") else 0
+        allowed = args.workers if scenario.name in ("int-to-bigint", "type-change-makesafe") else 0
         misses = meets(pilot, args, allowed)
         plain = row.get("plain")
         ratio = (f"{pilot['gap_s'] / plain['gap_s']:.2f}x" if plain and plain["gap_s"] > 0
@@ -663,6 +678,13 @@ def report(results: dict[tuple[str, str], list[Run]], scenarios: list[Scenario],
         print()
         for scenario_name, leg, lines in online:
             print(f"- {scenario_name} ({leg}): " + "; ".join(lines))
+    rewritten = [(scenario.name, leg, s["makesafe"]) for scenario in scenarios
+                 for leg, s in summaries.get(scenario.name, {}).items() if s.get("makesafe")]
+    if rewritten:
+        print()
+        print("What `pilot makesafe` said before the deploy (first run):")
+        for scenario_name, leg, said in rewritten:
+            print(f"\n{scenario_name} ({leg}):\n" + "\n".join("    " + line for line in said.splitlines()))
     waits = [(scenario.name, leg, s) for scenario in scenarios
              for leg, s in summaries.get(scenario.name, {}).items() if s.get("monitor_wait_s") is not None]
     if waits:
@@ -693,8 +715,6 @@ def skip_reason(scenario: Scenario, pilot_python: Path) -> str:
     done = subprocess.run([str(pilot_python), "-c", probe], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         return what
-    if scenario.needs == "makesafe":
-        return "`pilot makesafe` exists, but this benchmark does not drive it yet"
     return ""
 
 

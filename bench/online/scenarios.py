@@ -286,7 +286,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         pilot_only=True, needs="backfill-op",
     ),
     Scenario(
-        "rename-expand-contract", "column rename by expand/contract (pilot makesafe)",
+        "rename-makesafe", "RenameField after `pilot makesafe`",
         (("0002_rename_note_remark", one_step('''        migrations.RenameField(
             model_name="order",
             old_name="note",
@@ -296,7 +296,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         pilot_only=True, needs="makesafe",
     ),
     Scenario(
-        "type-change-expand-contract", "int -> bigint by expand/contract (pilot makesafe)",
+        "type-change-makesafe", "AlterField int -> bigint after `pilot makesafe`",
         (("0002_alter_order_quantity", one_step('''        migrations.AlterField(
             model_name="order",
             name="quantity",
