@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 from django.apps import apps
-from django.db.migrations.autodetector import MigrationAutodetector
 from django.db.migrations.loader import MigrationLoader
-from django.db.migrations.questioner import NonInteractiveMigrationQuestioner
 from django.db.migrations.state import ProjectState
 
 from migration_pilot.drift.differences import MODELS, Difference
 
 
 def model_differences(loader: MigrationLoader) -> list[Difference]:
-    """One difference per operation missing from the migrations (empty when makemigrations has nothing)."""
-    questioner = NonInteractiveMigrationQuestioner(specified_apps=set(), dry_run=True)
+    """One difference per operation missing from the migrations (empty when makemigrations has nothing).
+
+    The same comparison as lint's missing-migration and the deploy's gate
+    (translations off, the project's own autodetector), so the three agree.
+    """
+    from migration_pilot.lint.rules.missing_migration import model_changes
+
     after = ProjectState.from_apps(apps)
-    detector = MigrationAutodetector(loader.project_state(), after, questioner)
-    changes = detector.changes(graph=loader.graph)
+    changes = model_changes(loader.project_state(), loader.graph)
     found = []
     for app_label, migrations in sorted(changes.items()):
         for migration in migrations:

@@ -88,3 +88,13 @@ def test_validate_stage_agrees_with_makemigrations_with_translations_active():
     language, installed = _with_app("lazy")
     with language, installed, translation.override("de"):
         assert missing_migrations(MigrationExecutor(None)) == ""
+
+
+def test_verify_agrees_with_makemigrations_with_translations_active():
+    from django.db.migrations.loader import MigrationLoader
+
+    from migration_pilot.drift.models_vs_migrations import model_differences
+
+    language, installed = _with_app("lazy")
+    with language, installed, translation.override("de"):
+        assert model_differences(MigrationLoader(None, ignore_no_migrations=True)) == []
