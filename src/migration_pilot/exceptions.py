@@ -58,14 +58,15 @@ class UnknownAppError(PilotError, LookupError):
 class UnknownDatabaseError(PilotError, LookupError):
     """A --database alias is not in settings.DATABASES."""
 
-    def __init__(self, alias: str, *, known: Iterable[str]) -> None:
+    def __init__(self, alias: str, *, known: Iterable[str], flag: str = "--database") -> None:
         self.alias = alias
         self.known = sorted(known)
+        self.flag = flag
 
     def __str__(self) -> str:
         return (
             f"Unknown database alias {self.alias!r}; settings.DATABASES defines"
-            f" {', '.join(self.known) or 'none'}. Pass one of those to --database."
+            f" {', '.join(self.known) or 'none'}. Pass one of those to {self.flag}."
         )
 
 

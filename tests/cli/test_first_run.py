@@ -72,3 +72,28 @@ def test_plan_on_an_empty_database_does_not_call_a_reversible_migration_irrevers
     block = result.out.split("shop.0002_unique")[1]
     assert "IRREVERSIBLE" not in block and "Found wrong number" not in result.out
     assert "rollback: reversible; its reverse SQL reads names from the database" in block
+
+
+def test_verify_groups_unapplied_migrations_and_ignores_the_tools_tables_when_not_installed(tmp_path):
+    project = DeployProject(tmp_path / "project", database_settings("sqlite", None, str(tmp_path / "db.sqlite3")))
+    assert project.deploy().code == 0
+    for number in range(2, 6):  # four migrations on disk, not applied
+        project.migration(f"000{number}_step", f'''
+            from django.db import migrations
+
+
+            class Migration(migrations.Migration):
+                dependencies = [("shop", "000{number - 1}_{'initial' if number == 2 else 'step'}")]
+                operations = [migrations.RunSQL("SELECT 1", migrations.RunSQL.noop)]
+            ''')
+    settings = project.root / "settings.py"
+    settings.write_text(settings.read_text().replace('INSTALLED_APPS = ["migration_pilot", "shop"]',
+                                                      'INSTALLED_APPS = ["shop"]'))
+
+    result = project.run("verify")
+
+    assert result.code == 1, result.out + result.err  # unapplied migrations are drift
+    assert result.out.count("unapplied_migration") == 1
+    assert "4 x: shop.0002_step, shop.0003_step, shop.0004_step, shop.0005_step" in result.out
+    assert "python manage.py pilot deploy applies them" in result.out
+    assert "migration_pilot_" not in result.out

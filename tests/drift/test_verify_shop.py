@@ -247,6 +247,14 @@ def test_unknown_alias_is_a_one_line_error(project):
                                   " Pass one of those to --database.")
 
 
+def test_unknown_against_alias_names_the_against_flag(project):
+    result = project.manage("pilot", "verify", "--against", "staging")
+
+    assert result.code == 2
+    assert result.err.strip() == ("error: Unknown database alias 'staging'; settings.DATABASES defines default."
+                                  " Pass one of those to --against.")
+
+
 def test_unreachable_database_is_a_one_line_error(project, tmp_path):
     if project.vendor == "sqlite":
         env = {"SHOP_SQLITE_PATH": str(tmp_path / "missing" / "dir" / "db.sqlite3")}

@@ -37,8 +37,17 @@ def render_text(result: VerifyResult, *, colour: bool = False) -> str:
     for title, items in sections:
         if items:
             console.print(f"\n[bold]{title}[/bold]")
-            for d in items:
-                _item(console, d, indent="  ")
+            for alike in _alike(items):
+                if len(alike) < 3:
+                    for d in alike:
+                        _item(console, d, indent="  ")
+                else:  # 19 unapplied migrations are one finding with 19 names, not 19 blocks
+                    first = alike[0]
+                    names = ", ".join(d.object for d in alike)
+                    fix = first.fix if len({d.fix for d in alike}) == 1 else _GROUP_FIX.get(
+                        first.kind, "each one's fix is in --format json")
+                    _item(console, Difference(first.kind, first.table, f"{len(alike)} x: {names}", "", "",
+                                              first.cause, fix, first.severity, first.section), indent="  ")
     ordered = sorted(result.differences, key=lambda d: (d.table, d.kind, d.object))
     for table, group in groupby(ordered, key=lambda d: d.table):
         console.print(f"\n[bold]{escape(table or '(database)')}[/bold]")
@@ -46,6 +55,22 @@ def render_text(result: VerifyResult, *, colour: bool = False) -> str:
             _item(console, d, indent="  ")
     console.print("\n" + summary_line(result))
     return buffer.getvalue()
+
+
+_GROUP_FIX = {"unapplied_migration": "python manage.py pilot deploy applies them (or: python manage.py migrate)."}
+
+
+def _alike(items: tuple[Difference, ...]) -> list[list[Difference]]:
+    """Items in order, those of one kind with the same cause and expected/actual together."""
+    groups: dict[tuple[str, str, str, str, str], list[Difference]] = {}
+    order: list[list[Difference]] = []
+    for d in items:
+        key = (d.kind, d.severity, d.cause, d.expected, d.actual)
+        if key not in groups:
+            groups[key] = []
+            order.append(groups[key])
+        groups[key].append(d)
+    return order
 
 
 def _item(console: Console, d: Difference, *, indent: str) -> None:

@@ -162,6 +162,12 @@ def _load(connection: Any) -> MigrationLoader:
 def _other(alias: str, live: Any, against: str, connect: Any) -> Catalog:
     if against == alias:
         raise SameAliasError(alias)
+    from django.conf import settings
+
+    from migration_pilot.exceptions import UnknownDatabaseError
+
+    if against not in settings.DATABASES:
+        raise UnknownDatabaseError(against, known=settings.DATABASES, flag="--against")
     other = connect(against)
     if other.vendor != live.vendor:
         raise IncompatibleAliasesError(alias, live.vendor, against, other.vendor)
@@ -186,8 +192,12 @@ def _state_reference(plan: Any, live: Any) -> Catalog:
 
 
 def _skipped_tables(loader: MigrationLoader, reference: str) -> set[str]:
-    """Tables migrations never create: managed = False models and apps without migrations."""
+    """Tables migrations never create: managed = False models, apps without migrations, and this tool's own
+    run history when migration_pilot is not in INSTALLED_APPS (it is the tool's, not drift to drop)."""
     skip = unmanaged_tables(apps.get_models(include_auto_created=True))
+    if not apps.is_installed("migration_pilot"):
+        # Its models cannot even be imported then; every one of its tables carries the prefix.
+        skip |= {table for table in _live_tables(loader) if table.startswith("migration_pilot_")}
     for label in loader.unmigrated_apps:
         try:
             config = apps.get_app_config(label)
@@ -195,6 +205,14 @@ def _skipped_tables(loader: MigrationLoader, reference: str) -> set[str]:
             continue
         skip |= {m._meta.db_table for m in config.get_models(include_auto_created=True)}
     return skip
+
+
+def _live_tables(loader: MigrationLoader) -> list[str]:
+    connection = loader.connection
+    if connection is None:
+        return []
+    with connection.cursor() as cursor:
+        return list(connection.introspection.table_names(cursor))
 
 
 def _server_extra(live: Any) -> list[str]:
