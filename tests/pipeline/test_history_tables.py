@@ -60,3 +60,21 @@ def test_history_tables_from_an_older_release_are_upgraded_by_the_next_deploy(de
     assert deployed.code == 0, deployed.out + deployed.err
     assert ("migration_pilot", "0003_migrationrun_file_sha256") in applied(vendor, server, name)
     assert after.code == 0 and "shop.0002_note applied" in after.out
+
+
+def test_verify_names_the_edited_migration_file_as_the_cause_of_drift(tmp_path):
+    from tests.pipeline.project import DeployProject, database_settings
+
+    project = DeployProject(tmp_path / "project", database_settings("sqlite", None, str(tmp_path / "db.sqlite3")))
+    project.migration("0002_note", ADD_NOTE)
+    project.models(NOTE_FIELDS)
+    assert project.deploy().code == 0
+    path = project.root / "shop" / "migrations" / "0002_note.py"
+    path.write_text(path.read_text().replace("max_length=50", "max_length=60"))  # edited after it ran
+    project.models(NOTE_FIELDS.replace("max_length=50", "max_length=60"))
+
+    result = project.run("verify")
+
+    assert result.code == 1, result.out + result.err
+    assert "Likely cause: an applied migration was edited after it ran here" in result.out
+    assert str(path) in result.out.replace("\n", "")

@@ -19,7 +19,8 @@ EXIT_USAGE = 2
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (also used by tests)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    pre = argparse.ArgumentParser(add_help=False)
+    # No abbreviations: a subcommand's --set or --py... flag must not be taken for --settings/--pythonpath.
+    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     pre.add_argument("--settings")
     pre.add_argument("--pythonpath")
     known, _ = pre.parse_known_args(args)

@@ -97,6 +97,8 @@ def verify(alias: str = "default", *, against: str | None = None, use_cache: boo
         differences = explain(differences, expected=expected, actual=actual, vendor=live.vendor,
                               quote=live.ops.quote_name, origins=origins(loader, plan.migrations, vanished))
         differences = _kept_defaults_expected(alias, differences)
+        if against is None:
+            differences = _edited_files_named(alias, loader, differences)
     return VerifyResult(alias=alias, reference=reference, cached=cached, differences=tuple(differences),
                         history=tuple(history), models=tuple(models), notes=tuple(notes), vendor=live.vendor,
                         applied=len(plan.migrations), tables=len(actual.tables),
@@ -121,6 +123,24 @@ def _kept_defaults_expected(alias: str, differences: list[Difference]) -> list[D
             " running, which inserts without this column",
             fix="run 'pilot deploy --phase post' once the new release runs everywhere"))
     return out
+
+
+def _edited_files_named(alias: str, loader: Any, differences: list[Difference]) -> list[Difference]:
+    """Name the applied migration files that changed since they ran: the likeliest cause of schema drift."""
+    from migration_pilot.loader import migration_path
+    from migration_pilot.pipeline.edits import edited_migrations
+    from migration_pilot.pipeline.history import readable
+
+    if not differences or not readable(alias):
+        return differences
+    edited = edited_migrations(alias, loader)
+    if not edited:
+        return differences
+    files = "; ".join(f"{migration_path(loader.graph.nodes[e.key]) or f'{e.key[0]}.{e.key[1]}'}"
+                      f" ({e.describe()})" for e in edited[:3])
+    note = (f" Likely cause: an applied migration was edited after it ran here: {files}. This database kept the"
+            " old version; put the change in a new migration.")
+    return [dataclasses.replace(d, cause=(d.cause + note).strip()) if d.severity != INFO else d for d in differences]
 
 
 def prepare_reference(alias: str = "default", *, progress: Progress | None = None) -> tuple[str, bool]:
