@@ -34,6 +34,14 @@ def _known_operation_types() -> frozenset[type]:
         obj = getattr(dj_migrations.operations, name)
         if isinstance(obj, type) and issubclass(obj, Operation):
             known.add(obj)
+    # This package's own operations: they do what their docs say, and rules dispatch on them by type.
+    from migration_pilot.operations import backfill as own_backfill
+    from migration_pilot.operations import online as own_online
+
+    for module in (own_backfill, own_online):
+        known.update(obj for obj in vars(module).values()
+                     if isinstance(obj, type) and issubclass(obj, Operation) and obj.__module__ == module.__name__
+                     and not obj.__name__.startswith("_"))
     try:
         from django.contrib.postgres import operations as pg_ops
     except ImportError:  # no psycopg: no project can use these operations either

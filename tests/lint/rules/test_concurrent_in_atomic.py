@@ -201,3 +201,23 @@ def test_shared_string_fails_on_postgresql_even_without_atomic(postgresql_server
             applied = MigrationExecutor(connection).loader.applied_migrations
 
     assert ("testapp", "0002_change") in applied
+
+
+def test_flags_this_packages_online_operations_in_an_atomic_migration():
+    from migration_pilot.operations import AddIndexOnline
+
+    (diagnostic,) = lint_one(RULE, [AddIndexOnline("invoice", INDEX)])
+
+    assert diagnostic.message == (
+        "AddIndexOnline on testapp_invoice runs its steps outside a transaction (concurrent builds, VALIDATE,"
+        " committed batches), but this migration is atomic, so it refuses to run.")
+    assert diagnostic.hint == "Set atomic = False on the migration."
+
+
+def test_allows_online_operations_in_a_non_atomic_migration_and_knows_them():
+    from migration_pilot.operations import AddIndexOnline
+
+    operations = [AddIndexOnline("invoice", INDEX)]
+
+    assert_allows(RULE, operations, atomic=False)
+    assert_allows("unknown-operation", operations, atomic=False)

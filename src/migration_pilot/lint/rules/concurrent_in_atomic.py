@@ -2,7 +2,9 @@
 
 ## What it does
 Flags `AddIndexConcurrently` and `RemoveIndexConcurrently`
-(`django.contrib.postgres.operations`), and RunSQL `CREATE INDEX CONCURRENTLY`,
+(`django.contrib.postgres.operations`), this package's online operations
+(`AddIndexOnline`, `AddFieldOnline`, ... and `Backfill`, which run their steps
+outside a transaction), and RunSQL `CREATE INDEX CONCURRENTLY`,
 `DROP INDEX CONCURRENTLY`, `REINDEX ... CONCURRENTLY` and
 `ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY`, in a migration that Django
 runs in a transaction (`atomic = True`, the default). Also flags such a
@@ -74,6 +76,18 @@ else:
 
 rule = Rule(__name__, severity=Severity.ERROR, vendors={"postgresql"}, category="locks")
 
+from migration_pilot.operations import (  # noqa: E402 - after the rule, as the other operation imports
+    AddConstraintOnline,
+    AddFieldOnline,
+    AddIndexOnline,
+    AlterFieldOnline,
+    Backfill,
+    RemoveIndexOnline,
+)
+
+OUTSIDE_A_TRANSACTION = (AddIndexOnline, RemoveIndexOnline, AddConstraintOnline, AddFieldOnline, AlterFieldOnline,
+                         Backfill)
+
 HINT = "Set atomic = False on the migration, and keep the concurrent operation in a migration of its own."
 
 
@@ -102,6 +116,20 @@ def check_operation(ctx: OperationContext, op: Any) -> Iterator[Finding]:
         ),
         hint=HINT,
         safe_alternative=_code(ctx, op),
+    )
+
+
+@rule.on(*OUTSIDE_A_TRANSACTION)
+def check_own_operation(ctx: OperationContext, op: Any) -> Iterator[Finding]:
+    if not ctx.atomic:
+        return
+    table = ctx.table(op.model_name)
+    yield Finding(
+        message=(
+            f"{type(op).__name__} on {table} runs its steps outside a transaction (concurrent builds,"
+            " VALIDATE, committed batches), but this migration is atomic, so it refuses to run."
+        ),
+        hint="Set atomic = False on the migration.",
     )
 
 
