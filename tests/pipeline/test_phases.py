@@ -111,3 +111,28 @@ def test_after_the_release_findings_about_the_old_code_do_not_refuse():
 
     assert plan.blocking_findings(Severity.ERROR) == [drop, lock]
     assert plan.blocking_findings(Severity.ERROR, after_release=True) == [lock]
+
+
+def test_lint_does_not_flag_the_old_code_in_a_post_deploy_migration(tmp_path):
+    import json
+
+    from tests.pipeline.project import DeployProject, database_settings
+
+    project = DeployProject(tmp_path / "project", database_settings("sqlite", None, str(tmp_path / "db.sqlite3")))
+    project.migration("0002_note", ADD_NOTE)
+    project.migration("0003_drop_amount", DROP_AMOUNT.replace('deploy_phase = "post"', "PHASE"))
+    project.models("number = models.CharField(max_length=30)\n    note = models.CharField(max_length=50, null=True)")
+    path = project.root / "shop" / "migrations" / "0003_drop_amount.py"
+
+    def rules():
+        result = project.run("lint", "--vendor", "postgresql", "--format", "json", "--fail-on", "never")
+        assert result.code == 0, result.err
+        return {f["rule"] for f in json.loads(result.out)["findings"] if f["migration"] == "0003_drop_amount"}
+
+    path.write_text(path.read_text().replace("PHASE", "atomic = True"))
+    before = rules()
+    path.write_text(path.read_text().replace("atomic = True", 'deploy_phase = "post"'))
+    after = rules()
+
+    assert "drop-column" in before
+    assert "drop-column" not in after

@@ -42,6 +42,8 @@ When no constant fits (a callable default), add the field with `null=True`,
 backfill it, and make it NOT NULL in a later release once no old code runs.
 
 ## Not flagged
+- Migrations marked post-deploy (`deploy_phase = "post"`, django-safemigrate's
+  `Safe.after_deploy`, django-syzygy's `Stage.POST_DEPLOY`): they run once the old code is gone.
 - `null=True` fields, and fields with a `db_default` other than NULL.
 - Tables created earlier in the same migration: nothing can be using them yet.
 - Many-to-many fields (no column), `GeneratedField` (the database computes it)

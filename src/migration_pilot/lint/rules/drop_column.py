@@ -40,6 +40,8 @@ migrations.RunSQL.noop)`. This rule does not flag that step: no model in the
 migration state maps the column.
 
 ## Not flagged
+- Migrations marked post-deploy (`deploy_phase = "post"`, django-safemigrate's
+  `Safe.after_deploy`, django-syzygy's `Stage.POST_DEPLOY`): they run once the old code is gone.
 - `RemoveField` inside `SeparateDatabaseAndState(state_operations=...)`: the
   column stays.
 - Tables created earlier in the same migration: nothing can be using them yet.

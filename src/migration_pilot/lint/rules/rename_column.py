@@ -43,6 +43,8 @@ releases:
 6. drop it (see `drop-column`).
 
 ## Not flagged
+- Migrations marked post-deploy (`deploy_phase = "post"`, django-safemigrate's
+  `Safe.after_deploy`, django-syzygy's `Stage.POST_DEPLOY`): they run once the old code is gone.
 - `RenameField` of a field whose `db_column` stays the same: state only.
 - `AlterField` that keeps the column name (adding `db_column` equal to the
   current name, for example).

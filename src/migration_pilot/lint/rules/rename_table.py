@@ -36,6 +36,8 @@ over several releases (write to both, backfill, move reads, stop writing the
 old one, drop it; see `drop-table`).
 
 ## Not flagged
+- Migrations marked post-deploy (`deploy_phase = "post"`, django-safemigrate's
+  `Safe.after_deploy`, django-syzygy's `Stage.POST_DEPLOY`): they run once the old code is gone.
 - `RenameModel` of a model whose `db_table` stays the same: state only.
 - `AlterModelTable` that sets `db_table` to the current table name.
 - Tables created earlier in the same migration: nothing can be using them yet.
