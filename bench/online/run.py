@@ -765,20 +765,27 @@ def main() -> None:
     parser.add_argument("--pilot-python", type=Path, default=ROOT / ".venv" / "bin" / "python")
     parser.add_argument("--reuse-template", action="store_true",
                         help=f"keep {PREFIX}template_<rows> between invocations (development)")
-    parser.add_argument("--report", type=Path, metavar="JSON",
-                        help="print the tables again from a --json file of an earlier run; measure nothing")
+    parser.add_argument("--report", type=Path, metavar="JSON", action="append",
+                        help="print the tables again from --json files of earlier runs (repeatable: a later"
+                             " file's runs replace an earlier file's for the same scenario and leg); measure nothing")
     args = parser.parse_args()
     if args.report:
-        saved = json.loads(args.report.read_text())
         results: dict[tuple[str, str], list[Run]] = {}
-        for raw in saved["runs"]:
-            results.setdefault((raw["scenario"], raw["leg"]), []).append(Run(**raw))
+        saved = [json.loads(path.read_text()) for path in args.report]
+        for one in saved:
+            fresh: dict[tuple[str, str], list[Run]] = {}
+            for raw in one["runs"]:
+                fresh.setdefault((raw["scenario"], raw["leg"]), []).append(Run(**raw))
+            results.update(fresh)
         keep = {name for name, _ in results}
-        saved_args = saved["meta"]["args"]
+        saved_args = saved[0]["meta"]["args"]
         for key in ("rows", "repeat", "workers"):
             setattr(args, key, int(saved_args[key]))
         args.rate = float(saved_args["rate"])
-        report(results, [s for s in SCENARIOS if s.name in keep], args, saved["meta"])
+        report(results, [s for s in SCENARIOS if s.name in keep], args, saved[0]["meta"])
+        if len(saved) > 1:
+            print("\nfrom " + "; ".join(f"{path} ({one['meta']['started']}, pilot at {one['meta']['pilot_commit']})"
+                                          for path, one in zip(args.report, saved, strict=True)))
         return
     if args.rows < 1000 or args.repeat < 1:
         parser.error("--rows must be at least 1000 and --repeat at least 1")
