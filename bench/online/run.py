@@ -625,7 +625,8 @@ def report(results: dict[tuple[str, str], list[Run]], scenarios: list[Scenario],
     print(f"PostgreSQL {meta['postgresql']}, {meta['cores']} cores, {args.rows:,} rows,"
           f" ~{args.rate:.0f} ops/s in {args.workers} threads; median of {args.repeat};"
           " gap = longest stretch with no write completing; load average at start"
-          f" {meta['load_at_start'][0]:.1f}, at end {meta.get('load_at_end', ['?'])[0]}")
+          f" {meta['load_at_start'][0]:.1f}, at end "
+          + (f"{meta['load_at_end'][0]:.1f}" if meta.get("load_at_end") else "not recorded"))
     print()
     print("| migration | plain `migrate` | django-pg-zero-downtime-migrations | `pilot deploy` |")
     print("|---|---|---|---|")
@@ -794,6 +795,7 @@ def main() -> None:
     wanted = args.leg or ["plain", "dpgzdm", "pilot"]
     all_legs = legs(args.pilot_python)
     signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, interrupted)  # also when started in the background, where SIGINT is ignored
     results = {}
     meta = {"postgresql": admin("SHOW server_version")[0][0], "cores": os.cpu_count(),
             "load_at_start": os.getloadavg(), "python": platform.python_version(),
