@@ -619,8 +619,8 @@ def meets(summary: dict[str, Any], args: argparse.Namespace, allowed_errors: int
 def report(results: dict[tuple[str, str], list[Run]], scenarios: list[Scenario], args: argparse.Namespace,
            meta: dict[str, Any]) -> dict[str, Any]:
     summaries: dict[str, dict[str, dict[str, Any]]] = {}
-    for (scenario, leg), runs in results.items():
-        summaries.setdefault(scenario, {})[leg] = summarize(runs)
+    for (scenario_name, leg), runs in results.items():
+        summaries.setdefault(scenario_name, {})[leg] = summarize(runs)
     print()
     print(f"PostgreSQL {meta['postgresql']}, {meta['cores']} cores, {args.rows:,} rows,"
           f" ~{args.rate:.0f} ops/s in {args.workers} threads; median of {args.repeat};"
@@ -760,7 +760,7 @@ def main() -> None:
     parser.add_argument("--lead", type=float, default=1.5, help="seconds of traffic before the migration starts")
     parser.add_argument("--tail", type=float, default=3.0, help="seconds of traffic after it ends")
     parser.add_argument("--reader-hold", type=float, default=20.0)
-    parser.add_argument("--timeout", type=float, default=120.0, help="give up on a migration after this many s")
+    parser.add_argument("--timeout", type=float, default=180.0, help="give up on a migration after this many s")
     parser.add_argument("--target-gap", type=float, default=0.2)
     parser.add_argument("--target-p99", type=float, default=20.0)
     parser.add_argument("--pilot-python", type=Path, default=ROOT / ".venv" / "bin" / "python")
