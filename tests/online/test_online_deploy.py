@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 import threading
 import time
 
@@ -10,24 +9,10 @@ import pytest
 
 from migration_pilot.online.statements import check_name
 from tests.databases import admin_connection, scratch_database
-from tests.pipeline.project import DeployProject, database_settings, wait_until
+from tests.pipeline.project import DeployProject, database_settings, logging_backend, wait_until
 
-# The project's own backend writes down every statement the schema editor runs in the migration
-# (the online steps after commit run on the connection itself and are not in this log).
-BACKEND = '''
-from django.db.backends.postgresql import base
-
-
-class DatabaseSchemaEditor(base.DatabaseWrapper.SchemaEditorClass):
-    def execute(self, sql, params=()):
-        with open({log!r}, "a") as log:
-            log.write(str(sql) + "\\n")
-        return super().execute(sql, params)
-
-
-class DatabaseWrapper(base.DatabaseWrapper):
-    SchemaEditorClass = DatabaseSchemaEditor
-'''
+# The project's own backend (tests.pipeline.project.LOGGING_BACKEND) writes down every statement the schema
+# editor runs in the migration (the online steps after commit run on the connection itself, not in this log).
 
 CUSTOMER = '''
 from django.db import migrations, models
@@ -80,11 +65,9 @@ def pg_project(postgresql_server, tmp_path, scratch_db_access):
     """(project, server, database, statement log): invoice with 2,000 rows on the project's own backend."""
     log = tmp_path / "schema-editor.log"
     with scratch_database(postgresql_server, "pilot_online") as name:
-        database = database_settings("postgresql", postgresql_server, name) | {"ENGINE": "ownbackend"}
-        project = DeployProject(tmp_path / "project", database)
-        (project.root / "ownbackend").mkdir()
-        (project.root / "ownbackend" / "__init__.py").write_text("")
-        (project.root / "ownbackend" / "base.py").write_text(textwrap.dedent(BACKEND.format(log=str(log))))
+        engine = logging_backend(tmp_path / "project", log)
+        project = DeployProject(tmp_path / "project", database_settings("postgresql", postgresql_server, name)
+                                | {"ENGINE": engine})
         project.migration("0002_customer", CUSTOMER)
         project.models("number = models.CharField(max_length=30)\n    amount = models.IntegerField(default=0)\n\n\n"
                        "class Customer(models.Model):\n    name = models.CharField(max_length=30)")

@@ -164,3 +164,29 @@ def wait_until(predicate: Any, timeout: float = 30.0, interval: float = 0.1) -> 
             return
         time.sleep(interval)
     raise AssertionError("condition not met in time")
+
+
+# A backend of the project's own, as PostGIS is one: it subclasses the PostgreSQL backend and writes down
+# every statement its schema editor runs.
+LOGGING_BACKEND = '''
+from django.db.backends.postgresql import base
+
+
+class DatabaseSchemaEditor(base.DatabaseWrapper.SchemaEditorClass):
+    def execute(self, sql, params=()):
+        with open({log!r}, "a") as log:
+            log.write(str(sql) + "\\n")
+        return super().execute(sql, params)
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    SchemaEditorClass = DatabaseSchemaEditor
+'''
+
+
+def logging_backend(root: Path, log: Path) -> str:
+    """Write the `ownbackend` package (LOGGING_BACKEND) into `root`; its ENGINE name."""
+    (root / "ownbackend").mkdir(parents=True, exist_ok=True)
+    (root / "ownbackend" / "__init__.py").write_text("")
+    (root / "ownbackend" / "base.py").write_text(textwrap.dedent(LOGGING_BACKEND.format(log=str(log))))
+    return "ownbackend"

@@ -2,38 +2,17 @@
 
 from __future__ import annotations
 
-import textwrap
-
 from tests.databases import scratch_database
 from tests.pipeline.inspect_db import applied
-from tests.pipeline.project import ADD_NOTE, DeployProject, database_settings
-
-# A backend of the project's own, as PostGIS is one: it subclasses the PostgreSQL backend and
-# writes down every statement its schema editor runs.
-BACKEND = '''
-from django.db.backends.postgresql import base
-
-
-class DatabaseSchemaEditor(base.DatabaseWrapper.SchemaEditorClass):
-    def execute(self, sql, params=()):
-        with open({log!r}, "a") as log:
-            log.write(str(sql) + "\\n")
-        return super().execute(sql, params)
-
-
-class DatabaseWrapper(base.DatabaseWrapper):
-    SchemaEditorClass = DatabaseSchemaEditor
-'''
+from tests.pipeline.project import ADD_NOTE, DeployProject, database_settings, logging_backend
 
 
 def test_deploy_uses_the_projects_own_backend(postgresql_server, tmp_path):
     log = tmp_path / "schema-editor.log"
     with scratch_database(postgresql_server, "pilot_backend") as name:
-        database = database_settings("postgresql", postgresql_server, name) | {"ENGINE": "ownbackend"}
-        project = DeployProject(tmp_path / "project", database)
-        (project.root / "ownbackend").mkdir()
-        (project.root / "ownbackend" / "__init__.py").write_text("")
-        (project.root / "ownbackend" / "base.py").write_text(textwrap.dedent(BACKEND.format(log=str(log))))
+        engine = logging_backend(tmp_path / "project", log)
+        project = DeployProject(tmp_path / "project", database_settings("postgresql", postgresql_server, name)
+                                | {"ENGINE": engine})
         project.migration("0002_note", ADD_NOTE)
         project.models("number = models.CharField(max_length=30)\n    amount = models.IntegerField(default=0)\n"
                        "    note = models.CharField(max_length=50, null=True)")

@@ -30,6 +30,7 @@ from typing import Any
 from migration_pilot.online.statements import Deferred, Rewrite, rewrite
 from migration_pilot.online.steps import OnlineStepError, run_steps
 from migration_pilot.pipeline.events import EventSink, ignore
+from migration_pilot.pipeline.timeouts import sqlstate
 
 
 @dataclass
@@ -123,8 +124,7 @@ class OnlineEditorMixin:
         try:
             return parent.execute(sql, params)  # type: ignore[misc,attr-defined]
         except Exception as exc:
-            state = getattr(getattr(exc, "__cause__", None), "sqlstate", None) or getattr(exc, "sqlstate", None)
-            if state not in self.online.tolerate:
+            if sqlstate(exc) not in self.online.tolerate:
                 raise
             return None
 

@@ -75,7 +75,7 @@ def _run_one(connection: Any, step: Step, retry: Any, emit: EventSink) -> int:
         try:
             if step.kind == "index":
                 drop_invalid_index(connection, step.index)
-            patience = _patient(connection, retry) if step.kind in _TRAFFIC_GOES_ON else contextlib.nullcontext()
+            patience = patient(connection, retry) if step.kind in _TRAFFIC_GOES_ON else contextlib.nullcontext()
             with patience, connection.cursor() as cursor:
                 cursor.execute(step.sql)
             if step.kind == "index" and not _index_valid(connection, step.index):
@@ -107,7 +107,8 @@ _TRAFFIC_GOES_ON = frozenset({"index", "validate"})
 
 
 @contextlib.contextmanager
-def _patient(connection: Any, retry: Any) -> Iterator[None]:
+def patient(connection: Any, retry: Any) -> Iterator[None]:
+    """The session's lock timeout raised to the retry budget while inside (for steps that block no traffic)."""
     budget = int((getattr(retry, "budget", 0) or 0) * 1000)
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_setting('lock_timeout')")

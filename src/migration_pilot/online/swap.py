@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from migration_pilot.online.statements import Step
-from migration_pilot.online.steps import OnlineStepError, drop_invalid_index, retry_lock_timeouts
+from migration_pilot.online.steps import OnlineStepError, drop_invalid_index, patient, retry_lock_timeouts
 from migration_pilot.pipeline.events import Event, EventSink, ignore
 
 WIDENINGS = {("int2", "int8"), ("int4", "int8"), ("int2", "int4")}
@@ -244,15 +244,8 @@ def _rename_column(node: Any, old: str, new: str) -> None:
 
 def _patiently(connection: Any, retry: Any, statement: str) -> None:
     """A statement that blocks no traffic: it waits within the lock-wait budget."""
-    budget = int((getattr(retry, "budget", 0) or 0) * 1000)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT current_setting('lock_timeout')")
-        previous = cursor.fetchone()[0]
-        cursor.execute("SELECT set_config('lock_timeout', %s, false)", [f"{budget}ms"])
-        try:
-            cursor.execute(statement)
-        finally:
-            cursor.execute("SELECT set_config('lock_timeout', %s, false)", [previous])
+    with patient(connection, retry), connection.cursor() as cursor:
+        cursor.execute(statement)
 
 
 @contextlib.contextmanager

@@ -16,18 +16,10 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+from migration_pilot.pipeline.timeouts import sqlstate
+
 # undefined_table, undefined_column, undefined_object: what a step that never ran did not create.
 _NOT_THERE = {"42P01", "42703", "42704"}
-
-
-def _sqlstate(exc: BaseException) -> str | None:
-    current: BaseException | None = exc
-    while current is not None:
-        state = getattr(current, "sqlstate", None) or getattr(getattr(current, "diag", None), "sqlstate", None)
-        if state:
-            return str(state)
-        current = current.__cause__ or current.__context__
-    return None
 
 
 class _TolerantMixin:
@@ -43,7 +35,7 @@ class _TolerantMixin:
         try:
             result = super().execute(sql, params)  # type: ignore[misc]
         except Exception as exc:
-            if _sqlstate(exc) not in _NOT_THERE:
+            if sqlstate(exc) not in _NOT_THERE:
                 raise
             connection.savepoint_rollback(savepoint)
             self.skipped.append(str(sql)[:200])

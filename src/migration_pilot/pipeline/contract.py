@@ -17,7 +17,7 @@ from django.utils import timezone
 from migration_pilot.pipeline import history, lock
 from migration_pilot.pipeline.events import Event, EventSink, ignore
 from migration_pilot.pipeline.preflight import connect, named_session
-from migration_pilot.pipeline.timeouts import is_lock_timeout, session_timeouts
+from migration_pilot.pipeline.timeouts import is_lock_timeout, session_timeouts, sqlstate
 
 # undefined_table, undefined_column: the column went with a rollback or a later migration.
 _GONE = {"42P01", "42703"}
@@ -61,7 +61,7 @@ def _drop_default(connection: Any, row: Any, retry: Any, emit: EventSink) -> Bas
             with connection.cursor() as cursor:
                 cursor.execute(f"ALTER TABLE {quote(row.table)} ALTER COLUMN {quote(row.column)} DROP DEFAULT")
         except Exception as exc:
-            if _sqlstate(exc) in _GONE:
+            if sqlstate(exc) in _GONE:
                 emit(Event("contract", f"   {row.table}.{row.column} is gone; nothing to drop"))
                 break
             waited += time.monotonic() - attempt_started
@@ -77,16 +77,6 @@ def _drop_default(connection: Any, row: Any, retry: Any, emit: EventSink) -> Bas
         break
     row.dropped_at = timezone.now()
     row.save(using=row._state.db, update_fields=["dropped_at"])
-    return None
-
-
-def _sqlstate(exc: BaseException) -> str | None:
-    current: BaseException | None = exc
-    while current is not None:
-        state = getattr(current, "sqlstate", None) or getattr(getattr(current, "diag", None), "sqlstate", None)
-        if state:
-            return str(state)
-        current = current.__cause__ or current.__context__
     return None
 
 

@@ -178,3 +178,16 @@ def is_lock_timeout(exc: BaseException) -> bool:
             return True
         current = current.__cause__ or current.__context__
     return False
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error (or of what caused it), when the driver reports one."""
+    current: BaseException | None = exc
+    seen: set[int] = set()
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        state = getattr(current, "sqlstate", None) or getattr(getattr(current, "diag", None), "sqlstate", None)
+        if state:
+            return str(state)
+        current = current.__cause__ or current.__context__
+    return None
