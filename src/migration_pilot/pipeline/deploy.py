@@ -227,6 +227,8 @@ def _run_locked(options: DeployOptions, config: Config, connection: Any, emit: E
         code = EXIT_REFUSED if refusal else EXIT_DEPLOYED
         return DeployResult(code, "dry-run", refusal or "Dry run: validation passed; nothing was changed.",
                             plan=plan)
+    if not keys and not refusal:  # nothing happened: no run to record
+        return DeployResult(EXIT_DEPLOYED, "succeeded", "Nothing to deploy: every migration is applied.", plan=plan)
     run = history.start_run(alias, options.kind, keys, _options_json(options))
     try:
         return _run_recorded(options, connection, emit, executor, plan, run, refusal)
@@ -390,7 +392,7 @@ def _backup(options: DeployOptions, emit: EventSink) -> Any:
     from migration_pilot.backup import create_backup
 
     emit(Event("backup_started", "Backing up before applying..."))
-    manifest = create_backup(options.alias, directory=options.backup_dir, label="before-deploy")
+    manifest = create_backup(options.alias, directory=options.backup_dir, label=f"before-{options.kind}")
     emit(Event("backup_finished", f"Backup {manifest.id} taken ({manifest.size:,} bytes).",
                {"backup_id": manifest.id}))
     return manifest

@@ -29,8 +29,12 @@ def run(options: dict[str, Any], streams: Streams) -> int:
     from migration_pilot.models import DeployRun
 
     connect(alias)
-    runs = list(DeployRun.objects.using(alias).prefetch_related("migrations")[: max(1, options["limit"])]
-                ) if history.require_readable(alias) else []
+    if options["limit"] < 0:
+        from migration_pilot.exceptions import ConfigError
+
+        raise ConfigError(f"Bad --limit {options['limit']}: give 0 or more runs to show", source="--limit")
+    runs = list(DeployRun.objects.using(alias).prefetch_related("migrations")[: options["limit"]]
+                ) if history.require_readable(alias) and options["limit"] else []
     if options.get("output_format") == "json":
         payload = [{
             "id": r.id, "kind": r.kind, "outcome": r.outcome, "started_at": r.started_at.isoformat(),
