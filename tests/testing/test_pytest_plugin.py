@@ -72,3 +72,13 @@ def test_names_the_migrator_in_use_when_django_test_migrations_is_there_too(tmp_
     assert run.outcomes() == {"test_which": "PASSED" if owner == "migration_pilot" else "FAILED"}
     assert line.endswith(f"run with -p no:{owner} to use"
                          f" {({'migration_pilot', 'django_test_migrations'} - {owner}).pop()}'s instead.")
+
+
+def test_nomigrations_skips_migration_tests(tmp_path):
+    project = write_project(tmp_path, {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}, ["dtm_style"])
+
+    run = run_pytest(project, "--nomigrations")
+
+    assert run.outcomes() == {}, run.output[-3000:]
+    assert run.output.count(": --nomigrations was specified") == 5, run.output[-3000:]
+    assert "5 skipped in" in run.output
