@@ -28,7 +28,22 @@ ONLINE_TWINS: Final = {
     "AddConstraint": "AddConstraintOnline",
     "AddField": "AddFieldOnline",
     "AlterField": "AlterFieldOnline",
+    "RenameField": "RenameFieldOnline",
 }
+
+CONTRACT = '''from django.db import migrations
+
+from migration_pilot.operations import RenameFieldContract
+
+
+class Migration(migrations.Migration):
+    # The contract step of {name}: run it once no old code is left ('pilot deploy --phase post').
+    deploy_phase = "post"
+    atomic = False
+    dependencies = [({app!r}, {name!r})]
+    operations = [
+{operations}    ]
+'''
 
 
 class CannotMakeSafeError(PilotError, ValueError):
@@ -51,6 +66,8 @@ class SafeRewrite:
     text: str
     replaced: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    new_files: list[tuple[Path, str]] = field(default_factory=list)
+    """Migrations to add (the contract step of an expand/contract rename)."""
 
     @property
     def changed(self) -> bool:
@@ -64,7 +81,7 @@ def make_safe(migration: Any, findings: list[Any]) -> SafeRewrite:
     original = path.read_text(encoding="utf-8")
     calls = _operation_calls(path, original, len(migration.operations))
     wanted = {d.operation for d in findings if d.operation is not None
-              and d.rule in online_rules_for(migration.operations[d.operation])}
+              and d.rule in _fixed_by_twin(migration.operations[d.operation])}
     rewrite = SafeRewrite(path, original, original)
     edits: list[tuple[int, int, str]] = []
     twins: set[str] = set()
@@ -81,6 +98,14 @@ def make_safe(migration: Any, findings: list[Any]) -> SafeRewrite:
         rewrite.replaced.append(f"operation {index}: {name} -> {ONLINE_TWINS[name]} ({operation.describe()})")
     if not edits:
         return rewrite
+    renames = [migration.operations[i] for i in sorted(wanted)
+               if type(migration.operations[i]).__name__ == "RenameField"]
+    if renames:
+        app, name = migration.app_label, migration.name
+        operations = "".join(f"        RenameFieldContract({op.model_name!r}, {op.old_name!r}, {op.new_name!r}),\n"
+                             for op in renames)
+        rewrite.new_files.append((path.with_name(f"{name}_contract.py"),
+                                  CONTRACT.format(app=app, name=name, operations=operations)))
     text = original
     for start, end, replacement in sorted(edits, reverse=True):
         text = text[:start] + replacement + text[end:]
@@ -96,16 +121,32 @@ def make_safe(migration: Any, findings: list[Any]) -> SafeRewrite:
 
 
 def write(rewrite: SafeRewrite) -> None:
-    """Replace the file atomically (temp file in the same folder, then rename)."""
-    fd, temp = tempfile.mkstemp(dir=rewrite.path.parent, prefix=f".{rewrite.path.name}.")
+    """Write the new migrations, then replace the file, each atomically (temp file, then rename)."""
+    mode = rewrite.path.stat().st_mode & 0o777
+    for path, text in rewrite.new_files:
+        if path.exists():
+            raise CannotMakeSafeError(path, "a file of that name exists already")
+        _atomic_write(path, text, mode)
+    _atomic_write(rewrite.path, rewrite.text, mode)
+
+
+def _atomic_write(path: Path, text: str, mode: int) -> None:
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(rewrite.text)
-        os.chmod(temp, rewrite.path.stat().st_mode & 0o777)
-        os.replace(temp, rewrite.path)
+            handle.write(text)
+        os.chmod(temp, mode)
+        os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def _fixed_by_twin(operation: Any) -> frozenset[str]:
+    """The lint rules whose finding the operation's online twin removes."""
+    if type(operation).__name__ == "RenameField":
+        return frozenset({"rename-column"})  # expand now, contract after the release
+    return online_rules_for(operation)
 
 
 def _operation_calls(path: Path, text: str, count: int) -> list[ast.Call]:

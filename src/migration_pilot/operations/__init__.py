@@ -9,7 +9,9 @@ from migration_pilot.operations.online import (
     AddIndexOnline,
     AlterFieldOnline,
     RemoveIndexOnline,
+    RenameFieldContract,
+    RenameFieldOnline,
 )
 
 __all__ = ["AddConstraintOnline", "AddFieldOnline", "AddIndexOnline", "AlterFieldOnline", "Backfill",
-           "RemoveIndexOnline"]
+           "RemoveIndexOnline", "RenameFieldContract", "RenameFieldOnline"]

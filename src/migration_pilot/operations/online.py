@@ -30,6 +30,7 @@ from typing import Any
 
 from django.db import NotSupportedError
 from django.db.migrations import operations
+from django.db.migrations.operations.base import Operation
 
 # duplicate_table (also "relation already exists"), duplicate_object, duplicate_column
 ALREADY_THERE = frozenset({"42P07", "42710", "42701"})
@@ -108,3 +109,100 @@ def _online_editor(schema_editor: Any, operation: Any) -> Iterator[Any]:
         editor.collected_sql = schema_editor.collected_sql  # sqlmigrate shows the online form
     with editor:
         yield editor
+
+
+class RenameFieldOnline(operations.RenameField):
+    """RenameField by expand/contract on PostgreSQL: the new column beside the old one, kept equal by a trigger.
+
+    The old code keeps reading and writing the old column until
+    `RenameFieldContract` (a post-deploy migration, written by `pilot makesafe`)
+    drops it. Elsewhere it is the plain rename.
+    """
+
+    def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        if schema_editor.connection.vendor != "postgresql":
+            super().database_forwards(app_label, schema_editor, from_state, to_state)
+            return None
+        _refuse_in_transaction(schema_editor, self)
+        from migration_pilot.online.rename import RenameRefusedError, expand
+        from migration_pilot.pipeline.apply import Retry
+
+        table, old, new = _columns(self, app_label, from_state, to_state)
+        if table is None:
+            return None
+        try:
+            expand(schema_editor.connection, table, old, new, retry=Retry())
+        except RenameRefusedError as exc:
+            raise NotSupportedError(f"{exc}; rename it with RenameField in a release of its own instead.") from None
+        return None
+
+    def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        if schema_editor.connection.vendor != "postgresql":
+            super().database_backwards(app_label, schema_editor, from_state, to_state)
+            return None
+        from migration_pilot.online.rename import undo_expand
+
+        table, old, new = _columns(self, app_label, to_state, from_state)
+        if table is not None:
+            undo_expand(schema_editor.connection, table, old, new)
+        return None
+
+    def describe(self) -> str:
+        return f"{super().describe()} (expand: both columns kept equal until the post-deploy contract)"
+
+
+class RenameFieldContract(Operation):
+    """The contract step of RenameFieldOnline: drop the old column, name the new indexes as the old ones.
+
+    Post-deploy (the old code must be gone). No state change; not reversible
+    (the old column's data lives on in the new one, but nothing writes it back).
+    """
+
+    reversible = False
+    reduces_to_sql = False
+    atomic = False
+
+    def __init__(self, model_name: str, old_name: str, new_name: str) -> None:
+        self.model_name, self.old_name, self.new_name = model_name, old_name, new_name
+
+    def deconstruct(self) -> tuple[str, list[Any], dict[str, Any]]:
+        return type(self).__name__, [self.model_name, self.old_name, self.new_name], {}
+
+    def state_forwards(self, app_label: str, state: Any) -> None:
+        """The rename is in the state already (RenameFieldOnline)."""
+
+    def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        _refuse_in_transaction(schema_editor, self)
+        from migration_pilot.online.rename import contract
+        from migration_pilot.pipeline.apply import Retry
+
+        model = to_state.apps.get_model(app_label, self.model_name)
+        if not self.allow_migrate_model(schema_editor.connection.alias, model):
+            return
+        new_column = model._meta.get_field(self.new_name).column
+        contract(schema_editor.connection, model._meta.db_table, self.old_name, new_column, retry=Retry())
+
+    def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        from django.db.migrations.exceptions import IrreversibleError
+
+        raise IrreversibleError(f"{type(self).__name__} dropped the old column {self.old_name}; it is not"
+                                " brought back.")
+
+    def describe(self) -> str:
+        return f"Drop the old column {self.old_name} of {self.model_name} (renamed to {self.new_name})"
+
+    @property
+    def migration_name_fragment(self) -> str:
+        return f"contract_{self.model_name.lower()}_{self.new_name.lower()}"
+
+
+def _columns(operation: Any, app_label: str, before: Any, after: Any) -> tuple[str | None, str, str]:
+    """(table, old column, new column) of a RenameField, or (None, ...) when the router skips the model."""
+    old_model = before.apps.get_model(app_label, operation.model_name)
+    new_model = after.apps.get_model(app_label, operation.model_name)
+    if not operation.allow_migrate_model("default", new_model):
+        return None, "", ""
+    return (new_model._meta.db_table, old_model._meta.get_field(operation.old_name).column,
+            new_model._meta.get_field(operation.new_name).column)

@@ -51,11 +51,17 @@ def run(options: dict[str, Any], streams: Streams) -> int:
         streams.out.writelines(difflib.unified_diff(
             rewrite.original.splitlines(keepends=True), rewrite.text.splitlines(keepends=True),
             fromfile=str(rewrite.path), tofile=str(rewrite.path)))
+        for path, text in rewrite.new_files:
+            streams.out.writelines(difflib.unified_diff([], text.splitlines(keepends=True), fromfile="/dev/null",
+                                                        tofile=str(path)))
         return EXIT_OK
     write(rewrite)
     streams.out.write(f"Rewrote {rewrite.path}:\n")
     for line in rewrite.replaced:
         streams.out.write(f"   {line}\n")
+    for path, _text in rewrite.new_files:
+        streams.out.write(f"Wrote {path}: the contract step, post-deploy ('pilot deploy --phase pre', roll out the"
+                          " code, then 'pilot deploy --phase post')\n")
     streams.out.write("   atomic = False (online operations build and validate outside a transaction)\n")
     for warning in rewrite.warnings:
         streams.out.write(f"   warning: {warning}\n")

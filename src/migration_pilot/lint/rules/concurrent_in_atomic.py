@@ -83,10 +83,12 @@ from migration_pilot.operations import (  # noqa: E402 - after the rule, as the 
     AlterFieldOnline,
     Backfill,
     RemoveIndexOnline,
+    RenameFieldContract,
+    RenameFieldOnline,
 )
 
 OUTSIDE_A_TRANSACTION = (AddIndexOnline, RemoveIndexOnline, AddConstraintOnline, AddFieldOnline, AlterFieldOnline,
-                         Backfill)
+                         Backfill, RenameFieldOnline, RenameFieldContract)
 
 HINT = "Set atomic = False on the migration, and keep the concurrent operation in a migration of its own."
 
