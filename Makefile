@@ -38,6 +38,10 @@ demo: $(VENV)/.installed
 	@echo "   (linting never connects to a database; --fail-on never so the demo goes on)"
 	cd $(SHOP) && ../../$(PY) manage.py pilot lint --vendor postgresql --fail-on never
 	@echo
+	@echo "== 1b. pilot makesafe --diff: the online form of the flagged index migration (nothing is written) =="
+	@echo "   (pilot deploy on PostgreSQL runs plain migrations in this form by itself)"
+	cd $(SHOP) && ../../$(PY) manage.py pilot makesafe orders 0003 --vendor postgresql --diff
+	@echo
 	@echo "== 2. pilot plan: what deploy would do to the (empty) SQLite database =="
 	cd $(SHOP) && ../../$(PY) manage.py pilot plan --no-sql
 	@echo
