@@ -97,3 +97,29 @@ def test_verify_groups_unapplied_migrations_and_ignores_the_tools_tables_when_no
     assert "4 x: shop.0002_step, shop.0003_step, shop.0004_step, shop.0005_step" in result.out
     assert "python manage.py pilot deploy applies them" in result.out
     assert "migration_pilot_" not in result.out
+
+
+def test_plan_gives_no_lock_and_no_risk_to_an_alter_field_django_emits_no_sql_for(tmp_path):
+    import json
+
+    project = DeployProject(tmp_path / "project", database_settings("sqlite", None, str(tmp_path / "db.sqlite3")))
+    assert project.deploy().code == 0
+    project.migration("0002_help", '''
+        from django.db import migrations, models
+
+
+        class Migration(migrations.Migration):
+            dependencies = [("shop", "0001_initial")]
+            operations = [
+                migrations.AlterField("invoice", "number", models.CharField(max_length=30, help_text="Printed.")),
+                migrations.AlterField("invoice", "amount", models.BigIntegerField(default=0)),
+            ]
+        ''')
+
+    result = project.run("plan", "--format", "json")
+
+    assert result.code == 0, result.err
+    (entry,) = json.loads(result.out)["migrations"]
+    help_text, widen = entry["operations"]
+    assert help_text["locks"] == []
+    assert widen["locks"] and widen["locks"][0]["table"] == "shop_invoice"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.db import migrations
 from django.db.migrations.state import ProjectState
 
+from migration_pilot.analysis.emits import emits_sql
 from migration_pilot.analysis.schema import table_of
 from migration_pilot.backends.base import DDL, BackendProfile
 from migration_pilot.plan.locks import LockImpact
@@ -51,4 +52,6 @@ def operation_locks(operation: object, app_label: str, state: ProjectState,
     ddl = _MODEL_NAME_OPS.get(kind) or _NAME_OPS.get(kind)
     if table is None or ddl is None:
         return []
+    if not emits_sql(operation, kind, app_label, state, profile.max_name_length(), profile.vendor):
+        return []  # Django's schema editor emits nothing for it (choices, help_text, db_column kept...)
     return [profile.lock(ddl, table)]
