@@ -113,3 +113,23 @@ def test_sigterm_during_the_backup_leaves_no_backup_and_changes_nothing(pg_deplo
     assert listed.code == 0 and json.loads(listed.out) == []
     assert [p.name for p in (project.root / "backups").iterdir()] in ([], [".gitignore"])  # no half-written file
     assert history[0]["outcome"] == "interrupted"
+
+
+def test_an_interrupt_that_finished_nothing_does_not_advise_a_rollback(tmp_path):
+    from tests.pipeline.project import SLOW, DeployProject, database_settings
+
+    project = DeployProject(tmp_path / "project", database_settings("sqlite", None, str(tmp_path / "db.sqlite3")))
+    project.migration("0002_note", ADD_NOTE)
+    project.models(NOTE_FIELDS)
+    assert project.deploy().code == 0  # an earlier, successful deploy a rollback would undo
+    project.migration("0003_slow", SLOW.format(seconds=30))
+    victim = project.start("deploy", "--no-backup")
+    wait_until(lambda: any(r["outcome"] == "running" for r in project.history()), timeout=60)
+    time.sleep(1)
+
+    victim.send_signal(signal.SIGTERM)
+    out, err = victim.communicate(timeout=30)
+
+    assert victim.returncode == 143, out + err
+    assert "nothing of this run stayed applied. Run 'pilot deploy' again to finish." in out
+    assert "pilot rollback" not in out

@@ -354,9 +354,12 @@ def _interrupted(connection: Any, run: Any, stop: DeployInterrupted) -> DeployRe
         after = " It stopped before applying anything (the backup, if one was under way, was discarded)."
     elif dirty:
         after = f" {', '.join(dirty)} is half-applied: run 'pilot rollback' to undo exactly those steps."
-    else:
+    elif done:
         after = (f" The statement in flight ({_keys(flight)}) was cancelled and rolled back. Run 'pilot deploy'"
-                 " again to finish, or 'pilot rollback' to undo this run.")
+                 f" again to finish, or 'pilot rollback' to undo what this run applied ({_keys(done)}).")
+    else:  # nothing of this run stayed: a rollback now would undo an earlier deploy, not this one
+        after = (f" The statement in flight ({_keys(flight)}) was cancelled and rolled back; nothing of this run"
+                 " stayed applied. Run 'pilot deploy' again to finish.")
     message = f"Interrupted by {stop.signal_name}. Finished in this run: {_keys(done)}.{after}"
     history.finish_run(run, "interrupted", error=message)
     return DeployResult(stop.signum + 128, "interrupted", message, run_id=run.id, plan=None)
