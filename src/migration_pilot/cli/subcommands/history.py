@@ -64,7 +64,7 @@ def run(options: dict[str, Any], streams: Streams) -> int:
             if m.rows_affected is not None:
                 figures.append(f"{m.rows_affected} rows")
             if m.wal_bytes is not None:
-                figures.append(f"{m.wal_bytes:,} WAL bytes")
+                figures.append(f"{m.wal_bytes:,} WAL bytes server-wide")  # other sessions write WAL too
             if m.impact and m.impact.get("supported") and m.impact.get("sessions_blocked"):
                 from migration_pilot.monitor import ImpactReport
 
