@@ -27,6 +27,8 @@ from typing import Any
 from migration_pilot.testing.errors import SnapshotError
 
 SNAPSHOT_MARK = "_mpsnap_"
+TRASH_BATCH = 24
+"""Databases a test dirtied wait for this many to be dropped together (one checkpoint on PostgreSQL)."""
 
 
 def _is_test_database(connection: Any) -> bool:
@@ -128,7 +130,7 @@ class PostgreSQLSnapshots(SnapshotStore):
     - the latest database is not copied: the first restore renames it aside ("parks" it)
       and bring_back_latest() renames it back, so nobody ever wrote to it meanwhile;
     - a snapshot no later test needs is renamed into place instead of copied (consume);
-    - databases a test dirtied are renamed away and dropped by a background thread.
+    - databases a test dirtied are renamed away and dropped in batches by a background thread.
     """
 
     supported = True
@@ -137,7 +139,8 @@ class PostgreSQLSnapshots(SnapshotStore):
     def __init__(self, connection: Any) -> None:
         super().__init__(connection)
         self.parked: str | None = None
-        self.trash: queue.Queue[str | None] = queue.Queue()
+        self.trash: queue.Queue[list[str] | None] = queue.Queue()
+        self.pending: list[str] = []
         self.dropper: threading.Thread | None = None
 
     def _name(self, kind: str = "") -> str:
@@ -203,24 +206,26 @@ class PostgreSQLSnapshots(SnapshotStore):
         self._throw_away(trash)
 
     def _throw_away(self, name: str) -> None:
+        """Drop `name` later: with the next batch of TRASH_BATCH, or at close()."""
+        self.pending.append(name)
+        if len(self.pending) >= TRASH_BATCH:
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        if not self.pending:
+            return
         if self.dropper is None:
             self.dropper = threading.Thread(target=self._drop_worker, name="migration-pilot-drop", daemon=True)
             self.dropper.start()
-        self.trash.put(name)
+        self.trash.put(self.pending)
+        self.pending = []
 
     def _drop_worker(self) -> None:
-        # PostgreSQL 15 checkpoints on every DROP DATABASE; drops running at the same time share
-        # one checkpoint, so everything queued is dropped at once, each on its own connection.
-        stop = False
-        while not stop:
-            batch = [self.trash.get()]
-            while not self.trash.empty():
-                batch.append(self.trash.get_nowait())
-            stop = None in batch
-            names = [name for name in batch if name is not None]
-            if names:
-                with ThreadPoolExecutor(max_workers=min(len(names), 16)) as pool:
-                    list(pool.map(self._drop_now, names))
+        # PostgreSQL 15 checkpoints on every DROP DATABASE, but drops running at the same time share
+        # one checkpoint: a batch is dropped at once, each on its own connection, in the background.
+        while (batch := self.trash.get()) is not None:
+            with ThreadPoolExecutor(max_workers=min(len(batch), 16)) as pool:
+                list(pool.map(self._drop_now, batch))
 
     def _drop_now(self, name: str) -> None:
         # A driver connection of its own: Django's are per thread and pytest-django may block them.
@@ -242,6 +247,7 @@ class PostgreSQLSnapshots(SnapshotStore):
 
     def close(self) -> None:
         self.bring_back_latest()
+        self._hand_over()
         if self.dropper is not None:
             self.trash.put(None)
             self.dropper.join()
