@@ -31,6 +31,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.state import ProjectState
 from django.db.models.signals import post_migrate, pre_migrate
 
+from migration_pilot.pipeline.heap import frozen_heap
 from migration_pilot.testing import snapshots
 from migration_pilot.testing.errors import MigrationOrderError
 from migration_pilot.testing.targets import MigrationTarget, initial_prefix, normalize, resolve
@@ -255,7 +256,7 @@ class MigrationSession:
             return
         self.executor.loader.applied_migrations = {key: self.graph.nodes[key] for key in current}
         plan = [(self.graph.nodes[key], False) for key in sorted(keys, key=self.order.__getitem__)]
-        with muted_migrate_signals():
+        with muted_migrate_signals(), frozen_heap():
             state = self.executor.migrate(None, plan=plan, state=self.state_for(current).clone())
         if state.is_delayed:
             touched = {(migration.app_label, str(name).lower()) for migration, _ in plan
@@ -369,7 +370,8 @@ def capture_during_creation(wanted: Sequence[MigrationTarget],
 
     MigrationExecutor.apply_migration = apply_migration
     try:
-        yield
+        with frozen_heap():
+            yield
     finally:
         MigrationExecutor.apply_migration = original
 
