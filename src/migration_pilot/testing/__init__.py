@@ -7,7 +7,24 @@
 
 from __future__ import annotations
 
-from migration_pilot.testing.migrator import Migrator
-from migration_pilot.testing.roundtrip import RoundTripReport, TableDifference
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from migration_pilot.testing.migrator import Migrator
+    from migration_pilot.testing.roundtrip import RoundTripReport, TableDifference
 
 __all__ = ["Migrator", "RoundTripReport", "TableDifference"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: the pytest plugin lives in this package and is loaded into every pytest run,
+    # Django or not, so importing the package must not import Django's migration machinery.
+    if name == "Migrator":
+        from migration_pilot.testing.migrator import Migrator
+
+        return Migrator
+    if name in {"RoundTripReport", "TableDifference"}:
+        from migration_pilot.testing import roundtrip
+
+        return getattr(roundtrip, name)
+    raise AttributeError(name)

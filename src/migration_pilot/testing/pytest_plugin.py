@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Generator, Iterator
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pytest
 
-from migration_pilot.testing.migrator import Migrator
+if TYPE_CHECKING:
+    from migration_pilot.testing.migrator import Migrator
 
 MARKER = "migration_test"
 _FIXTURES = ("migrator", "migrator_factory")
@@ -195,6 +196,8 @@ def migrator_factory(request: pytest.FixtureRequest, django_db_setup: None, djan
     if request.node.get_closest_marker("django_db") or "transactional_db" in request.fixturenames:
         request.getfixturevalue("transactional_db")
     migrators: list[Migrator] = []
+
+    from migration_pilot.testing.migrator import Migrator
 
     def factory(database_name: str | None = None) -> Migrator:
         _migration_pilot_sessions.ensure(database_name or "default")
