@@ -148,8 +148,11 @@ class Leg:
     def command(self, project: Path) -> list[str]:
         if self.pilot:
             forced = ["--fail-on", "never"] if self.forced_of else []
+            # The release's pre-deploy phase: what runs while the old code still serves traffic. A contract
+            # step (makesafe's post-deploy migration) belongs after the code rollout, outside this window;
+            # for every other scenario the phase changes nothing.
             return [str(self.python), "-m", "migration_pilot.cli.main", "--settings", "settings",
-                    "--pythonpath", str(project), "deploy", "--no-backup", *forced]
+                    "--pythonpath", str(project), "deploy", "--no-backup", "--phase", "pre", *forced]
         return [str(self.python), "manage.py", "migrate", "--no-input"]
 
 
