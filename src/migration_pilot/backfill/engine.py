@@ -50,7 +50,7 @@ CHECKPOINT_TABLE = "migration_pilot_backfillcheckpoint"
 class Tuning:
     """How hard a backfill pushes; the defaults suit a busy OLTP table."""
 
-    batch_time: float = 0.2  # target seconds per batch; the size adapts to it
+    batch_time: float = 0.1  # target seconds per batch; the size adapts to it
     batch_size: int | None = None  # first batch's rows (default: 1000 set-based, 100 per row)
     min_batch_size: int = 10
     max_batch_size: int = 1_000_000

@@ -88,7 +88,7 @@ class Backfill(Operation):
                                               hint="It gets each instance and changes the same fields.")
         if batch_time <= 0:
             raise BackfillDefinitionError(f"batch_time={batch_time!r} must be more than 0 seconds.",
-                                          hint="0.2 (200 ms) suits a busy table.")
+                                          hint="0.1 (100 ms) suits a busy table.")
         self.model_name = model_name
         self.set = dict(set) if set is not None else None
         self.where = where

@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--restart", action="store_true", help="Forget the checkpoint and start from the first row.")
     parser.add_argument("--status", action="store_true", help="List checkpoints: rows done, last key, state,"
                         " rate, ETA (--name to show one).")
-    parser.add_argument("--batch-time", help="Target time per batch (default 200ms); the batch size adapts.")
+    parser.add_argument("--batch-time", help="Target time per batch (default 100ms); the batch size adapts.")
     parser.add_argument("--batch-size", type=int, help="Rows in the first batch (default 1000, 100 per row).")
     parser.add_argument("--min-batch-size", type=int, help="Never fewer rows per batch than this (default 10).")
     parser.add_argument("--max-batch-size", type=int, help="Never more rows per batch than this.")
@@ -85,7 +85,7 @@ def _tuning(options: dict[str, Any]) -> dict[str, Any]:
         if options.get(flag) is not None:
             values[key] = parse_duration(options[flag], source="--" + flag.replace("_", "-"))
     if "batch_time" in values and values["batch_time"] <= 0:
-        raise BackfillDefinitionError("--batch-time must be more than 0.", hint="200ms suits a busy table.")
+        raise BackfillDefinitionError("--batch-time must be more than 0.", hint="100ms suits a busy table.")
     for flag in ("batch_size", "min_batch_size", "max_batch_size"):
         if options.get(flag) is not None:
             if options[flag] < 1:
