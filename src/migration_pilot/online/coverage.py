@@ -76,6 +76,20 @@ def handled_online(finding: Any, rules: frozenset[str], vendor: str) -> bool:
     return vendor == "postgresql" and finding.rule in rules
 
 
-def may_run_after_commit(migration: Any) -> bool:
-    """Whether the online form may move part of `migration` after its transaction (so it may half-apply)."""
-    return any(type(op).__name__ in _SCHEMA_OPERATIONS for op in migration.operations)
+def may_run_after_commit(migration: Any, state: Any = None, existing_tables: frozenset[str] | None = None) -> bool:
+    """Whether the online form may move part of `migration` after its transaction (so it may half-apply).
+
+    With the state before it and the tables that existed before the deploy, only operations on those
+    tables count (the online form leaves tables the deploy created alone).
+    """
+    from migration_pilot.analysis.schema import table_of
+
+    for op in migration.operations:
+        if type(op).__name__ not in _SCHEMA_OPERATIONS:
+            continue
+        if state is None or existing_tables is None:
+            return True
+        model = state.models.get((migration.app_label, getattr(op, "model_name_lower", "")))
+        if model is None or table_of(model, 63) in existing_tables:
+            return True
+    return False

@@ -38,6 +38,10 @@ Quote = Callable[[str], str]
 # Cheap pre-filter: only these statements are parsed at all (a deploy from zero runs thousands
 # of CREATE TABLE statements that never need it).
 _CANDIDATE = re.compile(r"^\s*(CREATE\s+(UNIQUE\s+)?INDEX\b|ALTER\s+TABLE\b)", re.IGNORECASE)
+# The table a candidate names, as Django writes it (quoted): when it is one the deploy created, the
+# statement runs as written and is never parsed.
+_TABLE = re.compile(r'^\s*(?:ALTER\s+TABLE\s+(?:ONLY\s+)?|CREATE\s+(?:UNIQUE\s+)?INDEX\s+\S+\s+ON\s+(?:ONLY\s+)?)'
+                    r'"((?:[^"]|"")+)"\s', re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +104,9 @@ def rewrite(sql: str, *, existing_tables: Collection[str], quote: Quote,
     without it, type changes run as written.
     """
     if not _CANDIDATE.match(sql):
+        return None
+    named = _TABLE.match(sql)
+    if named is not None and named.group(1).replace('""', '"') not in existing_tables:
         return None
     try:
         from pglast import parse_sql

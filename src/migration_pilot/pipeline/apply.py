@@ -319,7 +319,7 @@ def _apply_all(connection: Any, executor: MigrationExecutor, state: Any, keys: l
         emit(Event("migration_started", f"[{number}/{total}] Applying {key[0]}.{key[1]}...",
                    {"app": key[0], "name": key[1], "number": number, "total": total}))
         result = MigrationResult(key, backwards=False, file_sha256=file_digest(migration))
-        after_commit = session is not None and may_run_after_commit(migration)
+        after_commit = session is not None and may_run_after_commit(migration, state, session.existing_tables)
         row = recorder.start(key, backwards=False,
                              may_half_apply=journaled or not migration.atomic or after_commit)
         started = time.monotonic()

@@ -133,9 +133,14 @@ def run_deploy(options: DeployOptions, *, emit: EventSink = ignore,
 
 
 @contextlib.contextmanager
-def _impact_monitor(options: DeployOptions, connection: Any, emit: EventSink) -> Iterator[Any]:
-    """The impact monitor watching the migration's session (PostgreSQL, MySQL); None where it cannot run."""
-    if not options.monitor or connection.vendor not in {"postgresql", "mysql"}:
+def _impact_monitor(options: DeployOptions, connection: Any, emit: EventSink, plan: Any) -> Iterator[Any]:
+    """The impact monitor watching the migration's session (PostgreSQL, MySQL); None where it cannot run.
+
+    Only when the plan touches tables that existed before the deploy: tables it creates have no traffic
+    to block (a deploy from zero samples nothing).
+    """
+    touches_live = any(entry.tables for entry in plan.migrations)
+    if not options.monitor or connection.vendor not in {"postgresql", "mysql"} or not touches_live:
         yield None
         return
     from migration_pilot.monitor import ImpactMonitor, session_id
@@ -297,7 +302,7 @@ def _run_recorded(options: DeployOptions, connection: Any, emit: EventSink, exec
         _migrate_signal(executor, plan, post=False)
         report = apply_backwards(connection, keys, timeouts=options.timeouts, recorder=recorder, emit=emit)
     else:
-        with _impact_monitor(options, connection, emit) as monitor:
+        with _impact_monitor(options, connection, emit, plan) as monitor:
             report = apply_forwards(connection, keys, timeouts=options.timeouts, retry=options.retry,
                                     recorder=recorder, emit=emit, executor=executor, online=options.online,
                                     monitor=monitor,
