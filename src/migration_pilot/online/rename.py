@@ -26,8 +26,8 @@ import hashlib
 import time
 from typing import Any
 
-from migration_pilot.online.steps import drop_invalid_index, retry_lock_timeouts
-from migration_pilot.online.swap import _build_index, _copy, _patiently, column_facts, transaction
+from migration_pilot.online.steps import drop_invalid_index
+from migration_pilot.online.swap import _build_index, _copy, _patiently, column_facts, in_one_transaction
 from migration_pilot.pipeline.events import Event, EventSink, ignore
 
 
@@ -66,11 +66,7 @@ def expand(connection: Any, table: str, old: str, new: str, *, retry: Any, emit:
         column_type = cursor.fetchone()[0]
 
     def ddl(*statements: str) -> None:
-        def attempt() -> None:
-            with transaction(connection), connection.cursor() as cursor:
-                for statement in statements:
-                    cursor.execute(statement)
-        retry_lock_timeouts(attempt, retry, emit, label=f"rename of {table}.{old}")
+        in_one_transaction(connection, statements, retry, emit, label=f"rename of {table}.{old}")
 
     ddl(f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {n} {column_type}")
     # Whichever name a statement writes, both columns end up equal: the old code writes the old one.
@@ -107,11 +103,7 @@ def contract(connection: Any, table: str, old: str, new: str, *, retry: Any, emi
         statements += [f"ALTER TABLE {t} ALTER COLUMN {n} SET NOT NULL", f"ALTER TABLE {t} DROP CONSTRAINT {q(check)}"]
     statements += [f"ALTER INDEX IF EXISTS {q(temporary_index(name))} RENAME TO {q(name)}" for name, _ in facts.indexes]
 
-    def attempt() -> None:
-        with transaction(connection), connection.cursor() as cursor:
-            for statement in statements:
-                cursor.execute(statement)
-    retry_lock_timeouts(attempt, retry, emit, label=f"contract of {table}.{old}")
+    in_one_transaction(connection, statements, retry, emit, label=f"contract of {table}.{old}")
     with contextlib.suppress(Exception), connection.cursor() as cursor:
         cursor.execute(f"DROP FUNCTION IF EXISTS {q(function)}()")
     emit(Event("online_step", f"   online: {table}.{old} is now {table}.{new} (old column dropped)"))

@@ -28,7 +28,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -154,12 +154,7 @@ def _swap(connection: Any, table: str, column: str, new_type: str, facts: Column
     started = time.monotonic()
 
     def ddl(*statements: str) -> None:
-        """Run `statements` in one transaction, retrying lock timeouts within the budget."""
-        def attempt() -> None:
-            with transaction(connection), connection.cursor() as cursor:
-                for statement in statements:
-                    cursor.execute(statement)
-        retry_lock_timeouts(attempt, retry, emit, label=f"change of {table}.{column}")
+        in_one_transaction(connection, statements, retry, emit, label=f"change of {table}.{column}")
 
     ddl(f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {n} {new_type}")
     ddl(f"CREATE OR REPLACE FUNCTION {q(function)}() RETURNS trigger LANGUAGE plpgsql AS"
@@ -252,6 +247,15 @@ def _patiently(connection: Any, retry: Any, statement: str) -> None:
     """A statement that blocks no traffic: it waits within the lock-wait budget."""
     with patient(connection, retry), connection.cursor() as cursor:
         cursor.execute(statement)
+
+
+def in_one_transaction(connection: Any, statements: Sequence[str], retry: Any, emit: EventSink, *, label: str) -> None:
+    """Run `statements` in one transaction, retrying lock timeouts within the retry policy's budget."""
+    def attempt() -> None:
+        with transaction(connection), connection.cursor() as cursor:
+            for statement in statements:
+                cursor.execute(statement)
+    retry_lock_timeouts(attempt, retry, emit, label=label)
 
 
 @contextlib.contextmanager
