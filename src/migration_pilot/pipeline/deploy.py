@@ -75,6 +75,9 @@ class DeployOptions:
     blocker_wait: float = 10.0
     on_failure: str = "rollback"
     verify: bool = True
+    checks: list[str] = field(default_factory=list)
+    """Post-deploy check commands (pipeline/checks.py), run after verify; a failing one fails the deploy."""
+    check_timeout: float = 120.0
     kind: str = "deploy"
     unapply: list[MigrationKey] | None = None
 
@@ -322,6 +325,10 @@ def _run_recorded(options: DeployOptions, connection: Any, emit: EventSink, exec
             # what they say, so the deploy fails like any other stage and recovers.
             failure = (f"verification could not run ({exc}); pass --no-verify to deploy without it once"
                        " the cause is understood")
+    if failure is None and options.checks:
+        from migration_pilot.pipeline.checks import run_checks
+
+        failure = run_checks(options.checks, timeout=options.check_timeout, emit=emit)
     if failure is None:
         history.finish_run(run, "succeeded")
         _migrate_signal(executor, plan, post=True, state=report.state)

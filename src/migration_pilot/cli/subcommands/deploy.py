@@ -51,6 +51,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         " tables before going on under the lock timeout (default 10s).")
     parser.add_argument("--on-failure", choices=["rollback", "restore", "stop"], default="rollback")
     parser.add_argument("--no-verify", action="store_true", help="Skip the post-apply schema verification.")
+    parser.add_argument("--check", action="append", default=[], metavar="CMD", dest="checks",
+                        help="Post-deploy check run after verify (repeatable; split like a shell, no shell), e.g."
+                        " 'python manage.py check --deploy'. A non-zero exit or timeout fails the deploy and"
+                        " triggers --on-failure.")
+    parser.add_argument("--check-timeout", help="Time limit per --check command (default 120s; 0 = no limit).")
     parser.add_argument("--metrics-file", help="Write the run in Prometheus text format to this file.")
     parser.add_argument("--format", choices=["text", "json"], default="text", dest="output_format")
 
@@ -58,6 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def build_options(options: dict[str, Any], *, kind: str = "deploy") -> Any:
     """DeployOptions from parsed flags and configuration; bad values are usage errors."""
     from migration_pilot.pipeline.apply import Retry
+    from migration_pilot.pipeline.checks import parse_check
     from migration_pilot.pipeline.deploy import DeployOptions
     from migration_pilot.pipeline.durations import parse_duration
     from migration_pilot.pipeline.timeouts import Timeouts
@@ -94,6 +100,8 @@ def build_options(options: dict[str, Any], *, kind: str = "deploy") -> Any:
         blocker_wait=parse_duration(options.get("blocker_wait") or "10s", source="--blocker-wait"),
         on_failure=options.get("on_failure") or "rollback",
         verify=not options.get("no_verify"),
+        checks=[command for command in options.get("checks") or [] if parse_check(command)],
+        check_timeout=parse_duration(options.get("check_timeout") or "120s", source="--check-timeout"),
         kind=kind,
         phase=options.get("phase") or "all",
     )
