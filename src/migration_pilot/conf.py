@@ -51,6 +51,7 @@ _KEYS: Final = {
     "pg_version": "a PostgreSQL major version number such as 15",
     # Later stages read these; accepted now so one config serves every command.
     "backup_dir": "a directory path",
+    "backup_retention_hours": "a number of hours such as 24 (how long pilot backups --prune keeps a backup)",
     "lock_timeout": "a duration such as '2s'",
     "statement_timeout": "a duration such as '5min'",
 }

@@ -28,6 +28,8 @@ TEMP_PREFIX: Final = ".pilot-tmp-"
 _TEMP_PATTERN: Final = re.compile(r"^\.pilot-tmp-(\d+)-")
 _ID_CHARS: Final = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,79}$")
 CHUNK: Final = 1 << 20
+DEFAULT_RETENTION: Final = timedelta(hours=24)
+"""The runbook keeps the pre-deploy backup for 24 hours."""
 
 
 def default_directory() -> Path:
@@ -36,6 +38,31 @@ def default_directory() -> Path:
     Relative paths are taken from the project root (settings.BASE_DIR), so the
     same setting works from any working directory.
     """
+    value, root = _configured("backup_dir")
+    if value is None:
+        return root / "backups"
+    path = Path(os.path.expanduser(str(value)))
+    return path if path.is_absolute() else root / path
+
+
+def default_retention() -> timedelta:
+    """How long a backup is kept: `backup_retention_hours` (MIGRATION_PILOT or pyproject), else 24 hours.
+
+    `pilot backups --prune` without --keep/--older-than deletes what is older than
+    this, and `pilot backups` shows when each backup may go.
+    """
+    from migration_pilot.backup.errors import BadOptionError
+
+    value, _root = _configured("backup_retention_hours")
+    if value is None:
+        return DEFAULT_RETENTION
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise BadOptionError("backup_retention_hours", f"{value!r}; give a number of hours such as 24")
+    return timedelta(hours=value)
+
+
+def _configured(key: str) -> tuple[Any, Path]:
+    """A key from settings.MIGRATION_PILOT, else [tool.migration_pilot]; with the directory it is relative to."""
     import tomllib
 
     from django.conf import settings
@@ -46,19 +73,16 @@ def default_directory() -> Path:
     value: Any = None
     setting = getattr(settings, "MIGRATION_PILOT", None) or {}
     if isinstance(setting, dict):
-        value = setting.get("backup_dir")
+        value = setting.get(key)
     if value is None:
         pyproject = find_pyproject(root)
         if pyproject is not None:
             with contextlib.suppress(OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
                 data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-                value = data.get("tool", {}).get("migration_pilot", {}).get("backup_dir")
+                value = data.get("tool", {}).get("migration_pilot", {}).get(key)
                 if value is not None:
                     root = pyproject.parent
-    if value is None:
-        return root / "backups"
-    path = Path(os.path.expanduser(str(value)))
-    return path if path.is_absolute() else root / path
+    return value, root
 
 
 def resolve_directory(directory: str | Path | None) -> Path:

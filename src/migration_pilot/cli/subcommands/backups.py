@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from migration_pilot.cli.commands import EXIT_OK, Streams
 
 NAME = "backups"
-HELP = ("List backups (newest first); --verify ID proves one restores; --prune deletes those no retention"
-        " rule keeps (--keep N, --older-than 24h).")
+HELP = ("List backups (newest first) with when each may be pruned; --verify ID proves one restores; --prune"
+        " deletes those no retention rule keeps (--keep N, --older-than 24h; default backup_retention_hours).")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,7 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--database", help="Only backups of this alias.")
     parser.add_argument("--prune", action="store_true",
                         help="Delete backups that are neither among the --keep newest per alias nor younger"
-                             " than --older-than (default 24h, the runbook's pre-deploy retention).")
+                             " than --older-than (default: the backup_retention_hours setting, 24h unless set,"
+                             " the runbook's pre-deploy retention).")
     parser.add_argument("--keep", type=int, help="With --prune: keep this many newest backups per alias.")
     parser.add_argument("--older-than", help="With --prune: delete backups older than this (e.g. 24h, 7d).")
     parser.add_argument("--verify", metavar="ID",
@@ -47,7 +48,7 @@ def parse_age(value: str) -> timedelta:
 def run(options: dict[str, Any], streams: Streams) -> int:
     """List, or prune then list what was deleted."""
     from migration_pilot.backup import list_backups, prune_backups
-    from migration_pilot.backup.catalogue import resolve_directory
+    from migration_pilot.backup.catalogue import default_retention, resolve_directory
     from migration_pilot.backup.errors import BadOptionError
     from migration_pilot.cli.subcommands.backup import human_size
 
@@ -60,7 +61,7 @@ def run(options: dict[str, Any], streams: Streams) -> int:
             raise BadOptionError("--keep", f"{keep}; give 0 or more")
         older = parse_age(options["older_than"]) if options.get("older_than") else None
         if keep is None and older is None:
-            older = timedelta(hours=24)
+            older = default_retention()
         deleted = prune_backups(directory, keep, older)
         if options.get("output_format") == "json":
             streams.out.write(json.dumps({"deleted": [m.to_dict() for m in deleted]}, indent=2) + "\n")
@@ -71,21 +72,30 @@ def run(options: dict[str, Any], streams: Streams) -> int:
     if options.get("keep") is not None or options.get("older_than"):
         raise BadOptionError("--keep/--older-than", "they only apply with --prune")
     backups = [m for m in list_backups(directory) if not options.get("database") or m.alias == options["database"]]
+    retention = default_retention()
+    now = datetime.now(UTC)
     if options.get("output_format") == "json":
-        streams.out.write(json.dumps([{**m.to_dict(), "path": str(m.path)} for m in backups], indent=2) + "\n")
+        streams.out.write(json.dumps([{**m.to_dict(), "path": str(m.path),
+                                       "prunable_at": (m.created_at + retention).isoformat()}
+                                      for m in backups], indent=2) + "\n")
         return EXIT_OK
     if not backups:
         streams.out.write(f"No backups in {directory}.\n")
         return EXIT_OK
-    rows = [("ID", "CREATED (UTC)", "ALIAS", "VENDOR", "SIZE", "MIGRATIONS", "LABEL")]
+    rows = [("ID", "CREATED (UTC)", "ALIAS", "VENDOR", "SIZE", "MIGRATIONS", "PRUNABLE FROM", "LABEL")]
     rows += [(m.id, f"{m.created_at:%Y-%m-%d %H:%M:%S}", m.alias, m.vendor, human_size(m.size),
               str(sum(1 for app, _name in m.applied_migrations if app != "migration_pilot")),
-              m.label or "") for m in backups]
+              _prunable(m.created_at + retention, now), m.label or "") for m in backups]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         streams.out.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
                           + "\n")
     return EXIT_OK
+
+
+def _prunable(moment: datetime, now: datetime) -> str:
+    """When --prune (at the configured retention) may delete a backup: 'now' once that time has passed."""
+    return "now" if moment <= now else f"{moment:%Y-%m-%d %H:%M:%S}"
 
 
 def _verify(options: dict[str, Any], streams: Streams) -> int:
