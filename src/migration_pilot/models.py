@@ -137,3 +137,26 @@ class KeptDefault(models.Model):
     class Meta:
         db_table = "migration_pilot_keptdefault"
         ordering = ["id"]
+
+
+class FleetTenant(models.Model):
+    """One tenant (schema or database alias) of a `pilot deploy --fleet` run, and how it ended there.
+
+    Written to the history of the alias the fleet run is recorded in (its shared
+    schema), one row per tenant, so `--resume` touches only what is not done and
+    `pilot history --fleet` answers which tenant is where.
+    """
+
+    run = models.ForeignKey(DeployRun, on_delete=models.CASCADE, related_name="tenants")
+    tenant = models.CharField(max_length=255)
+    alias = models.CharField(max_length=100)
+    # migrated, at_head, failed, not_attempted, prepared, rolled_back, missing_history
+    outcome = models.CharField(max_length=16, default="not_attempted")
+    applied = models.JSONField(default=list)
+    error = models.TextField(blank=True, default="")
+    duration_s = models.FloatField(null=True)
+    finished_at = models.DateTimeField(null=True)
+
+    class Meta:
+        db_table = "migration_pilot_fleettenant"
+        ordering = ["id"]
