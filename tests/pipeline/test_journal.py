@@ -76,3 +76,31 @@ def test_stopped_part_way_failure_makes_the_database_dirty_until_rollback(deploy
         assert refused.code == 3
     assert schema_dump(vendor, server, name) == before
     assert ("shop", "0002_three_steps") not in applied(vendor, server, name)
+
+
+NON_ATOMIC = THREE_STEPS.replace("    dependencies", "    atomic = False\n    dependencies")
+
+
+def test_non_atomic_migration_is_journaled_on_every_vendor(deployable):
+    """B2: `atomic = False` commits step by step even with transactional DDL; a failure is undone exactly."""
+    project, vendor, server, name = deployable
+    assert project.deploy().code == 0
+    before = schema_dump(vendor, server, name)
+    project.migration("0002_three_steps", NON_ATOMIC)
+    project.models(FIELDS)
+
+    stopped = project.deploy("--fail-on", "never", "--on-failure", "stop")
+    half = columns(vendor, server, name)
+    refused = project.deploy("--fail-on", "never")
+    rollback = project.run("rollback", "--no-backup")
+    failed_again = project.deploy("--fail-on", "never")
+
+    assert stopped.code == 4, stopped.out + stopped.err
+    assert half == ["amount", "code", "id", "note", "number"]
+    assert refused.code == 1 and "the database is dirty: shop.0002_three_steps failed after 2" in refused.out
+    assert rollback.code == 0, rollback.out + rollback.err
+    assert "Undoing 2 finished operation(s) of shop.0002_three_steps" in rollback.out
+    assert failed_again.code == 3, failed_again.out + failed_again.err  # the default: undo what ran
+    assert "Undoing the 2 operation(s) of shop.0002_three_steps" in failed_again.out
+    assert schema_dump(vendor, server, name) == before
+    assert ("shop", "0002_three_steps") not in applied(vendor, server, name)

@@ -320,8 +320,10 @@ def _apply_all(connection: Any, executor: MigrationExecutor, state: Any, keys: l
                    {"app": key[0], "name": key[1], "number": number, "total": total}))
         result = MigrationResult(key, backwards=False, file_sha256=file_digest(migration))
         after_commit = session is not None and may_run_after_commit(migration, state, session.existing_tables)
-        row = recorder.start(key, backwards=False,
-                             may_half_apply=journaled or not migration.atomic or after_commit)
+        # Without transactional DDL every migration commits step by step; with it, one marked
+        # `atomic = False` does (B2): both are journaled, so a failure part-way is undone exactly.
+        journal_steps = journaled or not migration.atomic
+        row = recorder.start(key, backwards=False, may_half_apply=journal_steps or after_commit)
         started = time.monotonic()
         attempt = 0
         cleans_indexes = invalid_indexes.applies(connection, migration)
@@ -351,7 +353,7 @@ def _apply_all(connection: Any, executor: MigrationExecutor, state: Any, keys: l
 
             try:
                 with connection.execute_wrapper(counter), _alongside_record(executor, on_recorded):
-                    if journaled:
+                    if journal_steps:
                         new_state = apply_journaled(executor, state, migration, on_step)
                     else:
                         new_state = executor.apply_migration(state, migration)
@@ -393,7 +395,7 @@ def _apply_all(connection: Any, executor: MigrationExecutor, state: Any, keys: l
                 if monitor is not None:
                     result.impact = _impact(monitor.window())
                 result.error = "; ".join([_one_line(exc), *undo_notes, *notes])
-                result.dirty = journaled and result.steps_done > 0
+                result.dirty = journal_steps and result.steps_done > 0
                 result.duration_s = time.monotonic() - started
                 result.statements = counter.statements
                 recorder.finish(row, result)

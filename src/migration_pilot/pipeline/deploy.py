@@ -203,14 +203,14 @@ def _run_locked(options: DeployOptions, config: Config, connection: Any, emit: E
                        f" started {run.started_at:%Y-%m-%d %H:%M:%S}): {_interrupted_at(run)}."
                        " Completing it now from the current state."))
             if not options.dry_run:
-                history.mark_interrupted(run, journaled=not connection.features.can_rollback_ddl)
+                history.mark_interrupted(run)
     if has_history and options.kind != "rollback":
         dirty = history.dirty_migrations(alias)
         if dirty:
             row = dirty[0]
             message = (f"Refused: the database is dirty: {row.app}.{row.name} failed after {row.steps_done}"
-                       f" operation(s) in {row.run.kind} #{row.run_id} and those stayed applied (no"
-                       " transactional DDL here). Run 'pilot rollback' to undo exactly those steps first.")
+                       f" operation(s) in {row.run.kind} #{row.run_id} and those stayed applied (each"
+                       " committed on its own). Run 'pilot rollback' to undo exactly those steps first.")
             return DeployResult(EXIT_REFUSED, "refused", message)
     try:
         plan = build_plan(alias, target=options.target, config=config, with_sql=False,
@@ -351,13 +351,12 @@ def _interrupted(connection: Any, run: Any, stop: DeployInterrupted) -> DeployRe
     struck anywhere in the driver or in Django's transaction handling.
     """
     connection.close()
-    journaled = not connection.features.can_rollback_ddl
     rows = list(run.migrations.all())
     done = [(m.app, m.name) for m in rows if m.outcome in {"applied", "unapplied"}]
     running = [m for m in rows if m.outcome == "running"]
     for row in running:
         row.outcome = "interrupted"
-        row.dirty = journaled and row.steps_done > 0
+        row.dirty = row.steps_done > 0  # only journaled migrations count steps
         row.finished_at = timezone.now()
         row.save(using=row._state.db)
     flight = [(m.app, m.name) for m in running] or history.unfinished(run)[:1]

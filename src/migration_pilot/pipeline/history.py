@@ -197,11 +197,14 @@ def clear_dirty(alias: str, key: tuple[str, str]) -> None:
         dirty=False, outcome="undone")
 
 
-def mark_interrupted(run: Any, *, journaled: bool) -> None:
-    """A dead run: its in-flight migration is dirty when steps of it had committed on their own."""
+def mark_interrupted(run: Any) -> None:
+    """A dead run: its in-flight migration is dirty when steps of it had committed on their own.
+
+    Only journaled migrations (no transactional DDL, or `atomic = False`) count steps.
+    """
     for row in run.migrations.filter(outcome="running"):
         row.outcome = "interrupted"
-        row.dirty = journaled and row.steps_done > 0
+        row.dirty = row.steps_done > 0
         row.save(using=row._state.db)
     finish_run(run, "interrupted", error="process ended without finishing")
 

@@ -1,7 +1,10 @@
-"""Per-operation journal for databases without transactional DDL (MySQL, MariaDB).
+"""Per-operation journal for migrations whose steps commit one by one.
 
-There every DDL statement commits on its own, so a migration that fails at
-operation 3 leaves operations 1 and 2 applied and the migration unrecorded.
+On databases without transactional DDL (MySQL, MariaDB) every DDL statement
+commits on its own, and on every database a migration marked `atomic = False`
+(CONCURRENTLY index builds, batched backfills) commits operation by operation:
+one that fails at operation 3 leaves operations 1 and 2 applied and the
+migration unrecorded.
 We apply such migrations the way Django's Migration.apply does (one schema
 editor, same atomic wrapping of operations, deferred SQL at the end), writing
 after each operation how many have run. A failure part-way marks the run
