@@ -173,3 +173,57 @@ def test_sqlmigrate_shows_the_online_form(pg):
         "-- after the migration's transaction commits (online form):",
         'ALTER TABLE "shop_invoice" VALIDATE CONSTRAINT "c";',
     ]
+
+
+@pytest.fixture(params=["sqlite", "mysql"])
+def elsewhere(request, tmp_path, scratch_db_access):
+    """A Django connection on SQLite or MariaDB with shop_customer and shop_invoice created."""
+    from tests.databases import scratch_connection
+
+    server = None if request.param == "sqlite" else request.getfixturevalue("mysql_server")
+    with scratch_connection(request.param, server, tmp_path) as conn:
+        state = _state()
+        with conn.schema_editor() as editor:
+            for model in ("customer", "invoice"):
+                editor.create_model(state.apps.get_model(APP, model))
+        yield conn
+
+
+def _shape(conn):
+    """Columns (name, null) and constraints (name -> kind) of shop_invoice, read back by introspection."""
+    with conn.cursor() as cursor:
+        columns = {c.name: bool(c.null_ok) for c in conn.introspection.get_table_description(cursor, "shop_invoice")}
+        constraints = conn.introspection.get_constraints(cursor, "shop_invoice")
+    kinds = {name: ("unique" if c["unique"] and not c["primary_key"] else "check" if c["check"]
+                    else "fk" if c["foreign_key"] else "index" if c["index"] else "pk")
+             for name, c in constraints.items()}
+    return columns, kinds
+
+
+def test_plain_equivalents_on_sqlite_and_mariadb_forwards_backwards_and_again(elsewhere):
+    """Elsewhere the online operations are the plain operations: same schema, reversible, re-runnable."""
+    conn = elsewhere
+    operations = [
+        AddIndexOnline("invoice", models.Index(fields=["amount"], name="amount_idx")),
+        AddConstraintOnline("invoice", models.UniqueConstraint(fields=["number"], name="number_uniq")),
+        AddFieldOnline("invoice", "customer", models.ForeignKey("shop.customer", models.CASCADE, null=True)),
+        AlterFieldOnline("invoice", "amount", models.BigIntegerField(default=0)),
+        RemoveIndexOnline("invoice", "amount_idx"),
+    ]
+    states = [_state()]
+    for operation in operations:
+        states.append(_apply(conn, operation, states[-1], atomic=conn.features.can_rollback_ddl))
+    columns, kinds = _shape(conn)
+
+    assert columns["amount"] is False and columns["customer_id"] is True
+    assert kinds.get("number_uniq") == "unique" and "amount_idx" not in kinds
+    assert any(kind in {"fk", "index"} for name, kind in kinds.items() if "customer" in name)
+
+    for operation, before in reversed(list(zip(operations, states[:-1], strict=True))):
+        _apply(conn, operation, before, backwards=True, atomic=conn.features.can_rollback_ddl)
+    assert _shape(conn)[0] == {"id": False, "number": False, "amount": True}
+    assert "number_uniq" not in _shape(conn)[1]
+
+    for operation, before in zip(operations, states[:-1], strict=True):
+        _apply(conn, operation, before, atomic=conn.features.can_rollback_ddl)
+    assert _shape(conn) == (columns, kinds)
