@@ -80,6 +80,8 @@ class DeployOptions:
     check_timeout: float = 120.0
     kind: str = "deploy"
     unapply: list[MigrationKey] | None = None
+    before_apply: Any = None
+    """Called with the plan under the lock before anything is recorded or changed; a returned line refuses."""
 
 
 @dataclass
@@ -231,6 +233,9 @@ def _run_locked(options: DeployOptions, config: Config, connection: Any, emit: E
                    " it, the rollback stops there (exit 4); '--on-failure restore' restores the pre-deploy"
                    " backup instead."))
     refusal = validate(plan, options, connection, emit, executor)
+    gate = options.before_apply(plan) if options.before_apply is not None and not refusal else None
+    if gate:  # e.g. a rollback that would lose data, without consent: refused before it is recorded
+        return DeployResult(EXIT_REFUSED, "refused", gate, plan=plan)
     if options.dry_run:
         code = EXIT_REFUSED if refusal else EXIT_DEPLOYED
         return DeployResult(code, "dry-run", refusal or "Dry run: validation passed; nothing was changed.",
