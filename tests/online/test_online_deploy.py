@@ -431,3 +431,66 @@ def test_integer_column_widened_by_an_online_swap_while_writers_go_on(pg_project
     assert (kind, not_null) == ("bigint", True)
     assert mismatched == (0,) and leftovers == (0,)
     assert lost == (0,) and kept == (2000,)
+
+
+@pytest.mark.parametrize("old, new, rewrites", [
+    ("integer", "bigint", True),
+    ("integer", "numeric(12, 2)", True),
+    ("character varying(30)", "character varying(60)", False),
+    ("character varying(60)", "character varying(30)", True),
+    ("character varying(30)", "text", False),
+    ("numeric(10, 2)", "numeric(12, 2)", False),
+])
+def test_postgresql_itself_says_which_type_changes_rewrite_the_table(postgresql_server, old, new, rewrites):
+    from django.db import transaction
+
+    from migration_pilot.online.swap import rewrites_table
+    from tests.databases import django_connection
+
+    with (scratch_database(postgresql_server, "pilot_probe") as name,
+          django_connection(postgresql_server, name) as conn,
+          transaction.atomic(using=conn.alias)):  # as in a migration's transaction
+        answer = rewrites_table(conn, old.split("(")[0], old, new)
+        with conn.cursor() as cursor:  # the probe left nothing behind, and the transaction is usable
+            cursor.execute("SELECT count(*) FROM pg_class WHERE relname = 'pilot_rewrite_probe'")
+            left = cursor.fetchone()
+
+    assert answer is rewrites
+    assert left == (0,)
+
+
+def test_any_rewriting_type_change_is_swapped_and_a_catalog_only_one_runs_plain(pg_project):
+    project, server, name, _log = pg_project
+    project.migration("0003_types", '''
+        from django.db import migrations, models
+
+
+        class Migration(migrations.Migration):
+            dependencies = [("shop", "0002_customer")]
+            operations = [
+                migrations.AlterField("invoice", "amount", models.DecimalField(max_digits=12, decimal_places=2,
+                                                                               default=0)),
+                migrations.AlterField("invoice", "number", models.CharField(max_length=60)),
+            ]
+        ''')
+    project.models("number = models.CharField(max_length=60)\n"
+                   "    amount = models.DecimalField(max_digits=12, decimal_places=2, default=0)\n\n\n"
+                   "class Customer(models.Model):\n    name = models.CharField(max_length=30)")
+
+    plan = project.run("plan")
+    result = project.deploy()
+
+    assert result.code == 0, result.out + result.err
+    assert "online: changing shop_invoice.amount to numeric(12, 2) rewrites the table" in plan.out
+    assert "shop_invoice.number" not in plan.out.split("online:", 1)[-1].split("\n")[0]
+    assert "online: swapped shop_invoice.amount to numeric(12, 2)" in result.out
+    assert "swapped shop_invoice.number" not in result.out
+    assert "Verified: the live schema matches the migrations." in result.out
+    with admin_connection(server, name) as conn:
+        types = dict(conn.execute("SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute WHERE"
+                                  " attrelid = 'shop_invoice'::regclass AND attname IN ('amount', 'number')"
+                                  ).fetchall())
+        lost = conn.execute("SELECT count(*) FROM shop_invoice WHERE amount <> substr(number, 2)::numeric"
+                            " AND number LIKE 'n%%'").fetchone()
+    assert types == {"amount": "numeric(12,2)", "number": "character varying(60)"}
+    assert lost == (0,)

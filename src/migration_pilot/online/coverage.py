@@ -29,8 +29,9 @@ def online_rules_for(operation: Any, *, app_label: str = "", state: Any = None,
                      connection: Any = None) -> frozenset[str]:
     """The lint rules whose hazard the online form removes for `operation` (on PostgreSQL).
 
-    With the state before the operation and a connection, an integer column
-    widened in place counts too when the catalog shows it can be swapped.
+    With the state before the operation and a connection, a column type change
+    counts too when it would rewrite the table and the catalog shows it can be
+    swapped.
     """
     kind = type(operation).__name__
     if kind not in _SCHEMA_OPERATIONS:
@@ -46,7 +47,7 @@ def online_rules_for(operation: Any, *, app_label: str = "", state: Any = None,
 
 
 def _swappable(operation: Any, app_label: str, state: Any, connection: Any) -> bool:
-    """Whether the online form widens this AlterField's integer column by a swap (see swap.py)."""
+    """Whether the online form changes this AlterField's column type by a swap (see swap.py)."""
     if state is None or connection is None or connection.vendor != "postgresql":
         return False
     from migration_pilot.analysis.schema import table_of
@@ -57,18 +58,14 @@ def _swappable(operation: Any, app_label: str, state: Any, connection: Any) -> b
     new = operation.field
     if old is None or old.primary_key or new.primary_key or old.is_relation or new.is_relation:
         return False
-    if (old.get_internal_type(), new.get_internal_type()) not in _WIDENED:
+    new_type = new.db_type(connection)
+    if not new_type or new_type == old.db_type(connection):
         return False
     try:
-        facts = column_facts(connection, table_of(model, 63), old.db_column or operation.name)
+        facts = column_facts(connection, table_of(model, 63), old.db_column or operation.name, new_type)
     except Exception:  # the plan still shows the finding; nothing is promised
         return False
-    return facts is not None and not facts.blockers
-
-
-_WIDENED: Final = frozenset({("IntegerField", "BigIntegerField"), ("SmallIntegerField", "BigIntegerField"),
-                             ("SmallIntegerField", "IntegerField"),
-                             ("PositiveIntegerField", "PositiveBigIntegerField")})
+    return facts is not None and not facts.blockers and bool(facts.rewrites)
 
 
 def handled_online(finding: Any, rules: frozenset[str], vendor: str) -> bool:

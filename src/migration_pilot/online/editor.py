@@ -128,10 +128,10 @@ class OnlineEditorMixin:
                 raise
             return None
 
-    def _column_facts(self, table: str, column: str) -> Any:
+    def _column_facts(self, table: str, column: str, new_type: str | None = None) -> Any:
         from migration_pilot.online.swap import column_facts
 
-        return column_facts(self.connection, table, column)  # type: ignore[attr-defined]
+        return column_facts(self.connection, table, column, new_type)  # type: ignore[attr-defined]
 
     def _plain_if_named(self, text: str) -> None:
         """Run pending work in its plain form, in the transaction, when `text` refers to it."""

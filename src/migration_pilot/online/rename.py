@@ -76,7 +76,7 @@ def expand(connection: Any, table: str, old: str, new: str, *, retry: Any, emit:
         f" ELSE NEW.{n} := NEW.{o}; END IF; RETURN NEW; END $pilot$",
         f"DROP TRIGGER IF EXISTS {q(function)} ON {t}",
         f"CREATE TRIGGER {q(function)} BEFORE INSERT OR UPDATE ON {t} FOR EACH ROW EXECUTE FUNCTION {q(function)}()")
-    rows = _copy(connection, t, q(facts.primary_key or "id"), o, n)
+    rows = _copy(connection, t, q(facts.primary_key or "id"), o, n, facts.sql_type)
     emit(Event("online_step", f"   online: copied {rows:,} row(s) of {table}.{old} into {new}"
                f" ({time.monotonic() - started:.2f}s)", {"rows": rows}))
     for name, definition in facts.indexes:

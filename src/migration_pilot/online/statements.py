@@ -93,15 +93,16 @@ class Rewrite:
 
 def rewrite(sql: str, *, existing_tables: Collection[str], quote: Quote,
             added_with_default: set[tuple[str, str]] | None = None,
-            inspect: Callable[[str, str], Any] | None = None) -> Rewrite | None:
+            inspect: Callable[..., Any] | None = None) -> Rewrite | None:
     """The online form of `sql`, or None when it runs as written.
 
     `existing_tables` are the tables that existed before the deploy (only
     those are rewritten); `quote` is the backend's quote_name.
     `added_with_default` collects the NOT NULL columns added with a default
     (a later DROP DEFAULT of one of them is left out: see Rewrite.kept_defaults).
-    `inspect(table, column)` reads a column's catalog facts (swap.ColumnFacts);
-    without it, type changes run as written.
+    `inspect(table, column, new_type)` reads a column's catalog facts
+    (swap.ColumnFacts, with whether the change rewrites the table); without
+    it, type changes run as written.
     """
     if not _CANDIDATE.match(sql):
         return None
@@ -162,7 +163,7 @@ def _index(sql: str, node: object, existing: Collection[str], quote: Quote) -> R
 
 def _alter_table(sql: str, node: object, existing: Collection[str], quote: Quote,
                  added_with_default: set[tuple[str, str]],
-                 inspect: Callable[[str, str], Any] | None = None) -> Rewrite | None:
+                 inspect: Callable[..., Any] | None = None) -> Rewrite | None:
     from pglast import enums
 
     relation = getattr(node, "relation", None)
@@ -240,31 +241,29 @@ def _command(cmd: object, table: str, table_sql: str, quote: Quote) -> tuple[obj
 
 
 def _type_change(cmd: Any, table: str, table_sql: str, quote: Quote,
-                 inspect: Callable[[str, str], Any] | None) -> tuple[None, Deferred] | None:
-    """An integer column widened (int -> bigint): swapped in online instead of rewriting the table."""
+                 inspect: Callable[..., Any] | None) -> tuple[None, Deferred] | None:
+    """A column type change that would rewrite the table: swapped in online instead."""
     from pglast import enums
 
-    from migration_pilot.online.swap import WIDENINGS, swap_step
+    from migration_pilot.online.swap import swap_step
 
     if inspect is None or getattr(cmd, "subtype", None) != enums.AlterTableType.AT_AlterColumnType:
         return None
     definition = getattr(cmd, "def_", None)
     type_name = getattr(definition, "typeName", None)
-    names = [getattr(n, "sval", "") for n in getattr(type_name, "names", None) or ()]
-    if not names or getattr(type_name, "typmods", None) or getattr(type_name, "arrayBounds", None):
-        return None
-    new_type = names[-1]
-    column = str(getattr(cmd, "name", ""))
-    facts = inspect(table, column)
-    if facts is None or (facts.type, new_type) not in WIDENINGS or facts.blockers:
+    if type_name is None or getattr(definition, "collClause", None) is not None:
         return None
     using = getattr(definition, "raw_default", None)
+    column = str(getattr(cmd, "name", ""))
     if using is not None and not _plain_cast_of(using, column):
         return None  # a USING expression of the author's: runs as written
-    sql_type = {"int8": "bigint", "int4": "integer", "int2": "smallint"}[new_type]
-    plain = f"ALTER TABLE {table_sql} ALTER COLUMN {quote(column)} TYPE {sql_type} USING {quote(column)}::{sql_type}"
-    return None, Deferred(table, frozenset({column}), plain, (swap_step(table, column, sql_type),),
-                          f"changing {table}.{column} to {sql_type} rewrites the table under an ACCESS EXCLUSIVE"
+    new_type = _deparse(type_name)
+    facts = inspect(table, column, new_type)
+    if facts is None or facts.blockers or not facts.rewrites:
+        return None  # catalog-only (PostgreSQL said so), or a column the swap cannot take
+    plain = f"ALTER TABLE {table_sql} ALTER COLUMN {quote(column)} TYPE {new_type} USING {quote(column)}::{new_type}"
+    return None, Deferred(table, frozenset({column}), plain, (swap_step(table, column, new_type),),
+                          f"changing {table}.{column} to {new_type} rewrites the table under an ACCESS EXCLUSIVE"
                           " lock (reads and writes wait); done online instead: a new column kept in sync by a"
                           " trigger, copied in batches, indexes built concurrently, swapped in under a short lock")
 
