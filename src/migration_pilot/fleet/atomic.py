@@ -1,0 +1,106 @@
+"""All or nothing across a fleet: PREPARE TRANSACTION per tenant, then COMMIT PREPARED or ROLLBACK PREPARED.
+
+The decision is written to the run's history row before the first COMMIT
+PREPARED, so a run killed half-way through either phase is finished by the
+next one: prepared transactions carrying an earlier run's gid prefix are
+committed when that run had decided to commit, rolled back otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from migration_pilot.exceptions import PilotError
+
+GID_PREFIX = "pilot-fleet-"
+DECISION = "fleet_decision"
+
+
+class PreparedTransactionsUnavailableError(PilotError, RuntimeError):
+    """The server cannot hold as many prepared transactions as --atomic-fleet needs."""
+
+    exit_code = 2
+
+    def __init__(self, setting: int, in_use: int, needed: int) -> None:
+        self.setting, self.in_use, self.needed = setting, in_use, needed
+
+    def __str__(self) -> str:
+        if self.setting == 0:
+            why = "the server has prepared transactions off (max_prepared_transactions = 0)"
+        else:
+            why = (f"the server allows {self.setting} prepared transactions (max_prepared_transactions) and"
+                   f" {self.in_use} are in use")
+        return (f"--atomic-fleet needs {self.needed} prepared transactions at once, but {why}. Set"
+                f" max_prepared_transactions = {self.in_use + self.needed} or more in postgresql.conf (or ALTER"
+                " SYSTEM SET max_prepared_transactions = ...) and restart PostgreSQL, or bound the window with"
+                " --atomic-window N (each window all or nothing), or deploy without --atomic-fleet (resumable).")
+
+
+@dataclass(frozen=True, slots=True)
+class Capacity:
+    """max_prepared_transactions and how many prepared transactions exist now (server-wide)."""
+
+    setting: int
+    in_use: int
+
+    @property
+    def free(self) -> int:
+        """Prepared transactions this run may hold."""
+        return max(0, self.setting - self.in_use)
+
+
+def capacity(cursor: Any) -> Capacity:
+    """Read max_prepared_transactions and pg_prepared_xacts from the server."""
+    cursor.execute("SELECT current_setting('max_prepared_transactions')::int,"
+                   " (SELECT count(*) FROM pg_prepared_xacts)")
+    setting, in_use = cursor.fetchone()
+    return Capacity(int(setting), int(in_use))
+
+
+def window(cap: Capacity, pending: int, requested: int | None) -> int:
+    """How many tenants may be prepared at once; refuses (raises) when the server cannot hold the window."""
+    wanted = min(pending, requested) if requested else pending
+    if wanted > cap.free or cap.setting == 0:
+        raise PreparedTransactionsUnavailableError(cap.setting, cap.in_use, max(wanted, 1))
+    return wanted
+
+
+def gid(run_id: int, tenant: str) -> str:
+    """The global transaction id of one tenant's prepared transaction in run `run_id`."""
+    return f"{GID_PREFIX}{run_id}:{tenant}"
+
+
+def orphans(cursor: Any) -> dict[int, list[str]]:
+    """Prepared transactions of earlier fleet runs in this database, by run id."""
+    cursor.execute("SELECT gid FROM pg_prepared_xacts WHERE database = current_database() AND gid LIKE %s"
+                   " ORDER BY prepared", [GID_PREFIX + "%"])
+    found: dict[int, list[str]] = {}
+    for (name,) in cursor.fetchall():
+        run, _, _tenant = name[len(GID_PREFIX):].partition(":")
+        if run.isdigit():
+            found.setdefault(int(run), []).append(name)
+    return found
+
+
+def tenant_of(name: str) -> str:
+    """The tenant a gid belongs to."""
+    return name.partition(":")[2]
+
+
+def finish(cursor: Any, gids: list[str], *, commit: bool,
+           progress: Callable[[str], None] | None = None) -> list[tuple[str, str]]:
+    """COMMIT PREPARED (or ROLLBACK PREPARED) each gid; the (gid, error) pairs that failed."""
+    from migration_pilot.fleet.replay import first_line, quote_literal
+
+    verb = "COMMIT PREPARED" if commit else "ROLLBACK PREPARED"
+    failed: list[tuple[str, str]] = []
+    for name in gids:
+        try:
+            cursor.execute(f"{verb} {quote_literal(name)}")
+        except Exception as exc:
+            failed.append((name, first_line(exc)))
+        if progress is not None:
+            progress(name)
+    return failed
