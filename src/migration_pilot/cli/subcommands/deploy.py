@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from migration_pilot.cli import fleet_output
 from migration_pilot.cli.commands import Streams
 from migration_pilot.conf import FAIL_NEVER, load_config, parse_fail_on
 from migration_pilot.exceptions import ConfigError
@@ -58,6 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check-timeout", help="Time limit per --check command (default 120s; 0 = no limit).")
     parser.add_argument("--metrics-file", help="Write the run in Prometheus text format to this file.")
     parser.add_argument("--format", choices=["text", "json"], default="text", dest="output_format")
+    fleet_output.add_deploy_arguments(parser)
 
 
 def build_options(options: dict[str, Any], *, kind: str = "deploy") -> Any:
@@ -128,6 +130,8 @@ def _pilot_settings() -> dict[str, Any]:
 
 def run(options: dict[str, Any], streams: Streams) -> int:
     """Run the pipeline and print what it did; the exit code is the pipeline's."""
+    if options.get("fleet"):
+        return fleet_output.run_deploy(options, streams)
     from migration_pilot.pipeline.contract import run_post_deploy
     from migration_pilot.pipeline.deploy import run_deploy
 

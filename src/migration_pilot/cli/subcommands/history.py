@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from migration_pilot.cli import fleet_output
 from migration_pilot.cli.commands import EXIT_OK, Streams
 
 NAME = "history"
@@ -17,10 +18,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--database", default="default")
     parser.add_argument("--limit", type=int, default=10)
     parser.add_argument("--format", choices=["text", "json"], default="text", dest="output_format")
+    fleet_output.add_history_arguments(parser)
 
 
 def run(options: dict[str, Any], streams: Streams) -> int:
     """Print the newest runs first."""
+    if options.get("fleet"):
+        return fleet_output.run_history(options, streams)
     from migration_pilot.pipeline import history
     from migration_pilot.pipeline.preflight import connect
 

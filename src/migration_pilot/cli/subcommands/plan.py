@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from migration_pilot.cli import fleet_output
 from migration_pilot.cli.commands import EXIT_OK, Streams
 from migration_pilot.cli.plan_output import render_plan_text
 from migration_pilot.conf import load_config
@@ -21,10 +22,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Plan to this migration (or 'zero'), backwards if needed.")
     parser.add_argument("--format", choices=["text", "json"], default="text", dest="output_format")
     parser.add_argument("--no-sql", action="store_true", help="Leave the SQL out of the text output.")
+    fleet_output.add_plan_arguments(parser)
 
 
 def run(options: dict[str, Any], streams: Streams) -> int:
     """Build and print the plan; exit 0 (the plan is information, deploy is the gate)."""
+    if options.get("fleet"):
+        return fleet_output.run_plan(options, streams)
     from migration_pilot.pipeline.history import duration_history
     from migration_pilot.pipeline.preflight import connect
     from migration_pilot.plan.build import build_plan
