@@ -1,4 +1,4 @@
-"""Render lint results: text (default), json, sarif and github annotations.
+"""Render lint results: text (default), json, sarif, github annotations and codeclimate (GitLab).
 
 Every renderer takes the same LintResult and returns a string; the caller
 writes it. Text gets colour only when the output is a terminal.
@@ -175,6 +175,26 @@ def render_sarif(result: LintResult) -> str:
     return json.dumps(payload, indent=2) + "\n"
 
 
+def render_codeclimate(result: LintResult) -> str:
+    """GitLab code quality report (a Code Climate issue list): one issue per finding, stable fingerprints."""
+    import hashlib
+
+    issues = []
+    for d in result.diagnostics:
+        path = display_path(d.path)
+        identity = "\0".join(str(part) for part in (d.rule, path, d.app, d.migration, d.operation, d.message))
+        issues.append({
+            "type": "issue",
+            "check_name": d.rule,
+            "description": f"{d.message} {d.hint}".strip(),
+            "categories": ["Bug Risk"],
+            "severity": {Severity.ERROR: "major", Severity.WARNING: "minor"}.get(d.severity, "info"),
+            "fingerprint": hashlib.sha256(identity.encode()).hexdigest(),
+            "location": {"path": path, "lines": {"begin": d.line or 1}},
+        })
+    return json.dumps(issues, indent=2) + "\n"
+
+
 def _sarif_level(severity: Severity) -> str:
     return {Severity.ERROR: "error", Severity.WARNING: "warning"}.get(severity, "note")
 
@@ -191,11 +211,12 @@ RENDERERS: dict[str, Callable[[LintResult], str]] = {
     "json": render_json,
     "sarif": render_sarif,
     "github": render_github,
+    "codeclimate": render_codeclimate,
 }
 
 
 def render(result: LintResult, fmt: str, *, colour: bool = False) -> str:
-    """Render in format `fmt` (text, json, sarif, github)."""
+    """Render in format `fmt` (text, json, sarif, github, codeclimate)."""
     if fmt == "text":
         return render_text(result, colour=colour)
     return RENDERERS[fmt](result)

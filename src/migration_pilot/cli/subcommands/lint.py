@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vendor", choices=["postgresql", "mysql", "sqlite"],
                         help="Judge for this database instead of the alias's ENGINE.")
     parser.add_argument("--pg-version", help="PostgreSQL major version for version-gated rules.")
-    parser.add_argument("--format", choices=["text", "json", "sarif", "github"], default="text",
+    parser.add_argument("--format", choices=["text", "json", "sarif", "github", "codeclimate"], default="text",
                         dest="output_format")
     parser.add_argument("--fail-on", help="error (default), warning, info or never.")
     parser.add_argument("--select", help="Comma-separated rule ids to run (default: all).")
