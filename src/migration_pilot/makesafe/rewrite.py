@@ -29,11 +29,15 @@ ONLINE_TWINS: Final = {
     "AddField": "AddFieldOnline",
     "AlterField": "AlterFieldOnline",
     "RenameField": "RenameFieldOnline",
+    "RenameModel": "RenameModelOnline",
+    "AlterModelTable": "AlterModelTableOnline",
 }
+# Twins that are safe inside the migration's transaction (so the migration keeps it).
+_IN_TRANSACTION: Final = frozenset({"RenameModelOnline", "AlterModelTableOnline"})
 
 CONTRACT = '''from django.db import migrations
 
-from migration_pilot.operations import RenameFieldContract
+from migration_pilot.operations import {imports}
 
 
 class Migration(migrations.Migration):
@@ -75,8 +79,13 @@ class SafeRewrite:
         return self.text != self.original
 
 
-def make_safe(migration: Any, findings: list[Any]) -> SafeRewrite:
-    """The rewrite of `migration`'s file that replaces the operations `findings` (lint's) flag."""
+def make_safe(migration: Any, findings: list[Any], state_before: Any = None) -> SafeRewrite:
+    """The rewrite of `migration`'s file that replaces the operations `findings` (lint's) flag.
+
+    `state_before` (the project state the migration starts from) names the
+    tables a table rename's contract step drops; without it, table renames
+    are left as they are.
+    """
     path = Path(sys.modules[type(migration).__module__].__file__ or "")
     original = path.read_text(encoding="utf-8")
     calls = _operation_calls(path, original, len(migration.operations))
@@ -90,6 +99,8 @@ def make_safe(migration: Any, findings: list[Any]) -> SafeRewrite:
         name = type(operation).__name__
         if type(operation).__module__.split(".")[:3] != ["django", "db", "migrations"] or name not in ONLINE_TWINS:
             continue
+        if ONLINE_TWINS[name] in _IN_TRANSACTION and state_before is None:
+            continue
         call = calls[index]
         edits.append((_offset(original, call.func.lineno, call.func.col_offset),
                       _offset(original, call.func.end_lineno or call.func.lineno, call.func.end_col_offset or 0),
@@ -98,22 +109,21 @@ def make_safe(migration: Any, findings: list[Any]) -> SafeRewrite:
         rewrite.replaced.append(f"operation {index}: {name} -> {ONLINE_TWINS[name]} ({operation.describe()})")
     if not edits:
         return rewrite
-    renames = [migration.operations[i] for i in sorted(wanted)
-               if type(migration.operations[i]).__name__ == "RenameField"]
-    if renames:
+    contracts = _contracts(migration, sorted(wanted), state_before)
+    if contracts:
         app, name = migration.app_label, migration.name
-        operations = "".join(f"        RenameFieldContract({op.model_name!r}, {op.old_name!r}, {op.new_name!r}),\n"
-                             for op in renames)
-        rewrite.new_files.append((path.with_name(f"{name}_contract.py"),
-                                  CONTRACT.format(app=app, name=name, operations=operations)))
+        imports = ", ".join(sorted({line.split("(")[0].strip() for line in contracts}))
+        rewrite.new_files.append((path.with_name(f"{name}_contract.py"), CONTRACT.format(
+            app=app, name=name, operations="".join(contracts), imports=imports)))
     text = original
     for start, end, replacement in sorted(edits, reverse=True):
         text = text[:start] + replacement + text[end:]
-    text = _atomic_false(text, path)
+    if twins - _IN_TRANSACTION:
+        text = _atomic_false(text, path)
     text = _import(text, sorted(twins))
     rewrite.text = text
     others = [type(op).__name__ for op in migration.operations if type(op).__name__ in {"RunPython", "RunSQL"}]
-    if others:
+    if others and twins - _IN_TRANSACTION:
         rewrite.warnings.append(f"{', '.join(others)} in this migration now run(s) outside a transaction"
                                 " (atomic = False); make sure each is safe to run again, or move it to a"
                                 " migration of its own")
@@ -142,10 +152,36 @@ def _atomic_write(path: Path, text: str, mode: int) -> None:
         raise
 
 
+def _contracts(migration: Any, indexes: list[int], state_before: Any) -> list[str]:
+    """The contract step's operations (source lines) for the renames among `indexes`."""
+    lines = []
+    state = state_before.clone() if state_before is not None else None
+    for index, operation in enumerate(migration.operations):
+        name = type(operation).__name__
+        if index in indexes and name == "RenameField":
+            lines.append(f"        RenameFieldContract({operation.model_name!r}, {operation.old_name!r},"
+                         f" {operation.new_name!r}),\n")
+        if state is None:
+            continue
+        after = state.clone()
+        operation.state_forwards(migration.app_label, after)
+        if index in indexes and name in {"RenameModel", "AlterModelTable"}:
+            from migration_pilot.online.table_rename import renamed_tables
+
+            old, new = ((operation.old_name_lower, operation.new_name_lower) if name == "RenameModel"
+                        else (operation.name_lower, operation.name_lower))
+            pairs = renamed_tables(migration.app_label, old, new, state, after)
+            lines.append(f"        RenameTableContract({[list(p) for p in pairs]!r}),\n")
+        state = after
+    return lines
+
+
 def _fixed_by_twin(operation: Any) -> frozenset[str]:
     """The lint rules whose finding the operation's online twin removes."""
     if type(operation).__name__ == "RenameField":
         return frozenset({"rename-column"})  # expand now, contract after the release
+    if type(operation).__name__ in {"RenameModel", "AlterModelTable"}:
+        return frozenset({"rename-table"})  # the old name a view until the contract
     return online_rules_for(operation)
 
 

@@ -8,10 +8,14 @@ from migration_pilot.operations.online import (
     AddFieldOnline,
     AddIndexOnline,
     AlterFieldOnline,
+    AlterModelTableOnline,
     RemoveIndexOnline,
     RenameFieldContract,
     RenameFieldOnline,
+    RenameModelOnline,
+    RenameTableContract,
 )
 
-__all__ = ["AddConstraintOnline", "AddFieldOnline", "AddIndexOnline", "AlterFieldOnline", "Backfill",
-           "RemoveIndexOnline", "RenameFieldContract", "RenameFieldOnline"]
+__all__ = ["AddConstraintOnline", "AddFieldOnline", "AddIndexOnline", "AlterFieldOnline", "AlterModelTableOnline",
+           "Backfill", "RemoveIndexOnline", "RenameFieldContract", "RenameFieldOnline", "RenameModelOnline",
+           "RenameTableContract"]

@@ -13,7 +13,10 @@ same online form (migration_pilot.online):
 - AddFieldOnline: its foreign key and index as above (under `pilot deploy`, a NOT NULL
   column's database default is also kept for the code still running);
 - AlterFieldOnline: SET NOT NULL through a validated CHECK, unique and indexes concurrently,
-  integer widening by an online swap.
+  a type change that rewrites the table by an online swap;
+- RenameFieldOnline / RenameFieldContract: a column rename by expand/contract;
+- RenameModelOnline, AlterModelTableOnline / RenameTableContract: a table rename that
+  leaves an updatable view under the old name until the post-deploy contract.
 
 They run outside a transaction (put them in a migration with `atomic = False`;
 inside one they refuse with that fix) and are idempotent: a migration that
@@ -206,3 +209,99 @@ def _columns(operation: Any, app_label: str, before: Any, after: Any) -> tuple[s
         return None, "", ""
     return (new_model._meta.db_table, old_model._meta.get_field(operation.old_name).column,
             new_model._meta.get_field(operation.new_name).column)
+
+
+class _TableRenameOnline:
+    """The plain table rename, and on PostgreSQL a view under each old table name (see online/table_rename.py)."""
+
+    def _pairs(self, app_label: str, from_state: Any, to_state: Any) -> list[tuple[str, str]]:
+        raise NotImplementedError
+
+    _going_back = False
+
+    def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        super().database_forwards(app_label, schema_editor, from_state, to_state)  # type: ignore[misc]
+        if schema_editor.connection.vendor != "postgresql" or schema_editor.collect_sql or self._going_back:
+            return  # (Django's backwards of a rename is its forwards with the names swapped: no view then)
+        from migration_pilot.online.table_rename import create_views
+
+        if self.allow_migrate_model(schema_editor.connection.alias,  # type: ignore[attr-defined]
+                                    self._model(app_label, to_state)):
+            create_views(schema_editor.connection, self._pairs(app_label, from_state, to_state))
+
+    def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        if schema_editor.connection.vendor == "postgresql" and not schema_editor.collect_sql:
+            from migration_pilot.online.table_rename import drop_views
+
+            drop_views(schema_editor.connection, self._pairs(app_label, to_state, from_state))
+        self._going_back = True
+        try:
+            super().database_backwards(app_label, schema_editor, from_state, to_state)  # type: ignore[misc]
+        finally:
+            self._going_back = False
+
+    def _model(self, app_label: str, state: Any) -> Any:
+        raise NotImplementedError
+
+
+class RenameModelOnline(_TableRenameOnline, operations.RenameModel):
+    """RenameModel whose old table name stays usable as a view until RenameTableContract (PostgreSQL)."""
+
+    def _pairs(self, app_label: str, from_state: Any, to_state: Any) -> list[tuple[str, str]]:
+        from migration_pilot.online.table_rename import renamed_tables
+
+        return renamed_tables(app_label, self.old_name_lower, self.new_name_lower, from_state, to_state)
+
+    def _model(self, app_label: str, state: Any) -> Any:
+        return state.apps.get_model(app_label, self.new_name_lower)
+
+    def describe(self) -> str:
+        return f"{super().describe()} (the old table name stays a view until the post-deploy contract)"
+
+
+class AlterModelTableOnline(_TableRenameOnline, operations.AlterModelTable):
+    """AlterModelTable whose old table name stays usable as a view until RenameTableContract (PostgreSQL)."""
+
+    def _pairs(self, app_label: str, from_state: Any, to_state: Any) -> list[tuple[str, str]]:
+        from migration_pilot.online.table_rename import renamed_tables
+
+        return renamed_tables(app_label, self.name_lower, self.name_lower, from_state, to_state)
+
+    def _model(self, app_label: str, state: Any) -> Any:
+        return state.apps.get_model(app_label, self.name_lower)
+
+    def describe(self) -> str:
+        return f"{super().describe()} (the old table name stays a view until the post-deploy contract)"
+
+
+class RenameTableContract(Operation):
+    """The contract step of a table rename: drop the views under the old names (post-deploy).
+
+    No state change. Reversible: the views come back.
+    """
+
+    reduces_to_sql = False
+
+    def __init__(self, tables: list[tuple[str, str]] | list[list[str]]) -> None:
+        self.tables = [(str(old), str(new)) for old, new in tables]
+
+    def deconstruct(self) -> tuple[str, list[Any], dict[str, Any]]:
+        return type(self).__name__, [self.tables], {}
+
+    def state_forwards(self, app_label: str, state: Any) -> None:
+        """The rename is in the state already (RenameModelOnline / AlterModelTableOnline)."""
+
+    def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        if schema_editor.connection.vendor == "postgresql" and not schema_editor.collect_sql:
+            from migration_pilot.online.table_rename import drop_views
+
+            drop_views(schema_editor.connection, self.tables)
+
+    def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        if schema_editor.connection.vendor == "postgresql" and not schema_editor.collect_sql:
+            from migration_pilot.online.table_rename import create_views
+
+            create_views(schema_editor.connection, self.tables)
+
+    def describe(self) -> str:
+        return "Drop the old table name(s) " + ", ".join(old for old, _new in self.tables) + " (views)"

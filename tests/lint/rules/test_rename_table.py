@@ -200,3 +200,14 @@ def test_ignore_comment_suppresses():
     )
 
     assert_allows(RULE, source=source, config=ONLY)
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_online_rename_leaves_a_view_on_postgresql_only(vendor):
+    from migration_pilot.operations import AlterModelTableOnline, RenameModelOnline
+
+    for operation in (RenameModelOnline("Invoice", "Bill"), AlterModelTableOnline("invoice", "billing")):
+        if vendor == "postgresql":
+            assert_allows(RULE, [operation], vendor=vendor, config=ONLY)
+        else:
+            assert_flags(RULE, [operation], vendor=vendor, config=ONLY)

@@ -42,7 +42,7 @@ def run(options: dict[str, Any], streams: Streams) -> int:
         raise UnknownTargetError(app, name) from None
     result = lint([app], config=load_config(), vendor=options.get("vendor"))
     findings = [d for d in result.diagnostics if (d.app, d.migration) == (app, migration.name)]
-    rewrite = make_safe(migration, findings)
+    rewrite = make_safe(migration, findings, loader.project_state((app, migration.name), at_end=False))
     label = f"{app}.{migration.name}"
     if not rewrite.changed:
         streams.out.write(f"{label}: nothing to rewrite (no finding the online operations fix).\n")
@@ -62,7 +62,8 @@ def run(options: dict[str, Any], streams: Streams) -> int:
     for path, _text in rewrite.new_files:
         streams.out.write(f"Wrote {path}: the contract step, post-deploy ('pilot deploy --phase pre', roll out the"
                           " code, then 'pilot deploy --phase post')\n")
-    streams.out.write("   atomic = False (online operations build and validate outside a transaction)\n")
+    if "atomic = False" in rewrite.text and "atomic = False" not in rewrite.original:
+        streams.out.write("   atomic = False (online operations build and validate outside a transaction)\n")
     for warning in rewrite.warnings:
         streams.out.write(f"   warning: {warning}\n")
     streams.out.write(f"Check it with 'pilot lint {app}' and 'pilot plan'.\n")

@@ -36,6 +36,10 @@ over several releases (write to both, backfill, move reads, stop writing the
 old one, drop it; see `drop-table`).
 
 ## Not flagged
+- `RenameModelOnline` and `AlterModelTableOnline` on PostgreSQL (written by
+  `pilot makesafe`): the old table name stays an updatable view until their
+  post-deploy `RenameTableContract`. On MySQL/MariaDB and SQLite they are the
+  plain rename, and flagged.
 - Migrations marked post-deploy (`deploy_phase = "post"`, django-safemigrate's
   `Safe.after_deploy`, django-syzygy's `Stage.POST_DEPLOY`): they run once the old code is gone.
 - `RenameModel` of a model whose `db_table` stays the same: state only.
@@ -63,6 +67,7 @@ from migration_pilot.diagnostics import Severity
 from migration_pilot.lint import render
 from migration_pilot.lint.context import OperationContext, SqlContext
 from migration_pilot.lint.registry import Finding, Rule
+from migration_pilot.operations import online
 
 rule = Rule(__name__, severity=Severity.ERROR, category="breaks-code")
 
@@ -81,8 +86,10 @@ def _finding(ctx: OperationContext, old: str, new: str, code: str | None) -> Fin
                    safe_alternative=code)
 
 
-@rule.on(migrations.RenameModel)
+@rule.on(migrations.RenameModel, online.RenameModelOnline)
 def check_rename_model(ctx: OperationContext, op: migrations.RenameModel) -> Iterator[Finding]:
+    if isinstance(op, online.RenameModelOnline) and ctx.vendor == "postgresql":
+        return
     model = ctx.model(op.old_name)
     old = ctx.table(op.old_name)
     if model is None or not ctx.has_table(op.old_name) or ctx.is_new_table(old):
@@ -102,8 +109,10 @@ def check_rename_model(ctx: OperationContext, op: migrations.RenameModel) -> Ite
     yield _finding(ctx, old, new, code)
 
 
-@rule.on(migrations.AlterModelTable)
+@rule.on(migrations.AlterModelTable, online.AlterModelTableOnline)
 def check_alter_table(ctx: OperationContext, op: migrations.AlterModelTable) -> Iterator[Finding]:
+    if isinstance(op, online.AlterModelTableOnline) and ctx.vendor == "postgresql":
+        return
     old = ctx.table(op.name)
     if not ctx.has_table(op.name) or ctx.is_new_table(old):
         return
