@@ -77,6 +77,7 @@ class SquashCheck:
     keys: tuple[MigrationKey, ...]
     kept: tuple[KeptOperation, ...]
     verdicts: tuple[DatabaseVerdict, ...]
+    directory: Path
 
     @property
     def safe(self) -> bool:
@@ -180,7 +181,8 @@ def check_range(loader: MigrationLoader, app: str, start: str | None, end: str,
             verdicts.append(DatabaseVerdict(
                 state.alias, False,
                 f"is inside the range: applied {len(applied)} of {len(keys)}, up to {applied[-1][1]}"))
-    return SquashCheck(app, keys, kept_operations(loader, keys), tuple(verdicts))
+    return SquashCheck(app, keys, kept_operations(loader, keys), tuple(verdicts),
+                       _path(loader.disk_migrations[end_key]).parent)
 
 
 def squash(app: str, start: str | None, end: str, *, squashed_name: str | None, no_optimize: bool) -> str:

@@ -79,11 +79,16 @@ def run(options: dict[str, Any], streams: Streams) -> int:
     if dry_run:
         streams.out.write("Nothing written (--dry-run).\n")
         return EXIT_OK
-    streams.out.write(squash.squash(app, start, end, squashed_name=options.get("squashed_name"),
-                                    no_optimize=bool(options.get("no_optimize"))))
-    state = maxfile.status(load_graph().loader, app)
-    if state is not None and state.current is not None and maxfile.write(state):
-        streams.out.write(f"Updated {state.path}: {state.expected}\n")
+    printed = squash.squash(app, start, end, squashed_name=options.get("squashed_name"),
+                            no_optimize=bool(options.get("no_optimize")))
+    streams.out.write(printed)
+    if "Manual porting required" in printed:
+        streams.out.write("The squashed migration does not load until those functions are copied into it;"
+                          " do that before committing it.\n")
+    elif maxfile.max_file_path(check.directory).exists():
+        state = maxfile.status(load_graph().loader, app)
+        if state is not None and maxfile.write(state):
+            streams.out.write(f"Updated {state.path}: {state.expected}\n")
     streams.out.write(f"Once every database has applied the squashed migration, run 'pilot squash {app}"
                       " --finish'.\n")
     return EXIT_OK
