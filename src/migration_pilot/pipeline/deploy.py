@@ -369,10 +369,11 @@ def _interrupted(connection: Any, run: Any, stop: DeployInterrupted) -> DeployRe
     if not getattr(run, "applying", False):
         after = " It stopped before applying anything (the backup, if one was under way, was discarded)."
     elif dirty:
-        after = f" {', '.join(dirty)} is half-applied: run 'pilot rollback' to undo exactly those steps."
+        after = (f" {', '.join(dirty)} is half-applied: run 'pilot rollback' to undo exactly those steps"
+                 + (f", then what this run (#{run.id}) applied ({_keys(done)})." if done else "."))
     elif done:
         after = (f" The statement in flight ({_keys(flight)}) was cancelled and rolled back. Run 'pilot deploy'"
-                 f" again to finish, or 'pilot rollback' to undo what this run applied ({_keys(done)}).")
+                 f" again to finish, or 'pilot rollback' to undo what this run (#{run.id}) applied ({_keys(done)}).")
     else:  # nothing of this run stayed: a rollback now would undo an earlier deploy, not this one
         after = (f" The statement in flight ({_keys(flight)}) was cancelled and rolled back; nothing of this run"
                  " stayed applied. Run 'pilot deploy' again to finish.")
