@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -41,6 +42,20 @@ def noop(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [("shop", "0002_status")]
     operations = [migrations.RunPython(noop)]
+'''
+
+
+STAMPED = '''
+from django.db import migrations, models
+from django.utils import timezone
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0002_status")]
+    operations = [
+        migrations.AddField("invoice", "issued_at", models.DateTimeField(default=timezone.now)),
+        migrations.AddField("invoice", "seen_at", models.DateTimeField(auto_now_add=True, null=True)),
+    ]
 '''
 
 
@@ -253,3 +268,16 @@ def test_durations_from_a_real_deploy_on_sqlite(tmp_path):
     text = (deploy.root / "out" / "shop" / "0002_note.md").read_text()
     assert f"| apply | {recorded['0002_note']:.3f} s |" in text
     assert "Measured durations" not in (deploy.root / "plain" / "shop" / "0002_note.md").read_text()
+
+
+@pytest.mark.parametrize("vendor", ["postgresql", "mariadb", "sqlite"])
+def test_callable_defaults_are_placeholders_not_todays_date(project, vendor):
+    """sqlmigrate inlines the time it ran; a page must not change from one run to the next."""
+    project.migration("0003_stamped", STAMPED)
+
+    result = project.run("docs", "--output", "out", "--vendor", vendor)
+
+    assert result.code == 0, result.err
+    text = page(project, "shop/0003_stamped.md")
+    assert "/* value of timezone.now() when the migration runs */" in text
+    assert not re.search(r"\d{4}-\d{2}-\d{2}", text)

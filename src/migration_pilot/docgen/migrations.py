@@ -28,7 +28,7 @@ from migration_pilot.backends import profile_for
 from migration_pilot.conf import Config
 from migration_pilot.diagnostics import Diagnostic
 from migration_pilot.docgen.collect import OperationFacts, collect
-from migration_pilot.docgen.offline import Target, offline_connection, target_for
+from migration_pilot.docgen.offline import Target, no_database_access, offline_connection, target_for
 from migration_pilot.lint import ignores, vendor_of_alias
 from migration_pilot.lint.engine import build_selection, run_lint
 from migration_pilot.loader import load_graph, migration_path
@@ -121,7 +121,7 @@ def build_docs(config: Config, *, app_labels: Collection[str] = (), vendor: str 
         path = paths_of.setdefault(key, migration_path(loaded.graph.nodes[key]))
         return selection.wants(key, path)
 
-    with offline_connection(target) as connection:
+    with offline_connection(target) as connection, no_database_access():
         facts = collect(loaded, wanted, connection, profile)
     root = config.project_root or Path.cwd()
     docs = []

@@ -99,6 +99,31 @@ def _mysql_field_should_be_indexed(self: Any, model: Any, fld: Any) -> bool:
     return not self._is_limited_data_type(fld)
 
 
+@dataclass(frozen=True, slots=True)
+class CallableDefault:
+    """A callable default's value, which exists only when migrate runs (timezone.now, uuid4...)."""
+
+    name: str
+
+    @property
+    def sql(self) -> str:
+        """A placeholder in the SQL where Django would inline today's value."""
+        return f"/* value of {self.name}() when the migration runs */"
+
+
+def _effective_default(self: Any, fld: Any) -> Any:
+    """Django inlines a callable default's current value; a page shows a placeholder, the same every time."""
+    from migration_pilot.docgen.words import callable_name
+
+    if fld.has_default() and callable(fld.default):
+        return CallableDefault(callable_name(fld.default))
+    if not fld.has_default() and (getattr(fld, "auto_now", False) or getattr(fld, "auto_now_add", False)):
+        kind = fld.get_internal_type()
+        return CallableDefault({"DateField": "date.today", "TimeField": "timezone.now().time"}.get(
+            kind, "timezone.now"))
+    return super(type(self), self).effective_default(fld)
+
+
 class OfflineError(RuntimeError):
     """The offline backend was asked to reach the server."""
 
@@ -113,8 +138,34 @@ def _postgresql_execute(self: Any, sql: Any, params: Any = ()) -> Any:
 
     if params is None:
         return super(type(self), self).execute(sql, None)  # type: ignore[misc]
-    composed = str(sql) % tuple(psycopg_sql.quote(value, None) for value in params)
+    composed = str(sql) % tuple(value.sql if isinstance(value, CallableDefault) else psycopg_sql.quote(value, None)
+                                for value in params)
     return super(type(self), self).execute(composed, None)  # type: ignore[misc]
+
+
+@contextlib.contextmanager
+def no_database_access() -> Iterator[None]:
+    """The project's own connections refuse to connect (or query, if already open) for the duration.
+
+    Migration code can reach a database behind the schema editor's back: a
+    field's callable default (wagtail's `get_root_collection_id`) runs a query
+    on the default alias when Django computes the value for existing rows.
+    Offline that operation's SQL is reported as unavailable, and the pages do
+    not depend on which database happens to be reachable.
+    """
+    from django.conf import settings
+
+    patched = []
+    for alias in settings.DATABASES:
+        connection = connections[alias]
+        connection.ensure_connection = _refuse.__get__(connection)
+        patched.append(connection)
+    try:
+        yield
+    finally:
+        for connection in patched:
+            with contextlib.suppress(AttributeError):
+                del connection.ensure_connection
 
 
 @contextlib.contextmanager
@@ -141,18 +192,21 @@ def offline_connection(target: Target) -> Iterator[Any | None]:
         wrapper_class = type(f"Offline{wrapper_class.__name__}", (wrapper_class,), {"get_new_connection": _refuse})
     connection = wrapper_class(_settings(engine, ":memory:" if target.vendor == "sqlite" else "offline"),
                                alias=ALIAS)
+    overrides: dict[str, Any] = {"effective_default": _effective_default}
     if target.vendor == "postgresql":
         connection.__dict__["pg_version"] = int(target.version) * 10000
-        connection.SchemaEditorClass = type("OfflineSchemaEditor", (connection.SchemaEditorClass,),
-                                            {"execute": _postgresql_execute})
+        overrides["execute"] = _postgresql_execute
     elif target.vendor in {"mysql", "mariadb"}:
         connection.__dict__["mysql_server_data"] = {
             "version": target.version, "sql_mode": "STRICT_TRANS_TABLES", "default_storage_engine": "InnoDB",
             "sql_auto_is_null": False, "lower_case_table_names": False, "has_zoneinfo_database": True,
         }
-        connection.SchemaEditorClass = type("OfflineSchemaEditor", (connection.SchemaEditorClass,),
-                                            {"quote_value": _mysql_quote_value,
-                                             "_field_should_be_indexed": _mysql_field_should_be_indexed})
+        overrides["_field_should_be_indexed"] = _mysql_field_should_be_indexed
+    base = connection.SchemaEditorClass
+    quote = _mysql_quote_value if target.vendor in {"mysql", "mariadb"} else base.quote_value
+    overrides["quote_value"] = lambda self, value: (value.sql if isinstance(value, CallableDefault)
+                                                    else quote(self, value))
+    connection.SchemaEditorClass = type("OfflineSchemaEditor", (base,), overrides)
     previous = connections._connections.__dict__.get(ALIAS) if hasattr(connections, "_connections") else None
     connections[ALIAS] = connection
     try:
