@@ -42,6 +42,12 @@ demo: $(VENV)/.installed
 	@echo "   (pilot deploy on PostgreSQL runs plain migrations in this form by itself)"
 	cd $(SHOP) && ../../$(PY) manage.py pilot makesafe orders 0003 --vendor postgresql --diff
 	@echo
+	@echo "== 1c. pilot docs: one page per migration (runbook format, SQL both ways, locks, findings), then --check =="
+	@echo "   (written to a temporary directory; no database is touched)"
+	cd $(SHOP) && out=$$(mktemp -d) && ../../$(PY) manage.py pilot docs --vendor postgresql --output $$out \
+		&& sed -n '1,/^## Operations/p' $$out/orders/0002_order_tracking_number.md \
+		&& ../../$(PY) manage.py pilot docs --vendor postgresql --output $$out --check; status=$$?; rm -rf $$out; exit $$status
+	@echo
 	@echo "== 2. pilot plan: what deploy would do to the (empty) SQLite database =="
 	cd $(SHOP) && ../../$(PY) manage.py pilot plan --no-sql
 	@echo
