@@ -35,6 +35,9 @@ def render_plan_text(plan: Plan, *, sql: bool = True) -> str:
             for lock in op.locks:
                 size = _size(m.tables.get(lock.table)) if lock.table not in m.new_tables else "new table"
                 lines.append(f"      lock: {lock.describe()} [{size}]")
+            if op.rollback is not None:
+                # Backwards plans run these reverses now; forwards, it is what a later rollback would do.
+                lines.append(f"      {'reverse' if m.backwards else 'rollback'}: {op.rollback.describe()}")
         for finding in m.findings:
             handled = " (pilot deploy runs it in its online form)" if plan.handled_online(finding) else ""
             lines.append(f"   ! {finding.rule} [{finding.severity.label}]: {finding.message}{handled}")

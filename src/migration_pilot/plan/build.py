@@ -16,6 +16,7 @@ from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.operations.base import Operation
 
+from migration_pilot.analysis.reversal import LiveData, Reversal, classify_reverse
 from migration_pilot.analysis.schema import table_of
 from migration_pilot.backends import profile_for
 from migration_pilot.conf import Config, load_config
@@ -58,6 +59,9 @@ class PlannedOperation:
     locks: list[LockImpact]
     online_rules: frozenset[str] = frozenset()
     """Lint rules whose hazard `pilot deploy`'s online form removes for this operation (PostgreSQL)."""
+    rollback: Reversal | None = None
+    """What unapplying it does to the data (analysis/reversal.py); counted on the live database for
+    `pilot plan` and for backwards plans."""
 
 
 @dataclass
@@ -139,7 +143,8 @@ class Plan:
                     "tables": {t: asdict(s) for t, s in m.tables.items()},
                     "operations": [
                         {"index": o.index, "description": o.description, "kind": o.kind,
-                         "reversible": o.reversible, "locks": [lock.to_json() for lock in o.locks]}
+                         "reversible": o.reversible, "locks": [lock.to_json() for lock in o.locks],
+                         "rollback": o.rollback.to_json() if o.rollback else None}
                         for o in m.operations
                     ],
                     "findings": [d.to_json() for d in m.findings],
@@ -201,6 +206,7 @@ def build_plan(alias: str = "default", *, target: Sequence[str] | None = None,
         existing = set(connection.introspection.table_names(cursor))
     planned: list[PlannedMigration] = []
     state = None
+    live = LiveData(connection)
     touched: set[str] = set()
     for migration, backwards in raw_plan:
         if state is None:
@@ -217,7 +223,7 @@ def build_plan(alias: str = "default", *, target: Sequence[str] | None = None,
         # state before the migration intact, so only then is it copied.
         walk = before if not backwards and not with_sql else before.clone()
         entry = _plan_migration(connection, migration, backwards, before, walk, profile, with_sql,
-                                existing if online else None)
+                                existing if online else None, live if with_sql or backwards else None)
         for op in entry.operations:
             touched.update(lock.table for lock in op.locks)
         planned.append(entry)
@@ -241,7 +247,8 @@ def build_plan(alias: str = "default", *, target: Sequence[str] | None = None,
 
 
 def _plan_migration(connection: Any, migration: Any, backwards: bool, before: Any, walk_state: Any,
-                    profile: Any, with_sql: bool, online_tables: set[str] | None = None) -> PlannedMigration:
+                    profile: Any, with_sql: bool, online_tables: set[str] | None = None,
+                    live: LiveData | None = None) -> PlannedMigration:
     operations: list[PlannedOperation] = []
     for index, operation in enumerate(migration.operations):
         locks = operation_locks(operation, migration.app_label, walk_state, profile)
@@ -253,7 +260,9 @@ def _plan_migration(connection: Any, migration: Any, backwards: bool, before: An
                                            operation_reversible(operation), locks,
                                            online_rules_for(operation, app_label=migration.app_label,
                                                             state=walk_state, connection=connection)
-                                           if not backwards else frozenset()))
+                                           if not backwards else frozenset(),
+                                           classify_reverse(operation, migration.app_label, walk_state, live=live,
+                                                            max_name_length=_max_name_length(connection))))
         operation.state_forwards(migration.app_label, walk_state)
     entry = PlannedMigration(
         migration.app_label, migration.name, backwards, bool(migration.atomic),
@@ -280,6 +289,11 @@ def _plan_migration(connection: Any, migration: Any, backwards: bool, before: An
             entry.backward_sql_note = ("its reverse SQL reads names from the database, which exist only once"
                                        " this plan has run; 'pilot plan' shows it after the deploy")
     return entry
+
+
+def _max_name_length(connection: Any) -> int:
+    """The backend's identifier length limit (table names are truncated to it)."""
+    return int(connection.ops.max_name_length() or 63)
 
 
 def _fill_sql_from_shadow(connection: Any, loader: Any, raw_plan: Any, planned: list[PlannedMigration]) -> None:
