@@ -172,3 +172,31 @@ def test_refuses_when_applied_on_a_server(vendor, request, tmp_path, scratch_db_
 
         assert result.code == 1
         assert "applied in database 'default'" in result.err
+
+
+def test_says_which_databases_it_could_not_check(tmp_path):
+    project = sqlite_project(tmp_path)
+    with (project.root / "settings.py").open("a") as settings:
+        settings.write('DATABASES["replica"] = {"ENGINE": "django.db.backends.postgresql", "NAME": "x",'
+                       ' "HOST": "127.0.0.1", "PORT": "1", "USER": "u", "PASSWORD": "s3cret-pw"}\n')
+    two_branches(project)
+
+    result = project.run("fix-conflicts")
+
+    assert result.code == 0, result.err
+    assert "warning: database 'replica' not checked (OperationalError: " in result.out
+    assert "a moved migration applied there would not be noticed." in result.out
+    assert "s3cret-pw" not in result.out + result.err
+
+
+def test_merge_updates_max_migration_txt(tmp_path):
+    project = sqlite_project(tmp_path)
+    two_branches(project)
+    (project.root / "shop" / "migrations" / "max_migration.txt").write_text("0003_due\n")
+
+    result = project.run("fix-conflicts", "--merge")
+
+    merge = next(name[:-3] for name in project.files() if "merge" in name)
+    assert result.code == 0, result.err
+    assert (project.root / "shop" / "migrations" / "max_migration.txt").read_text() == f"{merge}\n"
+    assert project.run("max-migration", "check").code == 0

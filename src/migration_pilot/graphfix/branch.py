@@ -1,10 +1,11 @@
 """Which of an app's two leaf migrations is the branch to move, and why.
 
 In order: git (a leaf whose file is not in the tree of the base ref is the branch's;
-the base is `--base REF`, else the current branch's upstream, else origin/main, main,
-origin/master or master); then a max_migration.txt left with git's conflict markers
-(the first side is the one already merged); then the leaf whose migrations' files
-were written last, then the higher number.
+the base is `--base REF`, else origin/HEAD, origin/main, origin/master, main or master;
+the ref's own tree, not its merge-base with HEAD, so a merge still in progress is told
+apart too); then a max_migration.txt left with git's conflict markers (the first side
+is the one already merged); then the leaf whose migrations' files were written last,
+then the higher number.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from pathlib import Path
 from migration_pilot.exceptions import GitError
 from migration_pilot.types import MigrationKey
 
-DEFAULT_BASES = ("@{upstream}", "origin/main", "main", "origin/master", "master")
+# Not the current branch's own upstream: for a pushed feature branch that holds the branch's migrations.
+DEFAULT_BASES = ("origin/HEAD", "origin/main", "origin/master", "main", "master")
 _NUMBER = re.compile(r"^(\d+)_")
 
 

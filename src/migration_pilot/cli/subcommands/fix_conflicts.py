@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Apps to fix (default: every app inside the project).")
     parser.add_argument("--base", metavar="GIT_REF",
                         help="Migrations whose files are not on this ref are the branch's (default: the"
-                             " upstream, else origin/main, main, origin/master, master).")
+                             " first of origin/HEAD, origin/main, origin/master, main, master).")
     parser.add_argument("--merge", action="store_true",
                         help="Write Django's merge migration (makemigrations --merge) instead of moving.")
     parser.add_argument("--dry-run", action="store_true", help="Show the changes as a diff; write nothing.")
