@@ -362,7 +362,7 @@ class _Judge:
                     found.append(Reversal(LOSSY, f"values of {target} longer than {old.max_length} characters"
                                           " are truncated or refused"))
                 elif longer:
-                    found.append(Reversal(LOSSY, f"{_amount(longer, self.cap, 'values')} of {target} are longer than"
+                    found.append(Reversal(LOSSY, f"{target} holds {_amount(longer, self.cap, 'values')} longer than"
                                           f" {old.max_length} characters: truncated or refused", longer))
         elif old_type in _INT_TYPES and new_type in _INT_TYPES:
             low, high = self._range(_INT_TYPES[old_type])
@@ -372,7 +372,7 @@ class _Judge:
                 if outside is None:
                     found.append(Reversal(LOSSY, f"values of {target} outside {old_type}'s range are refused"))
                 elif outside:
-                    found.append(Reversal(LOSSY, f"{_amount(outside, self.cap, 'values')} of {target} are outside"
+                    found.append(Reversal(LOSSY, f"{target} holds {_amount(outside, self.cap, 'values')} outside"
                                           f" {old_type}'s range ({low:,}..{high:,}): refused", outside))
         elif old_type == new_type == "DecimalField":
             if (old.max_digits or 0) < (new.max_digits or 0) or (old.decimal_places or 0) < (new.decimal_places or 0):
