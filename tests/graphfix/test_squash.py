@@ -81,6 +81,8 @@ def test_squash_then_finish_leaves_a_plain_linear_history(squash_project):
 
 def test_finished_squash_builds_a_fresh_database(tmp_path):
     project = sqlite_project(tmp_path)
+    project.add_field("0005_due", "0004_paid", "due")
+    project.fields("note", "paid", "due")
     assert project.django("migrate", "--noinput").code == 0
     assert project.run("squash", "shop", "0004").code == 0
     assert project.django("migrate", "--noinput").code == 0
@@ -90,7 +92,8 @@ def test_finished_squash_builds_a_fresh_database(tmp_path):
     fresh = project.django("migrate", "--noinput")
 
     assert fresh.code == 0, fresh.err
-    assert project.files() == ["0001_squashed_0004_paid.py"]
+    assert project.files() == ["0001_squashed_0004_paid.py", "0005_due.py"]
+    assert 'dependencies = [("shop", "0001_squashed_0004_paid")]' in project.text("shop", "0005_due")
     assert "Applying shop.0001_squashed_0004_paid... OK" in fresh.out
     assert "[X] 0001_squashed_0004_paid" in project.django("showmigrations", "shop").out
 
@@ -178,3 +181,34 @@ def test_dry_run_checks_and_writes_nothing(tmp_path):
     assert result.code == 0, result.err
     assert result.out.endswith("Nothing written (--dry-run).\n")
     assert len(project.files()) == 4
+
+
+def test_refuses_to_squash_a_squashed_migration(tmp_path):
+    project = sqlite_project(tmp_path)
+    project.add_field("0005_due", "0004_paid", "due")
+    assert project.run("squash", "shop", "0001", "0004").code == 0
+
+    result = project.run("squash", "shop", "0005")
+
+    assert result.code == 2
+    assert result.err == ("error: The range includes shop.0001_initial_squashed_0004_paid, which is itself a squashed"
+                          " migration; finish it first ('pilot squash shop --finish' once every database has applied"
+                          " it).\n")
+
+
+def test_finish_refuses_while_the_squash_still_uses_a_replaced_module(tmp_path):
+    project = sqlite_project(tmp_path)
+    assert project.django("migrate", "--noinput").code == 0
+    assert project.run("squash", "shop", "0001", "0004").code == 0
+    assert project.django("migrate", "--noinput").code == 0
+    path = project.root / "shop" / "migrations" / f"{SQUASHED}.py"
+    path.write_text('import importlib\nHELPERS = importlib.import_module("shop.migrations.0003_data")\n'
+                    + path.read_text())
+
+    result = project.run("squash", "shop", "--finish")
+
+    assert result.code == 1
+    assert result.err == (f"error: Cannot finish shop.{SQUASHED}: it still imports code from 0003_data, which would"
+                          " be deleted. Copy those functions into the squashed migration first (Django's 'Manual"
+                          " porting required').\n")
+    assert len(project.files()) == 5

@@ -230,8 +230,12 @@ def apply(rebase: Rebase) -> None:
 def merge(app_labels: Sequence[str], *, dry_run: bool) -> str:
     """Django's own merge migration (`makemigrations --merge`); returns its output."""
     from django.core.management import call_command
+    from django.core.management.base import CommandError
 
     out = io.StringIO()
-    call_command("makemigrations", *app_labels, merge=True, interactive=False, dry_run=dry_run,
-                 stdout=out, stderr=out, verbosity=1)
+    try:
+        call_command("makemigrations", *app_labels, merge=True, interactive=False, dry_run=dry_run,
+                     stdout=out, stderr=out, verbosity=1)
+    except CommandError as exc:
+        raise RebaseRefusedError(f"makemigrations --merge refused: {exc}") from None
     return out.getvalue()

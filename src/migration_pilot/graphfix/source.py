@@ -144,19 +144,25 @@ def remove_replaces(path: Path, data: bytes) -> bytes:
 
 
 def imports_module(path: Path, data: bytes, module: str) -> bool:
-    """Whether the file imports `module` (or something inside it), as squashing leaves RunPython code."""
+    """Whether the file imports `module` or names it in a string (`importlib.import_module("...")`).
+
+    Migration modules start with a digit, so code kept from a squashed migration reaches them by name.
+    """
     try:
         tree = ast.parse(data, filename=str(path))
     except SyntaxError:
         return False
-    for node in ast.walk(tree):
+    def names(node: ast.AST) -> list[str]:
         if isinstance(node, ast.Import):
-            if any(a.name == module or a.name.startswith(module + ".") for a in node.names):
-                return True
-        elif isinstance(node, ast.ImportFrom) and node.module is not None \
-                and (node.module == module or node.module.startswith(module + ".")):
-            return True
-    return False
+            return [alias.name for alias in node.names]
+        if isinstance(node, ast.ImportFrom):
+            return [node.module or ""]
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return [node.value]
+        return []
+
+    return any(name == module or name.startswith(module + ".")
+               for node in ast.walk(tree) for name in names(node))
 
 
 def _apply(data: bytes, edits: list[tuple[int, int, bytes]]) -> bytes:

@@ -162,6 +162,10 @@ def check_range(loader: MigrationLoader, app: str, start: str | None, end: str,
     if len(keys) < 2:
         raise SquashInputError(f"The range {app} {keys[0][1]}..{end_key[1]} holds one migration; nothing to"
                                " squash. Pick an earlier START or a later END.")
+    squashed = [k[1] for k in keys if loader.disk_migrations[k].replaces]
+    if squashed:
+        raise SquashInputError(f"The range includes {app}.{squashed[0]}, which is itself a squashed migration; finish"
+                               f" it first ('pilot squash {app} --finish' once every database has applied it).")
     crossing = _crossing(loader, keys)
     if crossing is not None:
         raise SquashInputError(crossing)
@@ -188,11 +192,15 @@ def check_range(loader: MigrationLoader, app: str, start: str | None, end: str,
 def squash(app: str, start: str | None, end: str, *, squashed_name: str | None, no_optimize: bool) -> str:
     """Run Django's squashmigrations (never interactive); returns what it printed."""
     from django.core.management import call_command
+    from django.core.management.base import CommandError
 
     out = io.StringIO()
     names = [start, end] if start is not None else [end]
-    call_command("squashmigrations", app, *names, interactive=False, squashed_name=squashed_name,
-                 no_optimize=no_optimize, stdout=out, stderr=out, verbosity=1)
+    try:
+        call_command("squashmigrations", app, *names, interactive=False, squashed_name=squashed_name,
+                     no_optimize=no_optimize, stdout=out, stderr=out, verbosity=1)
+    except CommandError as exc:
+        raise SquashInputError(f"squashmigrations refused: {exc}") from None
     return out.getvalue()
 
 
