@@ -71,7 +71,7 @@ def _subcommand_names() -> list[str]:
 
     from migration_pilot.cli import subcommands
 
-    return sorted(info.name for info in pkgutil.iter_modules(subcommands.__path__))
+    return sorted(info.name.replace("_", "-") for info in pkgutil.iter_modules(subcommands.__path__))
 
 
 if __name__ == "__main__":  # pragma: no cover
