@@ -494,3 +494,42 @@ def test_any_rewriting_type_change_is_swapped_and_a_catalog_only_one_runs_plain(
                             " AND number LIKE 'n%%'").fetchone()
     assert types == {"amount": "numeric(12,2)", "number": "character varying(60)"}
     assert lost == (0,)
+
+
+def test_rollback_runs_the_reverse_in_its_online_form(pg_project):
+    """Rolling back a RemoveIndex re-creates the index CONCURRENTLY, as a deploy would build it."""
+    project, server, name, log = pg_project
+    project.migration("0003_index", '''
+        from django.db import migrations, models
+
+
+        class Migration(migrations.Migration):
+            atomic = False
+            dependencies = [("shop", "0002_customer")]
+            operations = [migrations.AddIndex("invoice", models.Index(fields=["amount"], name="amount_idx"))]
+        ''')
+    fields = ("number = models.CharField(max_length=30)\n    amount = models.IntegerField(default=0)\n{meta}\n\n"
+              "class Customer(models.Model):\n    name = models.CharField(max_length=30)")
+    project.models(fields.format(meta="\n    class Meta:\n        indexes = [models.Index(fields=['amount'],"
+                                      " name='amount_idx')]\n"))
+    assert project.deploy().code == 0
+    project.models(fields.format(meta=""))
+    project.migration("0004_drop_index", '''
+        from django.db import migrations
+
+
+        class Migration(migrations.Migration):
+            dependencies = [("shop", "0003_index")]
+            operations = [migrations.RemoveIndex("invoice", "amount_idx")]
+        ''')
+    assert project.deploy("--fail-on", "never").code == 0
+    log.write_text("")
+
+    rollback = project.run("rollback", "--no-backup")
+    out, err = rollback.out, rollback.err
+    statements = log.read_text()
+
+    assert rollback.code == 0, out + err
+    assert "online: build index amount_idx on shop_invoice concurrently" in out, out
+    assert 'CREATE INDEX "amount_idx"' not in statements  # never the blocking build
+    assert _catalog(server, name)[1].get("amount_idx") is True  # valid

@@ -174,7 +174,8 @@ def editor_class(base: type, session: OnlineSession) -> type:
 
 @contextlib.contextmanager
 def online_schema_editor(connection: Any, *, retry: Any, emit: EventSink = ignore,
-                         existing_tables: frozenset[str] | None = None) -> Iterator[OnlineSession | None]:
+                         existing_tables: frozenset[str] | None = None,
+                         keep_defaults: bool = True) -> Iterator[OnlineSession | None]:
     """While inside, `connection.schema_editor()` gives online editors (PostgreSQL; elsewhere a no-op -> None)."""
     if connection.vendor != "postgresql":
         yield None
@@ -182,7 +183,7 @@ def online_schema_editor(connection: Any, *, retry: Any, emit: EventSink = ignor
     if existing_tables is None:
         with connection.cursor() as cursor:
             existing_tables = frozenset(connection.introspection.table_names(cursor))
-    session = OnlineSession(existing_tables, retry, emit)
+    session = OnlineSession(existing_tables, retry, emit, keep_defaults=keep_defaults)
     connection.SchemaEditorClass = editor_class(type(connection).SchemaEditorClass, session)
     try:
         yield session

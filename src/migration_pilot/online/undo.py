@@ -1,5 +1,9 @@
 """Undo a migration whose transaction committed but whose after-commit steps failed.
 
+(And the mirror for a rollback: `redo_committed_part` re-applies a migration
+whose reverse committed its transactional part before an after-commit step
+failed, so it is applied as its record says.)
+
 The online form runs part of a migration after its transaction commits. When
 such a step fails for good (duplicates under a new unique index, rows that
 break a constraint being validated, the lock-wait budget spent), the
@@ -20,12 +24,15 @@ from migration_pilot.pipeline.timeouts import sqlstate
 
 # undefined_table, undefined_column, undefined_object: what a step that never ran did not create.
 _NOT_THERE = {"42P01", "42703", "42704"}
+# duplicate_table, duplicate_object, duplicate_column: what a step that never ran did not remove.
+_ALREADY_THERE = {"42P07", "42710", "42701"}
 
 
 class _TolerantMixin:
     """Runs each statement in a savepoint and skips the ones whose object is not there."""
 
     skipped: list[str]
+    tolerated: frozenset[str] = frozenset(_NOT_THERE)
 
     def execute(self, sql: Any, params: Any = ()) -> Any:
         connection = self.connection  # type: ignore[attr-defined]
@@ -35,7 +42,7 @@ class _TolerantMixin:
         try:
             result = super().execute(sql, params)  # type: ignore[misc]
         except Exception as exc:
-            if sqlstate(exc) not in _NOT_THERE:
+            if sqlstate(exc) not in self.tolerated:
                 raise
             connection.savepoint_rollback(savepoint)
             self.skipped.append(str(sql)[:200])
@@ -45,10 +52,12 @@ class _TolerantMixin:
 
 
 @contextlib.contextmanager
-def _tolerant_editors(connection: Any, skipped: list[str]) -> Iterator[None]:
+def _tolerant_editors(connection: Any, skipped: list[str],
+                      tolerated: frozenset[str] = frozenset(_NOT_THERE)) -> Iterator[None]:
     previous = connection.__dict__.get("SchemaEditorClass")
     base = type(connection).SchemaEditorClass
-    connection.SchemaEditorClass = type(f"Tolerant{base.__name__}", (_TolerantMixin, base), {"skipped": skipped})
+    connection.SchemaEditorClass = type(f"Tolerant{base.__name__}", (_TolerantMixin, base),
+                                        {"skipped": skipped, "tolerated": tolerated})
     try:
         yield
     finally:
@@ -67,3 +76,27 @@ def undo_committed_part(connection: Any, executor: Any, state_before: Any, migra
     except Exception as exc:
         return f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
     return None
+
+
+def redo_committed_part(connection: Any, migration: Any) -> str | None:
+    """Re-apply `migration` after its reverse committed part-way; None when done, else why not (one line).
+
+    The migration is still recorded as applied, so nothing is recorded here:
+    its operations run forwards again, skipping what is still there.
+    """
+    skipped: list[str] = []
+    try:
+        with (_tolerant_editors(connection, skipped, frozenset(_ALREADY_THERE)),
+              connection.schema_editor(atomic=True) as editor):
+            migration.apply(_state_before(migration), editor)
+    except Exception as exc:
+        return f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+    return None
+
+
+def _state_before(migration: Any) -> Any:
+    """The state `migration` starts from (the graph's own answer)."""
+    from django.db.migrations.loader import MigrationLoader
+
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    return loader.project_state((migration.app_label, migration.name), at_end=False)

@@ -482,14 +482,28 @@ def _clear_left_indexes(connection: Any, before: set[Any], emit: EventSink) -> i
 
 
 def apply_backwards(connection: Any, keys: list[MigrationKey], *, timeouts: Timeouts,
-                    recorder: Recorder, emit: EventSink) -> ApplyReport:
-    """Unapply `keys` in the given order (newest first), one at a time."""
-    with frozen_heap():
-        return _unapply_all(connection, keys, timeouts, recorder, emit)
+                    recorder: Recorder, emit: EventSink, retry: Retry | None = None,
+                    online: bool = True) -> ApplyReport:
+    """Unapply `keys` in the given order (newest first), one at a time.
+
+    A rollback meets the same traffic as a deploy: on PostgreSQL the reverse
+    operations run in their online form too (an index the rollback re-creates
+    is built CONCURRENTLY, a constraint it re-adds is validated after commit),
+    and a lock timeout is retried within the same budget.
+    """
+    from migration_pilot.online import online_schema_editor
+
+    retry = retry if retry is not None else Retry()
+    editors = (online_schema_editor(connection, retry=retry, emit=emit, keep_defaults=False) if online
+               else contextlib.nullcontext())
+    with frozen_heap(), editors:
+        return _unapply_all(connection, keys, timeouts, recorder, emit, retry)
 
 
 def _unapply_all(connection: Any, keys: list[MigrationKey], timeouts: Timeouts, recorder: Recorder,
-                 emit: EventSink) -> ApplyReport:
+                 emit: EventSink, retry: Retry) -> ApplyReport:
+    from migration_pilot.online import redo_committed_part
+
     report = ApplyReport()
     total = len(keys)
     for number, key in enumerate(keys, 1):
@@ -500,19 +514,43 @@ def _unapply_all(connection: Any, keys: list[MigrationKey], timeouts: Timeouts, 
         result = MigrationResult(key, backwards=True)
         row = recorder.start(key, backwards=True)
         started = time.monotonic()
-        counter = StatementCounter()
-        try:
-            with session_timeouts(connection, timeouts), connection.execute_wrapper(counter):
-                executor.migrate([], plan=[(migration, True)])
-        except Exception as exc:
-            result.error = _one_line(exc)
-            result.lock_timeout = is_lock_timeout(exc)
-            result.duration_s = time.monotonic() - started
-            recorder.finish(row, result)
-            report.failed = result
-            emit(Event("migration_failed", f"   FAILED to unapply {key[0]}.{key[1]}: {result.error}",
-                       {"app": key[0], "name": key[1], "error": result.error}))
-            return report
+        attempt = 0
+        while True:
+            attempt_started = time.monotonic()
+            counter = StatementCounter()
+            try:
+                with session_timeouts(connection, timeouts), connection.execute_wrapper(counter):
+                    executor.migrate([], plan=[(migration, True)])
+            except Exception as exc:
+                online_failure = _online_failure(exc)
+                locked = is_lock_timeout(exc)
+                if (locked and online_failure is None and retry.allows(attempt, result.lock_wait_s)
+                        and _retryable(connection, migration, counter)):
+                    result.lock_wait_s += time.monotonic() - attempt_started
+                    delay = retry.delay(attempt)
+                    attempt += 1
+                    result.retries = attempt
+                    emit(Event("lock_timeout_retry", f"   lock timeout on {key[0]}.{key[1]}; retry {attempt}"
+                               f" in {delay:.1f}s", {"app": key[0], "name": key[1], "attempt": attempt}))
+                    time.sleep(delay)
+                    executor = MigrationExecutor(connection)
+                    migration = executor.loader.graph.nodes[key]
+                    continue
+                result.error = _one_line(exc)
+                if online_failure is not None:
+                    # Its transaction had committed (the migration still recorded as applied): put it back.
+                    why = redo_committed_part(connection, migration)
+                    result.error += ("; its transactional part had committed and was re-applied, so the migration"
+                                     " is applied as before" if why is None else
+                                     f"; its transactional part had committed and could not be re-applied ({why})")
+                result.lock_timeout = locked
+                result.duration_s = time.monotonic() - started
+                recorder.finish(row, result)
+                report.failed = result
+                emit(Event("migration_failed", f"   FAILED to unapply {key[0]}.{key[1]}: {result.error}",
+                           {"app": key[0], "name": key[1], "error": result.error}))
+                return report
+            break
         result.duration_s = time.monotonic() - started
         result.statements = counter.statements
         recorder.finish(row, result)

@@ -80,6 +80,8 @@ class DeployOptions:
     check_timeout: float = 120.0
     kind: str = "deploy"
     unapply: list[MigrationKey] | None = None
+    discard_writes: bool = False
+    """--on-failure restore even when other sessions wrote since the apply started (their writes are lost)."""
     before_apply: Any = None
     """Called with the plan under the lock before anything is recorded or changed; a returned line refuses."""
 
@@ -304,11 +306,16 @@ def _run_recorded(options: DeployOptions, connection: Any, emit: EventSink, exec
         history.finish_run(run, "running", backup_id=manifest.id)
         run.finished_at = None
         run.save(using=alias)
+    if manifest is not None and options.on_failure == "restore":
+        from migration_pilot.backup.position import watch_writes
+
+        run.write_watch = watch_writes(connection)  # not a column: the application's writes from here on (E5)
     recorder = Recorder(run)
     run.applying = True  # not a column: tells _interrupted() whether a migration can be in flight
     if plan.backwards:
         _migrate_signal(executor, plan, post=False)
-        report = apply_backwards(connection, keys, timeouts=options.timeouts, recorder=recorder, emit=emit)
+        report = apply_backwards(connection, keys, timeouts=options.timeouts, recorder=recorder, emit=emit,
+                                 retry=options.retry, online=options.online)
     else:
         with _impact_monitor(options, connection, emit, plan) as monitor:
             report = apply_forwards(connection, keys, timeouts=options.timeouts, retry=options.retry,
@@ -505,10 +512,19 @@ def _recover(options: DeployOptions, connection: Any, run: Any, recorder: Record
             history.finish_run(run, "failed", error=message)
             return DeployResult(EXIT_NEEDS_PERSON, "failed", message, run_id=run.id, plan=plan)
         from migration_pilot.backup import restore_backup
+        from migration_pilot.backup.errors import DiscardWritesRequiredError
 
         emit(Event("restore_started", f"Restoring backup {manifest.id}..."))
         try:
-            restore_backup(manifest, alias=alias)
+            restore_backup(manifest, alias=alias, since=getattr(run, "write_watch", None),
+                           discard_writes=options.discard_writes)
+        except DiscardWritesRequiredError as exc:  # nothing was touched: the run is over, as a failure
+            message = (f"Deploy failed: {failure}. Not restored: {exc} Applied in this run: {_keys(done)}."
+                       f" Restore by hand when those writes are dealt with: 'pilot restore {manifest.id} --yes"
+                       " --discard-writes'.")
+            history.finish_run(run, "failed", error=message)
+            return DeployResult(EXIT_NEEDS_PERSON, "failed", message, run_id=run.id, applied=report.done,
+                                backup_id=manifest.id, plan=plan)
         except Exception as exc:
             message = (f"Deploy failed ({failure}) and restoring backup {manifest.id} failed too: {exc}."
                        f" Restore it by hand: 'pilot restore {manifest.id} --yes'.")
@@ -544,7 +560,7 @@ def _recover(options: DeployOptions, connection: Any, run: Any, recorder: Record
     back = (apply_forwards(connection, list(reversed(done)), timeouts=options.timeouts,
                            retry=options.retry, recorder=recorder, emit=emit) if plan.backwards
             else apply_backwards(connection, list(reversed(done)), timeouts=options.timeouts,
-                                 recorder=recorder, emit=emit))
+                                 recorder=recorder, emit=emit, retry=options.retry, online=options.online))
     if back.failed is not None:
         # Stop here (E3): a second automatic attempt could only make the state harder to read.
         hint = (f" To get back to the pre-deploy state, restore its backup: 'pilot restore {manifest.id} --yes'."
