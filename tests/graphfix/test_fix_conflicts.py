@@ -200,3 +200,30 @@ def test_merge_updates_max_migration_txt(tmp_path):
     assert result.code == 0, result.err
     assert (project.root / "shop" / "migrations" / "max_migration.txt").read_text() == f"{merge}\n"
     assert project.run("max-migration", "check").code == 0
+
+
+def test_refuses_when_applied_in_a_tenant_schema_the_fleet_history_names(postgresql_server, tmp_path):
+    from tests.databases import admin_connection
+
+    with scratch_database(postgresql_server, "pilot_fix") as name:
+        project = GraphProject(tmp_path / "project", database_settings("postgresql", postgresql_server, name))
+        assert project.django("migrate", "migration_pilot", "--noinput").code == 0
+        two_branches(project)
+        with admin_connection(postgresql_server, name) as conn:
+            cursor = conn.cursor()
+            cursor.execute("CREATE SCHEMA tenant_a")
+            cursor.execute("CREATE TABLE tenant_a.django_migrations (id serial PRIMARY KEY, app varchar(255),"
+                           " name varchar(255), applied timestamptz)")
+            cursor.execute("INSERT INTO tenant_a.django_migrations (app, name, applied)"
+                           " VALUES ('shop', '0001_initial', now()), ('shop', '0002_paid', now())")
+            cursor.execute("INSERT INTO migration_pilot_deployrun (kind, outcome, started_at, \"user\", host, pid,"
+                           " alias, plan, backup_id, error, options) VALUES ('deploy', 'succeeded', now(), 'u', 'h',"
+                           " 1, 'default', '[]', '', '', '{}') RETURNING id")
+            run_id = cursor.fetchone()[0]
+            cursor.execute("INSERT INTO migration_pilot_fleettenant (run_id, tenant, alias, outcome, applied, error)"
+                           " VALUES (%s, 'tenant_a', 'default', 'migrated', '[]', '')", [run_id])
+
+        result = project.run("fix-conflicts")
+
+        assert result.code == 1
+        assert "Cannot move shop.0002_paid: applied in database 'default' schema 'tenant_a'." in result.err

@@ -149,7 +149,7 @@ def plan_rebase(loader: MigrationLoader, app: str, leaves: Sequence[str], *, bas
         if applied:
             names = ", ".join(f"{a}.{n}" for a, n in applied)
             raise RebaseRefusedError(
-                f"Cannot move {names}: applied in database {state.alias!r}. Unapply it there"
+                f"Cannot move {names}: applied in database {state.label}. Unapply it there"
                 f" ('manage.py migrate {app} {moved[0][1].split('_')[0]}' goes back before the branch), or run"
                 f" 'pilot fix-conflicts {app} --merge' to keep it where it is.")
     branch_fields = {k: touched(loader.disk_migrations[k].operations, app) for k in moved}

@@ -64,7 +64,7 @@ class KeptOperation:
 class DatabaseVerdict:
     """Where one database stands relative to a range or a squashed migration."""
 
-    alias: str
+    label: str
     ok: bool
     reason: str
 
@@ -175,15 +175,15 @@ def check_range(loader: MigrationLoader, app: str, start: str | None, end: str,
             continue
         applied = [k for k in keys if k in state.applied]
         if len(applied) == len(keys):
-            verdicts.append(DatabaseVerdict(state.alias, True, f"past {end_key[1]}"))
+            verdicts.append(DatabaseVerdict(state.label, True, f"past {end_key[1]}"))
         elif not applied:
             behind = any(k[0] == app for k in state.applied)
             reason = (f"has applied none of {keys[0][1]}..{end_key[1]}" if behind else
                       f"has applied none of {app}'s migrations (it will apply the squashed one)")
-            verdicts.append(DatabaseVerdict(state.alias, not behind, reason))
+            verdicts.append(DatabaseVerdict(state.label, not behind, reason))
         else:
             verdicts.append(DatabaseVerdict(
-                state.alias, False,
+                state.label, False,
                 f"is inside the range: applied {len(applied)} of {len(keys)}, up to {applied[-1][1]}"))
     return SquashCheck(app, keys, kept_operations(loader, keys), tuple(verdicts),
                        _path(loader.disk_migrations[end_key]).parent)
@@ -244,20 +244,20 @@ def plan_finish(loader: MigrationLoader, app: str, name: str | None,
             continue
         done = [k for k in replaced if k in state.applied]
         if key in state.applied:
-            verdicts.append(DatabaseVerdict(state.alias, True, f"has applied {key[1]}"))
+            verdicts.append(DatabaseVerdict(state.label, True, f"has applied {key[1]}"))
         elif not done:
-            verdicts.append(DatabaseVerdict(state.alias, True, f"has applied none of the replaced migrations"
+            verdicts.append(DatabaseVerdict(state.label, True, f"has applied none of the replaced migrations"
                                             f" (it will apply {key[1]})"))
         elif len(done) < len(replaced):
-            verdicts.append(DatabaseVerdict(state.alias, False,
+            verdicts.append(DatabaseVerdict(state.label, False,
                                             f"is inside the range: applied {len(done)} of {len(replaced)}"
                                             f" replaced migrations, up to {done[-1][1]}"))
         else:
-            verdicts.append(DatabaseVerdict(state.alias, False, f"has applied every replaced migration but {key[1]}"
+            verdicts.append(DatabaseVerdict(state.label, False, f"has applied every replaced migration but {key[1]}"
                                             " is not recorded; run migrate there first (Django records it)"))
     blocked = [v for v in verdicts if not v.ok]
     if blocked:
-        raise SquashRefusedError(f"Cannot finish {app}.{key[1]}: database {blocked[0].alias!r} {blocked[0].reason}."
+        raise SquashRefusedError(f"Cannot finish {app}.{key[1]}: database {blocked[0].label} {blocked[0].reason}."
                                  " Deploy there first, then run 'pilot squash --finish' again.")
     squashed_path = _path(migration)
     module_root = type(migration).__module__.rsplit(".", 1)[0]

@@ -74,7 +74,7 @@ def run(options: dict[str, Any], streams: Streams) -> int:
     if not check.safe and not options.get("force"):
         blocked = next(v for v in check.verdicts if not v.ok)
         raise squash.SquashRefusedError(
-            f"Refusing to squash {app} up to {check.keys[-1][1]}: database {blocked.alias!r} {blocked.reason}."
+            f"Refusing to squash {app} up to {check.keys[-1][1]}: database {blocked.label} {blocked.reason}."
             " Deploy it past the range first, or pass --force.")
     if dry_run:
         streams.out.write("Nothing written (--dry-run).\n")
@@ -96,6 +96,6 @@ def run(options: dict[str, Any], streams: Streams) -> int:
 
 def _verdicts(streams: Streams, verdicts: Any, unchecked: list[str]) -> None:
     for verdict in verdicts:
-        streams.out.write(f"  database {verdict.alias!r}: {verdict.reason}\n")
+        streams.out.write(f"  database {verdict.label}: {verdict.reason}\n")
     for line in unchecked:
         streams.out.write(f"  warning: {line}\n")
