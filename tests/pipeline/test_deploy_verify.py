@@ -133,3 +133,34 @@ def test_verification_that_cannot_run_fails_the_deploy_and_rolls_it_back(deploya
     assert "back at its pre-deploy state" in result.out
     assert applied(vendor, server, name) == before
     assert project.history()[0]["outcome"] == "rolled_back"
+
+
+CUSTOMER = '''
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0002_note")]
+    operations = [migrations.CreateModel("Customer", [
+        ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+        ("name", models.CharField(max_length=30)),
+    ])]
+'''
+
+
+def test_drift_from_before_the_deploy_on_an_untouched_table_only_warns(deployable):
+    """Old drift is not this deploy's doing: it warns and the deploy stands (the drift stays as it was)."""
+    project, vendor, server, name = deployable
+    project.migration("0002_note", ADD_NOTE)
+    project.models(NOTE_FIELDS)
+    assert project.deploy().code == 0
+    query(vendor, server, name, "ALTER TABLE shop_invoice ADD COLUMN hotfix integer")  # drift, before
+    project.migration("0003_customer", CUSTOMER)
+    project.models(NOTE_FIELDS + "\n\n\nclass Customer(models.Model):\n    name = models.CharField(max_length=30)")
+
+    result = project.deploy("--fail-on", "never")
+
+    assert result.code == 0, result.out + result.err
+    assert "1 difference(s) were there before this deploy, on tables it did not touch" in result.out
+    assert "shop_invoice hotfix" in result.out
+    assert ("shop", "0003_customer") in applied(vendor, server, name)

@@ -311,6 +311,8 @@ def _run_recorded(options: DeployOptions, connection: Any, emit: EventSink, exec
 
         run.write_watch = watch_writes(connection)  # not a column: the application's writes from here on (E5)
     recorder = Recorder(run)
+    # What the live schema looked like before: verify then tells drift this deploy made from older drift.
+    before_catalog = _live_catalog(connection) if options.verify and not started_empty else None
     run.applying = True  # not a column: tells _interrupted() whether a migration can be in flight
     if plan.backwards:
         _migrate_signal(executor, plan, post=False)
@@ -331,7 +333,8 @@ def _run_recorded(options: DeployOptions, connection: Any, emit: EventSink, exec
             failure += _holders(connection, plan, report.failed.key)
     elif options.verify:
         try:
-            failure = _verify_after(alias, emit, started_empty=started_empty and not plan.backwards)
+            failure = _verify_after(alias, emit, started_empty=started_empty and not plan.backwards,
+                                    before=before_catalog, touched=_touched_tables(plan), connection=connection)
         except PilotError as exc:
             # Unproven is not verified: the migrations are applied, but nothing shows the schema is
             # what they say, so the deploy fails like any other stage and recovers.
@@ -437,13 +440,43 @@ def _is_empty(connection: Any, applied: Any) -> bool:
     return not (tables - own)
 
 
-def _verify_after(alias: str, emit: EventSink, *, started_empty: bool = False) -> str | None:
-    """Drift fails the deploy. The reference comes from the cache or a shadow database.
+def _live_catalog(connection: Any) -> Any:
+    """The live catalog (None when it cannot be read: verify then judges without it)."""
+    from migration_pilot.drift.catalog import read_catalog
+
+    try:
+        return read_catalog(connection)
+    except Exception:
+        return None
+
+
+def _touched_tables(plan: Any) -> frozenset[str]:
+    """The tables the plan's operations lock, create or change."""
+    return frozenset(lock.table for m in plan.migrations for op in m.operations for lock in op.locks)
+
+
+def _predates(difference: Any, before: Any, after: Any, touched: frozenset[str]) -> bool:
+    """Whether a difference was there before the deploy: its table is one the plan never touched, unchanged."""
+    name = difference.table
+    if not name or name in touched:
+        return False
+    if name in before.tables or name in after.tables:
+        return bool(before.tables.get(name) == after.tables.get(name))
+    return bool(before.views.get(name) == after.views.get(name))
+
+
+def _verify_after(alias: str, emit: EventSink, *, started_empty: bool = False, before: Any = None,
+                  touched: frozenset[str] = frozenset(), connection: Any = None) -> str | None:
+    """Drift this deploy made fails it. The reference comes from the cache or a shadow database.
 
     A database this run built from empty is itself a fresh build of exactly these
     migrations, as a shadow would be; building a second one would double the
     deploy's time to prove nothing new, so then only a cached reference is used
     (history and models are checked either way).
+
+    With the live catalog from `before` the apply, a difference on a table the
+    plan never touched and that is unchanged since is older drift: it is
+    reported as a warning, not laid at this deploy's door (nor rolled back).
     """
     from migration_pilot.drift import verify
 
@@ -462,6 +495,15 @@ def _verify_after(alias: str, emit: EventSink, *, started_empty: bool = False) -
                       and not (d.kind == "applied_migration_missing" and not installed(d.object.split(".")[0]))]
     # Information only: unmanaged views, and defaults the online form kept for the running code.
     schema_drift = [d for d in result.differences if d.severity != "info"] + broken_history
+    after = _live_catalog(connection) if before is not None and schema_drift and connection is not None else None
+    if after is not None:
+        older = [d for d in schema_drift if _predates(d, before, after, touched)]
+        if older:
+            first = older[0]
+            emit(Event("warning", f"Warning: {len(older)} difference(s) were there before this deploy, on tables it"
+                       f" did not touch (first: {first.kind} on {first.table} {first.object or ''}".rstrip()
+                       + "); not this deploy's doing. 'pilot verify' shows them with fixes."))
+            schema_drift = [d for d in schema_drift if d not in older]
     if schema_drift:
         first = schema_drift[0]
         return (f"verification found {len(schema_drift)} difference(s) after applying"
