@@ -105,6 +105,7 @@ def test_refuses_while_a_database_is_inside_the_range(tmp_path):
     refused = project.run("squash", "shop", "0001", "0004")
 
     assert refused.code == 1
+    assert "Safe to squash up to 0002_note: every database that has shop's migrations is past it.\n" in refused.out
     assert refused.err == ("error: Refusing to squash shop up to 0004_paid: database 'default' is inside the range:"
                            " applied 2 of 4, up to 0002_note. Deploy it past the range first, or pass --force.\n")
     assert project.files() == ["0001_initial.py", "0002_note.py", "0003_data.py", "0004_paid.py"]

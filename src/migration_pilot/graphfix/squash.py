@@ -78,6 +78,8 @@ class SquashCheck:
     kept: tuple[KeptOperation, ...]
     verdicts: tuple[DatabaseVerdict, ...]
     directory: Path
+    safe_end: MigrationKey | None = None
+    """The latest migration of the app that every database holding any of its migrations has applied."""
 
     @property
     def safe(self) -> bool:
@@ -186,7 +188,22 @@ def check_range(loader: MigrationLoader, app: str, start: str | None, end: str,
                 state.label, False,
                 f"is inside the range: applied {len(applied)} of {len(keys)}, up to {applied[-1][1]}"))
     return SquashCheck(app, keys, kept_operations(loader, keys), tuple(verdicts),
-                       _path(loader.disk_migrations[end_key]).parent)
+                       _path(loader.disk_migrations[end_key]).parent, _safe_end(loader, app, databases))
+
+
+def _safe_end(loader: MigrationLoader, app: str, databases: Sequence[DatabaseState]) -> MigrationKey | None:
+    """The last migration, in the app's order, before the first one some non-fresh database lacks."""
+    used = [s.applied for s in databases if s.applied is not None and any(k[0] == app for k in s.applied)]
+    if not used:
+        return None
+    leaves = sorted(loader.graph.leaf_nodes(app))
+    order = [k for k in loader.graph.forwards_plan(leaves[0]) if k[0] == app] if leaves else []
+    last = None
+    for key in order:
+        if not all(key in applied for applied in used):
+            break
+        last = key
+    return last
 
 
 def squash(app: str, start: str | None, end: str, *, squashed_name: str | None, no_optimize: bool) -> str:

@@ -65,6 +65,9 @@ def run(options: dict[str, Any], streams: Streams) -> int:
     check = squash.check_range(loaded.loader, app, start, end, states)
     streams.out.write(f"Range: {app} {check.keys[0][1]}..{check.keys[-1][1]} ({len(check.keys)} migrations)\n")
     _verdicts(streams, check.verdicts, describe_unchecked(states))
+    if check.safe_end is not None:
+        streams.out.write(f"Safe to squash up to {check.safe_end[1]}: every database that has {app}'s migrations"
+                          " is past it.\n")
     if check.kept:
         streams.out.write("RunPython/RunSQL in the range:\n")
         for op in check.kept:
