@@ -27,7 +27,7 @@ def test_large_objects_and_sequences_come_back(pg_shop):
     pg_shop.sql("SELECT lo_unlink(oid) FROM pg_largeobject_metadata")
     pg_shop.shell(CHANGE)
 
-    result = pg_shop.pilot("restore", manifest["id"], "--yes")
+    result = pg_shop.pilot("restore", manifest["id"], "--yes", "--discard-writes")
 
     assert result.code == 0, result.err
     assert pg_shop.sql("SELECT count(*) FROM pg_largeobject_metadata") == [(3,)]
@@ -41,7 +41,7 @@ def test_parallel_backup_and_restore_use_the_directory_format(pg_shop):
     pg_shop.shell(CHANGE)
     pg_shop.sql("CREATE TABLE made_later (id int PRIMARY KEY, customer_id bigint REFERENCES customers_customer (id))")
 
-    result = pg_shop.pilot("restore", manifest["id"], "--yes", "--jobs", "2", "--format", "json")
+    result = pg_shop.pilot("restore", manifest["id"], "--yes", "--discard-writes", "--jobs", "2", "--format", "json")
 
     assert manifest["format"] == "pg-directory" and manifest["path"].endswith(".dumpdir")
     assert result.code == 0, result.err
@@ -65,7 +65,7 @@ def test_failed_restore_leaves_the_database_untouched(pg_shop, made_later):
     data["sha256"], data["size"] = hashlib.sha256(content).hexdigest(), len(content)
     path.write_text(json.dumps(data))
 
-    result = pg_shop.pilot("restore", manifest["id"], "--yes")
+    result = pg_shop.pilot("restore", manifest["id"], "--yes", "--discard-writes")
 
     assert result.code == 1, result.out + result.err
     assert "nothing changed" in result.err.lower() or "nothing was committed" in result.err.lower()

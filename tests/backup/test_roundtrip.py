@@ -18,7 +18,7 @@ def test_round_trip_restores_every_table_exactly(shop):
     shop.shell(CHANGE)
     assert shop.snapshot() != before
 
-    result = shop.pilot("restore", manifest["id"], "--yes")
+    result = shop.pilot("restore", manifest["id"], "--yes", "--discard-writes")
 
     assert result.code == 0, result.out + result.err
     assert shop.snapshot() == before
@@ -43,7 +43,7 @@ def test_restore_removes_tables_created_after_the_backup(shop):
     manifest = shop.backup()
     shop.sql("CREATE TABLE made_later (id INTEGER PRIMARY KEY)")
 
-    result = shop.pilot("restore", manifest["id"], "--yes")
+    result = shop.pilot("restore", manifest["id"], "--yes", "--discard-writes")
 
     assert result.code == 0, result.out + result.err
     assert "made_later" not in shop.tables()

@@ -19,6 +19,7 @@ from migration_pilot.backup.service import (
     create_backup,
     restore_backup,
     verify_backup,
+    writes_since_backup,
 )
 
 __all__ = [
@@ -35,4 +36,5 @@ __all__ = [
     "prune_backups",
     "restore_backup",
     "verify_backup",
+    "writes_since_backup",
 ]

@@ -113,6 +113,23 @@ class ConfirmationRequiredError(PilotError, PermissionError):
                 " Pass --yes to confirm.")
 
 
+class DiscardWritesRequiredError(PilotError, PermissionError):
+    """A restore would throw away writes made since the backup (or cannot tell): --discard-writes is needed."""
+
+    exit_code = 2
+
+    def __init__(self, backup_id: str, where: str, summary: str, *, known: bool) -> None:
+        self.backup_id = backup_id
+        self.where = where
+        self.summary = summary
+        self.known = known
+
+    def __str__(self) -> str:
+        what = "they would be lost" if self.known else "whatever was written would be lost"
+        return (f"Refusing to restore backup {self.backup_id} into {self.where}: {self.summary}; {what}."
+                " Take a new backup first, or pass --discard-writes to restore anyway.")
+
+
 class BadOptionError(PilotError, ValueError):
     """A flag value of the backup commands is malformed."""
 

@@ -30,6 +30,14 @@ FORMATS: Final = {
 }
 
 
+def _position(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise TypeError("write_position is not an object")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Manifest:
     """One backup: its file, its checksum and the database state it holds."""
@@ -49,6 +57,8 @@ class Manifest:
     label: str | None = None
     duration_s: float = 0.0
     pilot_version: str = ""
+    write_position: dict[str, Any] | None = None
+    """Where the database's writes stood when the dump started (backup/position.py); None from older versions."""
     directory: Path = field(default=Path("."), compare=False)
 
     @property
@@ -112,6 +122,7 @@ class Manifest:
                 label=None if data.get("label") is None else str(data["label"]),
                 duration_s=float(data.get("duration_s", 0.0)),
                 pilot_version=str(data.get("pilot_version", "")),
+                write_position=_position(data.get("write_position")),
                 directory=directory,
             )
         except (KeyError, TypeError, ValueError) as exc:

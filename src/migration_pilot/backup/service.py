@@ -20,11 +20,12 @@ from django.conf import settings as django_settings
 from django.db import connections
 
 from migration_pilot import __version__
-from migration_pilot.backup import catalogue, mysql, postgresql, sqlite, state
+from migration_pilot.backup import catalogue, mysql, position, postgresql, sqlite, state
 from migration_pilot.backup.errors import (
     BackupError,
     BadOptionError,
     CorruptBackupError,
+    DiscardWritesRequiredError,
     RestoreError,
     RestoreTargetError,
     UnsupportedDatabaseError,
@@ -49,6 +50,8 @@ class RestoreResult:
     state: MigrationState
     dropped: list[str] = field(default_factory=list)
     duration_s: float = 0.0
+    discarded: position.WritesSince | None = None
+    """What was written since the backup and thrown away (None for a new database)."""
 
     @property
     def applied_migrations(self) -> list[tuple[str, str]]:
@@ -132,6 +135,7 @@ def create_backup(alias: str, *, directory: str | Path | None = None, label: str
     vendor = connection.vendor
     applied = state.applied_migrations(connection)
     version = state.server_version(connection)
+    where = position.read_position(connection)  # before the dump: writes while it starts count as after it
     meter = Meter("backup", progress)
     temp = catalogue.temp_name(folder)
     try:
@@ -164,7 +168,7 @@ def create_backup(alias: str, *, directory: str | Path | None = None, label: str
             id=backup_id, created_at=created, alias=alias, vendor=vendor, database=_database_label(settings),
             server_version=version, tool_versions=versions, format=fmt, compression=compression, size=size,
             sha256=digest, applied_migrations=applied, label=label, duration_s=round(time.monotonic() - started, 3),
-            pilot_version=__version__, directory=folder)
+            pilot_version=__version__, write_position=where, directory=folder)
         catalogue.publish(temp, manifest.path)
         try:
             catalogue.write_manifest(manifest)
@@ -238,15 +242,37 @@ def _resolve_target(connection: Any, alias: str, target: str | None, manifest: M
     return _Target(None, state.database_settings(alias, target), create=True)
 
 
+def writes_since_backup(manifest: Manifest, *, alias: str, target_database: str | None = None,
+                        since: position.WriteWatch | None = None) -> position.WritesSince | None:
+    """What the database a restore would replace got written since the backup (or since `since`).
+
+    None when the restore goes into a new database (nothing to lose). With
+    `since` (a deploy's watch taken right before it applied), the position is
+    the watch's and the watching connection's own writes do not count.
+    """
+    connection = _connect(alias)
+    if connection.vendor != manifest.vendor:
+        raise RestoreTargetError(f"Backup {manifest.id} is of a {manifest.vendor} database but alias {alias!r}"
+                                 f" is {connection.vendor}.", hint="Pass --database with an alias of that vendor.")
+    target = _resolve_target(connection, alias, target_database, manifest)
+    if target.alias is None:
+        return None
+    if since is not None and target.alias == since.connection.alias:
+        return position.writes_since(since.connection, since.position, own=since.own)
+    return position.writes_since(connections[target.alias], manifest.write_position)
+
+
 def restore_backup(manifest: Manifest, *, alias: str, target_database: str | None = None, jobs: int = 1,
                    progress: ProgressCallback | None = None, no_owner: bool = False,
-                   lock_wait: float | None = DEFAULT_LOCK_WAIT) -> RestoreResult:
+                   lock_wait: float | None = DEFAULT_LOCK_WAIT, discard_writes: bool = False,
+                   since: position.WriteWatch | None = None) -> RestoreResult:
     """Put a backup back into `alias` (or into `target_database`: another alias, or a new database).
 
-    Refuses a backup whose checksum, size or format check fails before
-    touching anything. Afterwards the database holds exactly the backup's
-    tables; the result says which migrations are applied there and which the
-    code has that it lacks.
+    Refuses, before touching anything, a backup whose checksum, size or format
+    check fails, and (unless `discard_writes`) a restore that would throw away
+    writes made since the backup, or since `since` (E5), or cannot tell.
+    Afterwards the database holds exactly the backup's tables; the result says
+    which migrations are applied there and which the code has that it lacks.
     """
     started = time.monotonic()
     connection = _connect(alias)
@@ -256,6 +282,12 @@ def restore_backup(manifest: Manifest, *, alias: str, target_database: str | Non
     target = _resolve_target(connection, alias, target_database, manifest)
     server_major = state.server_major(connection) if manifest.vendor == "postgresql" else None
     found, toc = _check_archive(manifest, server_major)
+    lost = writes_since_backup(manifest, alias=alias, target_database=target_database, since=since)
+    if since is not None:
+        since.stop()
+    if lost is not None and lost.changed is not False and not discard_writes:
+        raise DiscardWritesRequiredError(manifest.id, f"alias {target.alias!r}", lost.summary,
+                                         known=lost.changed is True)
     meter = Meter("restore", progress, total=manifest.size)
     dropped: list[str] = []
     if target.create and manifest.vendor != "sqlite":
@@ -291,7 +323,7 @@ def restore_backup(manifest: Manifest, *, alias: str, target_database: str | Non
         with state.temporary_alias(target.settings) as restored:
             now = state.migration_state(restored)
     return RestoreResult(manifest.id, target.alias or alias, str(target.settings["NAME"]), target.create, now,
-                         dropped, round(time.monotonic() - started, 3))
+                         dropped, round(time.monotonic() - started, 3), lost)
 
 
 def verify_backup(manifest: Manifest, alias: str, *, progress: ProgressCallback | None = None) -> VerifyReport:

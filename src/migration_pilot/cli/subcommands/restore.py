@@ -1,8 +1,10 @@
 """`pilot restore ID`: put a backup back and say which migration state the database is now at.
 
-Refuses a backup whose checksum does not match; asks for confirmation unless
---yes (and refuses with exit 2 when nobody can answer). Exit 1 when the
-restore failed or the backup is corrupt.
+Refuses a backup whose checksum does not match; refuses (exit 2) a restore
+that would throw away writes made since the backup unless --discard-writes
+(--yes does not imply it); asks for confirmation unless --yes (and refuses
+with exit 2 when nobody can answer). Exit 1 when the restore failed or the
+backup is corrupt.
 """
 
 from __future__ import annotations
@@ -32,14 +34,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="PostgreSQL: fail when a table lock is not granted within this time.")
     parser.add_argument("--storage", help="Fetch the backup from this settings.STORAGES backend first.")
     parser.add_argument("--yes", action="store_true", help="Do not ask for confirmation.")
+    parser.add_argument("--discard-writes", action="store_true",
+                        help="Restore even though the database was written since the backup (or it cannot be told):"
+                             " those writes are lost.")
     parser.add_argument("--format", choices=["text", "json"], default="text", dest="output_format")
 
 
 def run(options: dict[str, Any], streams: Streams) -> int:
     """Find, confirm, restore, report."""
-    from migration_pilot.backup import find_backup, restore_backup
+    from migration_pilot.backup import find_backup, restore_backup, writes_since_backup
     from migration_pilot.backup.catalogue import list_backups, resolve_directory
-    from migration_pilot.backup.errors import BadOptionError, ConfirmationRequiredError
+    from migration_pilot.backup.errors import BadOptionError, ConfirmationRequiredError, DiscardWritesRequiredError
     from migration_pilot.cli.subcommands.backup import ProgressDisplay, stdin_is_tty
     from migration_pilot.pipeline.durations import parse_duration
 
@@ -55,6 +60,12 @@ def run(options: dict[str, Any], streams: Streams) -> int:
     where = f"new database {options['target']!r}" if options.get("target") else f"alias {alias!r}"
     action = (f"restore backup {manifest.id} ({manifest.created_at:%Y-%m-%d %H:%M:%S} UTC"
               f"{', ' + manifest.label if manifest.label else ''}) into {where}, replacing its data")
+    discard = bool(options.get("discard_writes"))
+    lost = writes_since_backup(manifest, alias=alias, target_database=options.get("target"))
+    if lost is not None and lost.changed is not False:
+        if not discard:
+            raise DiscardWritesRequiredError(manifest.id, where, lost.summary, known=lost.changed is True)
+        action += f" and discarding what was written since ({lost.summary})"
     if not options.get("yes"):
         if not stdin_is_tty():
             raise ConfirmationRequiredError(action)
@@ -66,19 +77,24 @@ def run(options: dict[str, Any], streams: Streams) -> int:
     with ProgressDisplay(streams) as progress:
         result = restore_backup(manifest, alias=alias, target_database=options.get("target"), jobs=options["jobs"],
                                 progress=progress, no_owner=bool(options.get("no_owner")),
-                                lock_wait=parse_duration(options["lock_wait"], source="--lock-wait") or None)
+                                lock_wait=parse_duration(options["lock_wait"], source="--lock-wait") or None,
+                                discard_writes=discard)
+    discarded = result.discarded
     state = result.state
     if options.get("output_format") == "json":
         streams.out.write(json.dumps({
             "backup_id": result.backup_id, "alias": result.alias, "database": result.database,
             "created_database": result.created_database, "duration_s": result.duration_s,
             "dropped": result.dropped, "applied": [list(k) for k in state.applied],
+            "writes_since_backup": discarded.to_dict() if discarded else None,
             "pending": [list(k) for k in state.pending], "unknown": [list(k) for k in state.unknown],
         }, indent=2) + "\n")
         return EXIT_OK
     out = streams.out
     out.write(f"Restored backup {result.backup_id} into {result.alias} (database {result.database})"
               f" in {result.duration_s:.1f}s.\n")
+    if discarded is not None and discarded.changed is not False:
+        out.write(f"Discarded what was written since the backup (--discard-writes): {discarded.summary}.\n")
     if result.dropped:
         out.write(f"Dropped {len(result.dropped)} relation(s) the backup does not have: {', '.join(result.dropped)}.\n")
     out.write("Migration state now:\n")
