@@ -51,6 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--blocker-wait", help="How long to wait for sessions holding locks on planned"
                         " tables before going on under the lock timeout (default 10s).")
     parser.add_argument("--on-failure", choices=["rollback", "restore", "stop"], default="rollback")
+    parser.add_argument("--discard-writes", action="store_true",
+                        help="With --on-failure restore: restore even if other sessions wrote since the apply started"
+                        " (those writes are lost). Without it such a restore is refused (exit 4).")
     parser.add_argument("--no-verify", action="store_true", help="Skip the post-apply schema verification.")
     parser.add_argument("--check", action="append", default=[], metavar="CMD", dest="checks",
                         help="Post-deploy check run after verify (repeatable; split like a shell, no shell), e.g."
@@ -101,6 +104,7 @@ def build_options(options: dict[str, Any], *, kind: str = "deploy") -> Any:
         wait=parse_duration(options.get("wait") or "30s", source="--wait"),
         blocker_wait=parse_duration(options.get("blocker_wait") or "10s", source="--blocker-wait"),
         on_failure=options.get("on_failure") or "rollback",
+        discard_writes=bool(options.get("discard_writes")),
         verify=not options.get("no_verify"),
         checks=[command for command in options.get("checks") or [] if parse_check(command)],
         check_timeout=parse_duration(options.get("check_timeout") or "120s", source="--check-timeout"),
