@@ -62,7 +62,7 @@ def test_prune_without_rules_uses_the_retention_setting(tmp_path, settings):
     recent = make_backup(tmp_path / "b", age=age - timedelta(minutes=30), suffix="000001")  # 30 min old
     older = make_backup(tmp_path / "b", age=age + timedelta(hours=2), suffix="000002")  # 2 h old
 
-    out, code = run_backups(tmp_path / "b", "--prune")
+    out, code = run_backups(tmp_path / "b", "--prune", "--yes")
 
     assert code == 0
     assert older.id in out and recent.id not in out

@@ -329,8 +329,8 @@ def delete_backup(manifest: Manifest) -> None:
 
 
 def prune_backups(directory: str | Path | None, keep: int | None, older_than: timedelta | None,
-                  *, now: datetime | None = None) -> list[Manifest]:
-    """Delete the backups no retention rule keeps; return them.
+                  *, now: datetime | None = None, dry_run: bool = False) -> list[Manifest]:
+    """Delete the backups no retention rule keeps (with `dry_run`, only say which); return them.
 
     A backup is kept when it is one of the `keep` newest of its alias, or when
     it is younger than `older_than`. With both rules, a backup must fail both
@@ -348,6 +348,7 @@ def prune_backups(directory: str | Path | None, keep: int | None, older_than: ti
         kept_by_age = older_than is not None and moment - manifest.created_at < older_than
         if not kept_by_count and not kept_by_age:
             doomed.append(manifest)
-    for manifest in doomed:
-        delete_backup(manifest)
+    if not dry_run:
+        for manifest in doomed:
+            delete_backup(manifest)
     return doomed

@@ -101,7 +101,7 @@ class RestoreTargetError(_ProblemWithHint, ValueError):
 
 
 class ConfirmationRequiredError(PilotError, PermissionError):
-    """A destructive restore needs consent: --yes, or an answer on a terminal."""
+    """A destructive restore or prune needs consent: --yes, or an answer on a terminal."""
 
     exit_code = 2
 

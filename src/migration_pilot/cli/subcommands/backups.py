@@ -25,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              " the runbook's pre-deploy retention).")
     parser.add_argument("--keep", type=int, help="With --prune: keep this many newest backups per alias.")
     parser.add_argument("--older-than", help="With --prune: delete backups older than this (e.g. 24h, 7d).")
+    parser.add_argument("--yes", action="store_true", help="With --prune: delete without asking (needed when"
+                        " stdin is not a terminal).")
+    parser.add_argument("--dry-run", action="store_true", help="With --prune: only list what would be deleted.")
     parser.add_argument("--verify", metavar="ID",
                         help="Restore backup ID into a scratch database and compare it with the live database"
                              " (exit 1 when it does not restore or differs).")
@@ -62,6 +65,28 @@ def run(options: dict[str, Any], streams: Streams) -> int:
         older = parse_age(options["older_than"]) if options.get("older_than") else None
         if keep is None and older is None:
             older = default_retention()
+        doomed = prune_backups(directory, keep, older, dry_run=True)
+        if options.get("dry_run"):
+            streams.out.write(f"Would delete {len(doomed)} backup(s) from {directory}"
+                              + (": " + ", ".join(m.id for m in doomed) if doomed else "") + ".\n")
+            return EXIT_OK
+        if doomed and not options.get("yes"):
+            from migration_pilot.backup.errors import ConfirmationRequiredError
+            from migration_pilot.cli.subcommands.backup import stdin_is_tty
+
+            names = ", ".join(m.id for m in doomed[:5]) + (", ..." if len(doomed) > 5 else "")
+            action = f"delete {len(doomed)} backup(s) ({names})"
+            if not stdin_is_tty():
+                raise ConfirmationRequiredError(action)
+            streams.err.write(f"About to {action}. Type 'yes' to go on: ")
+            streams.err.flush()
+            try:
+                answer = input().strip().lower()
+            except EOFError:
+                answer = ""
+            if answer != "yes":
+                streams.err.write("Nothing was deleted.\n")
+                return 2
         deleted = prune_backups(directory, keep, older)
         if options.get("output_format") == "json":
             streams.out.write(json.dumps({"deleted": [m.to_dict() for m in deleted]}, indent=2) + "\n")
