@@ -1,15 +1,23 @@
 """One walk of the graph collecting, per operation, its SQL both ways, locks and plain-word facts.
 
 The walk follows `migrate` on an empty database: one ProjectState advanced in
-place in plan order, as analysis/walk.py does, but rendered (Django's schema
-editor needs model classes) from the first migration that is documented on;
-the migrations before it only move the state, unrendered. For each operation
-the state before it is cloned, the operation moves the walk state on, and
+place in plan order, as analysis/walk.py does, never rendered. Django's schema
+editor needs model classes, so for each documented operation only the models
+it reaches are rendered: the models it names, the models their relation
+fields and bases point to (transitively, so the rendering is complete), and,
+where Django's schema editor follows incoming foreign keys (a changed primary
+key or unique field, a renamed model), the models pointing at it. The state
+after the operation is that small state moved on by the operation itself.
+Django's executor renders every model and re-renders every related model
+after each operation, which on a project like wagtail costs several times
+the whole lint; rendering a few models per operation does not. An operation
+this module does not know (a custom class) gets the whole state rendered.
+
 Django's schema editor, in collect-SQL mode on docgen/offline.py's backend,
-writes `database_forwards(before, after)` and `database_backwards(after,
-before)`. That is what `sqlmigrate` and `sqlmigrate --backwards` print, one
-operation at a time so one operation Django cannot write offline does not
-hide the SQL of the others.
+then writes `database_forwards(before, after)` and `database_backwards(after,
+before)`: what `sqlmigrate` and `sqlmigrate --backwards` print, one operation
+at a time so one operation Django cannot write offline does not hide the SQL
+of the others.
 """
 
 from __future__ import annotations
@@ -22,13 +30,14 @@ from django.db import migrations as dj_migrations
 from django.db.migrations.state import ProjectState
 
 import migration_pilot.docgen.words as words
+from migration_pilot.analysis.schema import related_model_key
 from migration_pilot.analysis.walk import plan_order
 from migration_pilot.backends import BackendProfile
 from migration_pilot.exceptions import MigrationLoadError
 from migration_pilot.loader import LoadedGraph
 from migration_pilot.plan.locks import LockImpact
 from migration_pilot.plan.operation_locks import operation_locks
-from migration_pilot.types import MigrationKey
+from migration_pilot.types import MigrationKey, ModelKey
 
 
 @dataclass(slots=True)
@@ -68,16 +77,12 @@ def collect(loaded: LoadedGraph, wanted: Callable[[MigrationKey], bool], connect
     """Facts for every operation of the migrations `wanted` accepts; `connection` None: no SQL."""
     state = ProjectState(real_apps=set(loaded.loader.unmigrated_apps))
     found: OperationFactsByMigration = {}
-    rendered = False
     for key in plan_order(loaded):
         migration = loaded.graph.nodes[key]
         if not wanted(key):
             for index, operation in enumerate(migration.operations):
                 _forwards(operation, key, index, state)
             continue
-        if not rendered:
-            state.apps  # noqa: B018 - render once; state_forwards then keeps the models up to date
-            rendered = True
         found[key] = [_operation(connection, profile, key, index, operation, state)
                       for index, operation in enumerate(migration.operations)]
     return found
@@ -102,14 +107,101 @@ def _operation(connection: Any, profile: BackendProfile, key: MigrationKey, inde
         description = type(operation).__name__
     reversible = bool(getattr(operation, "reversible", True))
     locks = operation_locks(operation, app_label, state, profile)
-    before = state.clone()
+    before = _subset(state, operation, app_label)
     _forwards(operation, key, index, state)
+    if before.models:
+        # Rendered once; the state after is its clone moved on by the operation, which re-renders
+        # only the models the operation changed (what migrate does), not the whole subset again.
+        before.apps  # noqa: B018
+    after = before.clone()
+    _forwards(operation, key, index, after)
     facts = OperationFacts(index, type(operation).__name__, description, reversible, locks,
-                           _sql(connection, operation, app_label, before, state, backwards=False),
-                           _sql(connection, operation, app_label, before, state, backwards=True))
-    said = words.describe(operation, app_label, before, state, connection, profile.vendor)
+                           _sql(connection, operation, app_label, before, after, backwards=False),
+                           _sql(connection, operation, app_label, before, after, backwards=True))
+    said = words.describe(operation, app_label, before, after, connection, profile.vendor)
     facts.changes, facts.rollback, facts.checks = said.changes, said.rollback, said.checks
     return facts
+
+
+def _subset(state: ProjectState, operation: Any, app_label: str) -> ProjectState:
+    """A copy of `state` holding only the models `operation` reaches (all of them when unsure)."""
+    from migration_pilot.lint.sqlgen import _closure
+
+    start = _reached(operation, app_label, state)
+    keys = _closure(state, sorted(start)) if start is not None else None
+    if keys is None:
+        return state.clone()
+    return ProjectState(models={k: state.models[k].clone() for k in keys if k in state.models},
+                        real_apps=state.real_apps)
+
+
+def _field_targets(fld: Any, app_label: str) -> set[ModelKey]:
+    found = set()
+    target = related_model_key(fld, app_label)
+    if target is not None:
+        found.add(target)
+    through = getattr(getattr(fld, "remote_field", None), "through", None)
+    if isinstance(through, str) and "." in through:
+        app, name = through.split(".", 1)
+        found.add((app, name.lower()))
+    return found
+
+
+def _referrers(state: ProjectState, target: ModelKey) -> set[ModelKey]:
+    """Models with a relation field pointing at `target` (whose schema Django may rewrite with it)."""
+    return {key for key, model in state.models.items()
+            if any(related_model_key(f, key[0]) == target for f in model.fields.values())}
+
+
+def _referenced_field(state: ProjectState, key: ModelKey, name: str, new_field: Any = None) -> bool:
+    model = state.models.get(key)
+    old = model.fields.get(name) if model is not None else None
+    return any(getattr(f, "primary_key", False) or getattr(f, "unique", False) for f in (old, new_field) if f)
+
+
+def _reached(operation: Any, app_label: str, state: ProjectState) -> set[ModelKey] | None:
+    """Models `operation` needs rendered, before closure; None: this module cannot tell."""
+    ops = dj_migrations
+    if isinstance(operation, ops.RunSQL | ops.RunPython):
+        return set()
+    if isinstance(operation, ops.SeparateDatabaseAndState):
+        found: set[ModelKey] = set()
+        for inner in operation.database_operations:
+            reached = _reached(inner, app_label, state)
+            if reached is None:
+                return None
+            found |= reached
+        return found
+    if isinstance(operation, ops.CreateModel):
+        found = set()
+        for _name, fld in operation.fields:
+            found |= _field_targets(fld, app_label)
+        for base in operation.bases:
+            if isinstance(base, str) and "." in base:
+                app, name = base.split(".", 1)
+                found.add((app, name.lower()))
+        return found
+    if isinstance(operation, ops.RenameModel):
+        key = (app_label, operation.old_name_lower)
+        return {key} | _referrers(state, key)
+    if isinstance(operation, ops.AddField | ops.RemoveField | ops.AlterField | ops.RenameField):
+        key = (app_label, operation.model_name_lower)
+        found = {key}
+        new_field = getattr(operation, "field", None)
+        if new_field is not None:
+            found |= _field_targets(new_field, app_label)
+        name = operation.old_name if isinstance(operation, ops.RenameField) else operation.name
+        if isinstance(operation, ops.AlterField | ops.RenameField) and _referenced_field(state, key, name, new_field):
+            found |= _referrers(state, key)
+        return found
+    if isinstance(operation, ops.AddIndex | ops.RemoveIndex | ops.RenameIndex | ops.AddConstraint
+                  | ops.RemoveConstraint):
+        return {(app_label, operation.model_name_lower)}
+    if isinstance(operation, ops.DeleteModel | ops.AlterModelTable | ops.AlterUniqueTogether
+                  | ops.AlterIndexTogether | ops.AlterModelOptions | ops.AlterModelManagers
+                  | ops.AlterOrderWithRespectTo):
+        return {(app_label, operation.name_lower)}
+    return None
 
 
 def _sql(connection: Any, operation: Any, app_label: str, before: ProjectState, after: ProjectState,
@@ -125,6 +217,9 @@ def _sql(connection: Any, operation: Any, app_label: str, before: ProjectState, 
         return Sql(note="not SQL: this operation cannot be written as SQL")
     if connection is None:
         return Sql(note="no SQL: this database's driver is not installed here")
+    # Django's RenameModel/RenameIndex backwards swap their names, run forwards and swap back, with
+    # no `finally`: an offline failure in between would leave the operation renamed for good.
+    saved = dict(vars(operation))
     try:
         with connection.schema_editor(collect_sql=True, atomic=False) as editor:
             if backwards:
@@ -133,6 +228,8 @@ def _sql(connection: Any, operation: Any, app_label: str, before: ProjectState, 
                 operation.database_forwards(app_label, editor, before, after)
     except Exception as exc:  # the schema editor wanted the live database (a constraint name, say)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        vars(operation).clear()
+        vars(operation).update(saved)
         return Sql(note=f"needs the live database: Django's schema editor failed offline"
                         f" ({type(exc).__name__}: {first[:200]}); run 'manage.py sqlmigrate' on a migrated database")
     statements = tuple(str(s) for s in editor.collected_sql)
