@@ -533,3 +533,22 @@ def test_rollback_runs_the_reverse_in_its_online_form(pg_project):
     assert "online: build index amount_idx on shop_invoice concurrently" in out, out
     assert 'CREATE INDEX "amount_idx"' not in statements  # never the blocking build
     assert _catalog(server, name)[1].get("amount_idx") is True  # valid
+
+
+def test_rollback_behind_a_long_reader_retries_its_lock_timeouts(pg_project):
+    """The reverse needs ACCESS EXCLUSIVE (DROP COLUMN): it times out behind the reader and retries, never queues."""
+    project, server, name, _log = pg_project
+    _with_note_column(project, server, name)
+
+    with admin_connection(server, name) as reader:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM shop_invoice")  # holds ACCESS SHARE until it ends
+        rollback = project.start("rollback", "--no-backup", "--accept-data-loss", "--blocker-wait", "0",
+                                 "--retry-delay", "200ms")
+        time.sleep(2)
+        reader.execute("COMMIT")
+        out, err = rollback.communicate(timeout=120)
+
+    assert rollback.returncode == 0, out + err
+    assert "lock timeout on shop.0003_note; retry 1 in" in out
+    assert "note" not in _catalog(server, name)[2]

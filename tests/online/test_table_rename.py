@@ -79,9 +79,7 @@ def test_table_rename_goes_back_with_rollback(postgresql_server, tmp_path, scrat
         assert project.run("makesafe", "shop", "0002", "--vendor", "postgresql").code == 0
         assert project.deploy("--phase", "pre").code == 0
 
-        back = project.run("rollback", "--no-backup", "--accept-data-loss")
-        if back.code == 2 and "accept-data-loss" in back.err:  # before rollback consent existed
-            back = project.run("rollback", "--no-backup")
+        back = project.run("rollback", "--no-backup")  # an exact reverse: no consent needed
         with admin_connection(postgresql_server, name) as conn:
             kinds = dict(conn.execute("SELECT relname, relkind FROM pg_class WHERE relname IN ('shop_invoice',"
                                       " 'shop_bill')").fetchall())

@@ -31,8 +31,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         " or asked about on a terminal.")
     parser.add_argument("--no-backup", action="store_true")
     parser.add_argument("--backup-dir")
-    parser.add_argument("--lock-timeout")
+    parser.add_argument("--lock-timeout", help="Per statement, as for deploy (default: PostgreSQL 100ms, MySQL 1s,"
+                        " SQLite 5s).")
     parser.add_argument("--statement-timeout")
+    parser.add_argument("--lock-wait-budget", help="How long to keep retrying lock timeouts (default 5min).")
+    parser.add_argument("--retries", type=int, help="At most this many retries after a lock timeout.")
+    parser.add_argument("--retry-delay", help="First backoff delay, doubled each retry up to 10s (default 1s).")
+    parser.add_argument("--blocker-wait", help="How long to wait for sessions holding locks on the tables before"
+                        " going on under the lock timeout (default 10s).")
+    parser.add_argument("--no-online", dest="online", action="store_false",
+                        help="Run every reverse statement as Django writes it (PostgreSQL: no online form).")
     parser.add_argument("--wait")
     parser.add_argument("--dry-run", action="store_true")
     parser.add_argument("--metrics-file")
