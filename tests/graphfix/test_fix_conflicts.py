@@ -100,8 +100,24 @@ def test_refuses_when_a_moved_migration_is_applied(tmp_path):
     result = project.run("fix-conflicts")
 
     assert result.code == 1
-    assert "Cannot move shop.0002_paid, shop.0003_due: applied in database 'default'" in result.err
+    assert result.err == ("error: Cannot move shop.0002_paid, shop.0003_due: applied in database 'default'. Unapply"
+                          " it there from a checkout of the branch without the merge ('manage.py migrate shop"
+                          " 0001_initial'), or run 'pilot fix-conflicts shop --merge' to keep it where it is.\n")
     assert project.files() == before
+
+
+def test_following_the_refusals_advice_makes_the_move_possible(tmp_path):
+    project = sqlite_project(tmp_path)
+    two_branches(project, before_merge=lambda p: p.django("migrate", "--noinput"))
+    assert project.run("fix-conflicts").code == 1
+    project.git("checkout", "-q", "HEAD^1")  # the branch without the merge
+
+    assert project.django("migrate", "shop", "0001_initial", "--noinput").code == 0
+    project.git("checkout", "-q", "feature")
+    result = project.run("fix-conflicts")
+
+    assert result.code == 0, result.err
+    assert_linear_and_migrates(project)
 
 
 def test_merge_writes_djangos_merge_migration(tmp_path):

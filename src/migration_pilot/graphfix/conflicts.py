@@ -142,6 +142,8 @@ def plan_rebase(loader: MigrationLoader, app: str, leaves: Sequence[str], *, bas
     moved = own[choice.branch[1]]
     main_only = own[choice.main[1]]
 
+    forks = sorted(p.key[1] for p in graph.node_map[moved[0]].parents if p.key[0] == app and p.key not in moved)
+    fork = forks[-1] if forks else "zero"
     for state in databases:
         if state.applied is None:
             continue
@@ -149,8 +151,8 @@ def plan_rebase(loader: MigrationLoader, app: str, leaves: Sequence[str], *, bas
         if applied:
             names = ", ".join(f"{a}.{n}" for a, n in applied)
             raise RebaseRefusedError(
-                f"Cannot move {names}: applied in database {state.label}. Unapply it there"
-                f" ('manage.py migrate {app} {moved[0][1].split('_')[0]}' goes back before the branch), or run"
+                f"Cannot move {names}: applied in database {state.label}. Unapply it there from a checkout"
+                f" of the branch without the merge ('manage.py migrate {app} {fork}'), or run"
                 f" 'pilot fix-conflicts {app} --merge' to keep it where it is.")
     branch_fields = {k: touched(loader.disk_migrations[k].operations, app) for k in moved}
     main_fields = {k: touched(loader.disk_migrations[k].operations, app) for k in main_only}
