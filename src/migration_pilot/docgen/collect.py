@@ -83,8 +83,12 @@ def collect(loaded: LoadedGraph, wanted: Callable[[MigrationKey], bool], connect
             for index, operation in enumerate(migration.operations):
                 _forwards(operation, key, index, state)
             continue
-        found[key] = [_operation(connection, profile, key, index, operation, state)
-                      for index, operation in enumerate(migration.operations)]
+        facts = []
+        previous: ProjectState | None = None
+        for index, operation in enumerate(migration.operations):
+            fact, previous = _operation(connection, profile, key, index, operation, state, previous)
+            facts.append(fact)
+        found[key] = facts
     return found
 
 
@@ -99,7 +103,8 @@ def _forwards(operation: Any, key: MigrationKey, index: int, state: ProjectState
 
 
 def _operation(connection: Any, profile: BackendProfile, key: MigrationKey, index: int, operation: Any,
-               state: ProjectState) -> OperationFacts:
+               state: ProjectState, previous: ProjectState | None) -> tuple[OperationFacts, ProjectState]:
+    """The operation's facts, and the (rendered) subset after it, which the next operation may start from."""
     app_label = key[0]
     try:
         description = str(operation.describe())
@@ -107,7 +112,7 @@ def _operation(connection: Any, profile: BackendProfile, key: MigrationKey, inde
         description = type(operation).__name__
     reversible = bool(getattr(operation, "reversible", True))
     locks = operation_locks(operation, app_label, state, profile)
-    before = _subset(state, operation, app_label)
+    before = _subset(state, operation, app_label, previous)
     _forwards(operation, key, index, state)
     if before.models:
         # Rendered once; the state after is its clone moved on by the operation, which re-renders
@@ -120,18 +125,25 @@ def _operation(connection: Any, profile: BackendProfile, key: MigrationKey, inde
                            _sql(connection, operation, app_label, before, after, backwards=True))
     said = words.describe(operation, app_label, before, after, connection, profile.vendor)
     facts.changes, facts.rollback, facts.checks = said.changes, said.rollback, said.checks
-    return facts
+    return facts, after
 
 
-def _subset(state: ProjectState, operation: Any, app_label: str) -> ProjectState:
-    """A copy of `state` holding only the models `operation` reaches (all of them when unsure)."""
+def _subset(state: ProjectState, operation: Any, app_label: str, previous: ProjectState | None) -> ProjectState:
+    """A copy of `state` holding only the models `operation` reaches (all of them when unsure).
+
+    When the previous operation of the migration left exactly these models (as it does for a run
+    of operations on one model), its rendered state after is this one's state before, as is.
+    """
     from migration_pilot.lint.sqlgen import _closure
 
     start = _reached(operation, app_label, state)
     keys = _closure(state, sorted(start)) if start is not None else None
     if keys is None:
         return state.clone()
-    return ProjectState(models={k: state.models[k].clone() for k in keys if k in state.models},
+    wanted = {k for k in keys if k in state.models}
+    if previous is not None and wanted and set(previous.models) == wanted:
+        return previous
+    return ProjectState(models={k: state.models[k].clone() for k in sorted(wanted)},
                         real_apps=state.real_apps)
 
 
@@ -162,11 +174,13 @@ def _referenced_field(state: ProjectState, key: ModelKey, name: str, new_field: 
 def _reached(operation: Any, app_label: str, state: ProjectState) -> set[ModelKey] | None:
     """Models `operation` needs rendered, before closure; None: this module cannot tell."""
     ops = dj_migrations
-    if isinstance(operation, ops.RunSQL | ops.RunPython):
+    if isinstance(operation, ops.RunPython):
         return set()
-    if isinstance(operation, ops.SeparateDatabaseAndState):
+    if isinstance(operation, ops.RunSQL | ops.SeparateDatabaseAndState):
+        # The state operations move the state after on, so the models they name must be there too.
+        inners = [*getattr(operation, "database_operations", ()), *operation.state_operations]
         found: set[ModelKey] = set()
-        for inner in operation.database_operations:
+        for inner in inners:
             reached = _reached(inner, app_label, state)
             if reached is None:
                 return None
