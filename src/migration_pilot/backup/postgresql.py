@@ -88,8 +88,12 @@ def _hint(stderr: str) -> str:
     return "Nothing was kept under a final name."
 
 
-def check_archive(path: Path, fmt: str, found: Tools) -> list[str]:
-    """The archive's table of contents; refuses anything pg_restore cannot read (G5)."""
+def check_archive(path: Path, fmt: str, found: Tools, *, full: bool = False) -> list[str]:
+    """The archive's table of contents; refuses anything pg_restore cannot read (G5).
+
+    With `full`, pg_restore also reads every data block to nowhere (--file=/dev/null), so an archive
+    truncated or damaged after its table of contents is refused before a restore touches the target (G2).
+    """
     if fmt == "pg-custom":
         with open(path, "rb") as handle:
             if handle.read(5) != b"PGDMP":
@@ -100,10 +104,18 @@ def check_archive(path: Path, fmt: str, found: Tools) -> list[str]:
                                  hint="Refusing to restore it.")
     done = subprocess.run([str(found.pg_restore), "--list", str(path)], capture_output=True, text=True,
                           env=tools.pg_env({}), check=False)
+    toc = done.stdout.splitlines()
+    if done.returncode == 0 and full:
+        done = subprocess.run([str(found.pg_restore), "--file=/dev/null", str(path)], capture_output=True, text=True,
+                              env=tools.pg_env({}), check=False)
     if done.returncode != 0:
         first = (done.stderr.strip().splitlines() or ["unreadable"])[0]
-        raise CorruptBackupError(f"pg_restore cannot read {path.name}: {first}", hint="Refusing to restore it.")
-    return done.stdout.splitlines()
+        hint = "Refusing to restore it."
+        if "unsupported version" in done.stderr:
+            hint = (f"It was made by a newer pg_dump than this pg_restore ({found.versions.get('pg_restore', '?')});"
+                    " install the newer PostgreSQL client tools to restore it. Refusing to restore it.")
+        raise CorruptBackupError(f"pg_restore cannot read {path.name}: {first}", hint=hint)
+    return toc if full else done.stdout.splitlines()
 
 
 def archived_relations(toc: list[str]) -> set[tuple[str, str]]:

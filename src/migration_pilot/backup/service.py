@@ -202,7 +202,7 @@ def _check_archive(manifest: Manifest, server_major: int | None) -> Any:
     if manifest.vendor == "postgresql":
         assert server_major is not None
         found = postgresql.find_tools(server_major, restore=True)
-        return found, postgresql.check_archive(manifest.path, manifest.format, found)
+        return found, postgresql.check_archive(manifest.path, manifest.format, found, full=True)
     if manifest.vendor == "sqlite":
         sqlite.check_archive(manifest.path)
         return None, []

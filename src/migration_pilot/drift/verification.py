@@ -33,6 +33,7 @@ from migration_pilot.drift.explain import explain, origins
 from migration_pilot.drift.history import history_differences
 from migration_pilot.drift.model import Catalog
 from migration_pilot.drift.models_vs_migrations import model_differences
+from migration_pilot.drift.sequences import sequence_differences
 from migration_pilot.drift.shadow import Progress, ShadowUnavailable, applied_plan, build_shadow_catalog
 from migration_pilot.drift.state import state_catalog, unmanaged_tables
 
@@ -99,6 +100,11 @@ def verify(alias: str = "default", *, against: str | None = None, use_cache: boo
         differences = _kept_defaults_expected(alias, differences)
         if against is None:
             differences = _edited_files_named(alias, loader, differences)
+    if against is None:  # sequences behind their table's data: the next INSERT would fail (G3)
+        try:
+            differences = [*differences, *sequence_differences(live)]
+        except DatabaseError as exc:
+            raise CatalogReadError(alias, _first_line(exc)) from exc
     return VerifyResult(alias=alias, reference=reference, cached=cached, differences=tuple(differences),
                         history=tuple(history), models=tuple(models), notes=tuple(notes), vendor=live.vendor,
                         applied=len(plan.migrations), tables=len(actual.tables),
