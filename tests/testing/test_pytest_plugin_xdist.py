@@ -38,3 +38,26 @@ def test_two_workers_on_postgresql_each_with_its_own_database(postgresql_server,
     assert set(where) == {"gw0", "gw1"}, where
     assert where["gw0"] != where["gw1"] and all(re.search(rf"{name}.*_gw\d$", db) for db in where.values())
     assert _leftovers(postgresql_server, name) == []
+
+
+def test_reuse_db_twice_then_create_db_on_postgresql(postgresql_server, tmp_path):
+    """--reuse-db keeps the test database between runs (and only it); the second run meets a correct schema."""
+    name = f"mpr_{tmp_path.name[-12:].lower().replace('-', '_')}"
+    project = write_project(tmp_path, postgresql_server.django_settings(name), SUITES)
+
+    try:
+        first = run_pytest(project, "--reuse-db")
+        kept = _leftovers(postgresql_server, name)
+        second = run_pytest(project, "--reuse-db")
+        recreated = run_pytest(project, "--create-db")
+    finally:
+        from tests.databases import admin_connection
+
+        with admin_connection(postgresql_server) as conn:
+            conn.autocommit = True
+            conn.execute(f'DROP DATABASE IF EXISTS "test_{name}"')
+
+    assert first.outcomes() == EXPECTED, first.output[-4000:]
+    assert kept == [f"test_{name}"]  # the reused test database, no snapshot beside it
+    assert second.outcomes() == EXPECTED, second.output[-4000:]
+    assert recreated.outcomes() == EXPECTED, recreated.output[-4000:]
