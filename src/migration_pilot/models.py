@@ -11,11 +11,12 @@ from django.db import models
 
 
 class DeployRun(models.Model):
-    """One `pilot deploy` or `pilot rollback` against one database alias."""
+    """One `pilot deploy`, `pilot rollback` or `pilot restore` against one database alias."""
 
     class Kind(models.TextChoices):
         DEPLOY = "deploy"
         ROLLBACK = "rollback"
+        RESTORE = "restore"
 
     class Outcome(models.TextChoices):
         RUNNING = "running"

@@ -141,6 +141,36 @@ def rerecord_run(alias: str, run: Any, migration_runs: Sequence[Any]) -> Any:
     return new_run
 
 
+def record_restore(alias: str, backup_id: str, *, note: str = "") -> tuple[Any, list[int]] | None:
+    """Record a finished restore as a run of its own, written into the restored history.
+
+    The restored history is the one of the backup's moment: a deploy or
+    rollback that was running when the backup was taken comes back as
+    `running`. It never resumes: it is closed here as superseded by this
+    restore, so the next deploy neither reports it as interrupted nor
+    "completes" it. Returns (the restore's run, ids of the runs closed), or
+    None when the restored database has no usable history tables.
+    """
+    from migration_pilot.models import DeployRun
+
+    try:
+        if not readable(alias):
+            return None
+    except Exception:  # history tables of an older release of this tool: not ours to migrate here
+        return None
+    run = start_run(alias, DeployRun.Kind.RESTORE, [], {"note": note} if note else {})
+    run.backup_id = backup_id
+    finish_run(run, DeployRun.Outcome.SUCCEEDED, backup_id=backup_id)
+    closed = []
+    for stale in interrupted_runs(alias, current_id=run.id):
+        stale.migrations.filter(outcome="running").update(outcome="interrupted", finished_at=timezone.now())
+        finish_run(stale, DeployRun.Outcome.INTERRUPTED,
+                   error=f"superseded by restore #{run.id} of backup {backup_id} (it was running when the"
+                         " backup was taken; never resumed)")
+        closed.append(stale.id)
+    return run, closed
+
+
 def interrupted_runs(alias: str, current_id: int | None = None) -> list[Any]:
     """Runs recorded as running: with the deploy lock held by us, they can only be dead."""
     from migration_pilot.models import DeployRun

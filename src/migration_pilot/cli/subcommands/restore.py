@@ -81,6 +81,7 @@ def run(options: dict[str, Any], streams: Streams) -> int:
                                 discard_writes=discard)
     discarded = result.discarded
     state = result.state
+    recorded = None if options.get("target") else _record(result.alias, result.backup_id)
     if options.get("output_format") == "json":
         streams.out.write(json.dumps({
             "backup_id": result.backup_id, "alias": result.alias, "database": result.database,
@@ -88,6 +89,7 @@ def run(options: dict[str, Any], streams: Streams) -> int:
             "dropped": result.dropped, "applied": [list(k) for k in state.applied],
             "writes_since_backup": discarded.to_dict() if discarded else None,
             "pending": [list(k) for k in state.pending], "unknown": [list(k) for k in state.unknown],
+            "history_run": recorded[0] if recorded else None, "superseded_runs": recorded[1] if recorded else [],
         }, indent=2) + "\n")
         return EXIT_OK
     out = streams.out
@@ -95,6 +97,11 @@ def run(options: dict[str, Any], streams: Streams) -> int:
               f" in {result.duration_s:.1f}s.\n")
     if discarded is not None and discarded.changed is not False:
         out.write(f"Discarded what was written since the backup (--discard-writes): {discarded.summary}.\n")
+    if recorded is not None:
+        closed = recorded[1]
+        out.write(f"Recorded as restore #{recorded[0]} in the history"
+                  + (f"; closed run(s) {', '.join(f'#{i}' for i in closed)}, which were running when the backup"
+                     " was taken, as superseded (never resumed)" if closed else "") + ".\n")
     if result.dropped:
         out.write(f"Dropped {len(result.dropped)} relation(s) the backup does not have: {', '.join(result.dropped)}.\n")
     out.write("Migration state now:\n")
@@ -112,3 +119,11 @@ def run(options: dict[str, Any], streams: Streams) -> int:
         shown = ", ".join(f"{a}.{n}" for a, n in state.unknown[:10])
         out.write(f"Applied but not in the code: {shown}. The backup is from a newer release of the code.\n")
     return EXIT_OK
+
+
+def _record(alias: str, backup_id: str) -> tuple[int, list[int]] | None:
+    """The restore as a run in the restored history: (its id, runs it closed), or None without history tables."""
+    from migration_pilot.pipeline.history import record_restore
+
+    found = record_restore(alias, backup_id)
+    return None if found is None else (found[0].id, found[1])
