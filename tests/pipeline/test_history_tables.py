@@ -39,7 +39,7 @@ def test_history_tables_from_an_older_release_are_upgraded_by_the_next_deploy(de
     project, vendor, server, name = deployable
     assert project.deploy().code == 0
     # What a database deployed by an older release looks like: history migrations 0001-0002 only.
-    for table in ("migration_pilot_keptdefault", "migration_pilot_backfillcheckpoint"):
+    for table in ("migration_pilot_fleettenant", "migration_pilot_keptdefault", "migration_pilot_backfillcheckpoint"):
         query(vendor, server, name, f"DROP TABLE {table}")
     for column in ("impact", "file_sha256"):
         query(vendor, server, name, f"ALTER TABLE migration_pilot_migrationrun DROP COLUMN {column}")
