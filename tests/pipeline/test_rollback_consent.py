@@ -212,3 +212,49 @@ def test_rollback_after_an_interrupt_undoes_the_interrupted_run_it_advised(deplo
     assert ", interrupted, 1 migration(s): shop.0002_note)." in refused.out
     assert "drops shop_invoice.note (1 non-null value)" in refused.out
     assert "Note: the latest run" not in refused.out
+
+
+REMOVE_NOTE = '''
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0002_note")]
+    operations = [migrations.RemoveField("invoice", "note")]
+'''
+
+
+def test_plan_shows_what_a_rollback_would_lose(deployable):
+    import json
+
+    project, vendor, server, name = with_notes(deployable)
+    project.migration("0003_drop_note", REMOVE_NOTE)
+
+    forwards = project.run("plan", "--no-sql")
+    as_json = project.run("plan", "--format", "json", "--target", "shop", "0001_initial")
+
+    assert forwards.code == as_json.code == 0, forwards.err + as_json.err
+    assert "      rollback: lossy — re-creates shop_invoice.note empty (2 values not restored)" in forwards.out
+    ((operation,),) = [m["operations"] for m in json.loads(as_json.out)["migrations"]]
+    assert operation["rollback"] == {"kind": "lossy", "what": "drops shop_invoice.note (2 non-null values)",
+                                     "count": 2, "loses_data": True}
+
+
+@pytest.mark.parametrize("vendor", ["sqlite"])
+def test_rollback_to_a_migration_needs_consent_too(deployable):
+    project, vendor, server, name = with_notes(deployable, notes=1)
+
+    plan = run(project, "plan", "--no-sql", "--target", "shop", "0001_initial")
+    refused = run(project, "rollback", "--no-backup", "--to", "shop", "0001_initial")
+    dry = run(project, "rollback", "--no-backup", "--to", "shop", "0001_initial", "--dry-run", "--accept-data-loss")
+    accepted = run(project, "rollback", "--no-backup", "--to", "shop", "0001_initial", "--accept-data-loss")
+
+    assert "      reverse: lossy — drops shop_invoice.note (1 non-null value)" in plan.out
+    assert refused.code == 1, refused.out + refused.err
+    assert ("Refused: rolling back to shop 0001_initial loses data: shop.0002_note (AddField) drops"
+            " shop_invoice.note (1 non-null value). Pass --accept-data-loss") in refused.out
+    assert "or restore instead: 'pilot restore' from a backup taken before it ('pilot backups' lists them)." \
+        in refused.out
+    assert dry.code == 0, dry.out + dry.err
+    assert accepted.code == 0, accepted.out + accepted.err
+    assert applied(vendor, server, name)[-1] == ("shop", "0001_initial")
