@@ -1,0 +1,81 @@
+"""The multi-database form: one database per tenant (DATABASES aliases), on MariaDB, resumable."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import textwrap
+
+import pytest
+
+from tests.databases import admin_connection, scratch_database
+from tests.pipeline.project import ADD_NOTE, NOTE_FIELDS, DeployProject
+
+ALIASES = ["default", "t1", "t2"]
+
+
+@pytest.fixture
+def mysql_fleet(mysql_server, tmp_path, scratch_db_access):
+    """(project, {alias: database name}): three MariaDB databases, each deployed to shop.0001."""
+    with contextlib.ExitStack() as stack:
+        names = {alias: stack.enter_context(scratch_database(mysql_server, "pilot_fleet")) for alias in ALIASES}
+        project = DeployProject(tmp_path / "project", mysql_server.django_settings(names["default"]))
+        databases = {alias: mysql_server.django_settings(name) for alias, name in names.items()}
+        (project.root / "settings.py").write_text(textwrap.dedent(f"""
+            SECRET_KEY = "x"
+            USE_TZ = True
+            INSTALLED_APPS = ["migration_pilot", "shop"]
+            DATABASES = {databases!r}
+            DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+            BASE_DIR = {str(project.root)!r}
+        """))
+        for alias in ALIASES:
+            assert project.deploy("--database", alias).code == 0
+        project.models(NOTE_FIELDS)
+        project.migration("0002_note", ADD_NOTE)
+        yield project, mysql_server, names
+
+
+def _has_note(server, database):
+    with admin_connection(server, database) as conn:
+        cursor = conn.cursor()
+        cursor.execute("SELECT count(*) FROM information_schema.columns WHERE table_schema = %s"
+                       " AND table_name = 'shop_invoice' AND column_name = 'note'", [database])
+        return cursor.fetchone()[0] == 1
+
+
+def test_every_database_is_migrated_and_all_or_nothing_is_refused(mysql_fleet):
+    project, server, names = mysql_fleet
+
+    atomic = project.run("deploy", "--fleet", "--database", "all", "--atomic-fleet")
+    result = project.run("deploy", "--fleet", "--database", "all", "--no-backup")
+
+    assert atomic.code == 2
+    assert "DDL commits on its own on MySQL/MariaDB" in atomic.err
+    assert result.code == 0, result.out + result.err
+    assert "Fleet: 3 tenant(s) from databases." in result.out
+    assert "Deployed: 3 tenant(s) migrated" in result.out
+    assert all(_has_note(server, name) for name in names.values())
+
+
+def test_failed_database_is_recorded_and_resume_finishes(mysql_fleet):
+    project, server, names = mysql_fleet
+    with admin_connection(server, names["t1"]) as conn:
+        conn.cursor().execute("ALTER TABLE shop_invoice ADD COLUMN note integer")
+
+    failed = project.run("deploy", "--fleet", "--database", "default,t1,t2")
+
+    assert failed.code == 4, failed.out + failed.err
+    assert "failed t1: (1060, \"Duplicate column name 'note'\")" in failed.out
+    runs = json.loads(project.run("history", "--fleet", "--format", "json").out)
+    assert {t["tenant"]: t["outcome"] for t in runs[0]["tenants"]} == {
+        "default": "migrated", "t1": "failed", "t2": "not_attempted"}
+    with admin_connection(server, names["t1"]) as conn:
+        conn.cursor().execute("ALTER TABLE shop_invoice DROP COLUMN note")
+
+    resumed = project.run("deploy", "--fleet", "--database", "default,t1,t2", "--resume")
+
+    assert resumed.code == 0, resumed.out + resumed.err
+    assert "Deployed: 2 tenant(s) migrated" in resumed.out
+    assert all(_has_note(server, name) for name in names.values())
+
