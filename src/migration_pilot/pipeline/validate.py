@@ -38,7 +38,7 @@ def validate(plan: Any, options: Any, connection: Any, emit: EventSink,
     if conflicts:
         app, names = sorted(conflicts.items())[0]
         return (f"Refused: conflicting migrations in {app} ({', '.join(sorted(names))});"
-                f" run 'manage.py makemigrations --merge {app}'.")
+                f" run 'pilot fix-conflicts {app}' (or 'manage.py makemigrations --merge {app}').")
     ahead = [d for d in vanished_migrations(executor, connection) if installed(d.object.split(".")[0])]
     if ahead:
         names = ", ".join(d.object for d in ahead[:5]) + (f" and {len(ahead) - 5} more" if len(ahead) > 5 else "")

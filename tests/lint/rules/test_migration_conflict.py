@@ -43,4 +43,6 @@ def test_message():
         "App testapp has 2 leaf migrations (0002_a, 0002_b); migrate will refuse to run until"
         " they are merged."
     )
+    assert diagnostic.hint.startswith("Move the branch's migrations after the main line's with"
+                                      " 'python manage.py pilot fix-conflicts testapp'")
     assert diagnostic.hint.endswith("'python manage.py makemigrations --merge testapp'.")

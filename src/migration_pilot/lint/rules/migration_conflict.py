@@ -10,8 +10,13 @@ Two branches each added a migration with the same parent. `migrate` stops with
 and the order in which the two apply is undefined.
 
 ## Safe alternative
-Rebase one branch's migration onto the other (rename it and change its
-dependency), or create a merge migration:
+Move the branch's migrations after the main line's, so history stays linear
+(renumbered, renamed, dependencies retargeted in every app; refused when a
+moved migration is applied anywhere):
+
+    python manage.py pilot fix-conflicts APP
+
+or create a merge migration:
 
     python manage.py makemigrations --merge
 
@@ -42,7 +47,8 @@ def check(ctx: ProjectContext) -> Iterator[Finding]:
         yield Finding(
             message=f"App {app} has {len(names)} leaf migrations ({listed}); migrate will refuse"
             " to run until they are merged.",
-            hint=f"Rebase one onto the other, or run 'python manage.py makemigrations --merge {app}'.",
+            hint=(f"Move the branch's migrations after the main line's with 'python manage.py pilot fix-conflicts"
+                  f" {app}', or run 'python manage.py makemigrations --merge {app}'."),
             # Placed on the last leaf by name: usually the newest, the one to rebase.
             app=app,
             migration=sorted(names)[-1],
