@@ -77,14 +77,15 @@ def collect(loaded: LoadedGraph, wanted: Callable[[MigrationKey], bool], connect
     """Facts for every operation of the migrations `wanted` accepts; `connection` None: no SQL."""
     state = ProjectState(real_apps=set(loaded.loader.unmigrated_apps))
     found: OperationFactsByMigration = {}
+    previous: ProjectState | None = None
     for key in plan_order(loaded):
         migration = loaded.graph.nodes[key]
         if not wanted(key):
+            previous = None  # the state moves on without it
             for index, operation in enumerate(migration.operations):
                 _forwards(operation, key, index, state)
             continue
         facts = []
-        previous: ProjectState | None = None
         for index, operation in enumerate(migration.operations):
             fact, previous = _operation(connection, profile, key, index, operation, state, previous)
             facts.append(fact)
@@ -120,6 +121,7 @@ def _operation(connection: Any, profile: BackendProfile, key: MigrationKey, inde
         before.apps  # noqa: B018
     after = before.clone()
     _forwards(operation, key, index, after)
+    setattr(after, _FULL, getattr(before, _FULL, frozenset()) | {k for k in after.models if k not in before.models})
     facts = OperationFacts(index, type(operation).__name__, description, reversible, locks,
                            _sql(connection, operation, app_label, before, after, backwards=False),
                            _sql(connection, operation, app_label, before, after, backwards=True))
@@ -128,23 +130,150 @@ def _operation(connection: Any, profile: BackendProfile, key: MigrationKey, inde
     return facts, after
 
 
+_FULL = "_migration_pilot_full_models"
+"""Attribute on a subset state: the keys rendered whole (the others are stand-ins)."""
+_STUB_OPTIONS = ("db_table", "managed", "proxy", "db_tablespace")
+
+
 def _subset(state: ProjectState, operation: Any, app_label: str, previous: ProjectState | None) -> ProjectState:
     """A copy of `state` holding only the models `operation` reaches (all of them when unsure).
 
-    When the previous operation of the migration left exactly these models (as it does for a run
-    of operations on one model), its rendered state after is this one's state before, as is.
-    """
-    from migration_pilot.lint.sqlgen import _closure
+    The models the operation names (with their bases, explicit through models and, where Django
+    follows them, the models pointing at them) are copied whole. A model they only point to is a
+    stand-in: its table options and the fields a relation targets (its primary key, a to_field),
+    which is all Django's schema editor reads of it (the column type and the constraint's target),
+    so a foreign key to the user model does not render users, groups and permissions each time.
 
+    When the operation just before (in plan order) left at least these models, whole where they
+    must be whole, its rendered state after is this one's state before, as is: the models it holds
+    besides are as current as the others, since nothing ran in between.
+    """
     start = _reached(operation, app_label, state)
-    keys = _closure(state, sorted(start)) if start is not None else None
-    if keys is None:
-        return state.clone()
-    wanted = {k for k in keys if k in state.models}
-    if previous is not None and wanted and set(previous.models) == wanted:
+    full = _whole(state, start) if start is not None else None
+    if full is None:
+        whole = state.clone()
+        setattr(whole, _FULL, frozenset(whole.models))
+        return whole
+    stubs = _stand_ins(state, full, _new_fields(operation, app_label), app_label)
+    if stubs is None:
+        whole = state.clone()
+        setattr(whole, _FULL, frozenset(whole.models))
+        return whole
+    if (previous is not None and full and full <= getattr(previous, _FULL, frozenset())
+            and stubs.keys() <= previous.models.keys()):
         return previous
-    return ProjectState(models={k: state.models[k].clone() for k in sorted(wanted)},
-                        real_apps=state.real_apps)
+    models = {k: state.models[k].clone() for k in sorted(full)}
+    for key in sorted(stubs):
+        models[key] = _stub(state.models[key], stubs[key])
+    subset = ProjectState(models=models, real_apps=state.real_apps)
+    setattr(subset, _FULL, frozenset(full))
+    return subset
+
+
+def _whole(state: ProjectState, start: set[ModelKey]) -> set[ModelKey] | None:
+    """`start` plus bases and explicit through models, transitively; None when one is missing."""
+    seen: set[ModelKey] = set()
+    todo = sorted(start)
+    while todo:
+        key = todo.pop()
+        if key in seen:
+            continue
+        model = state.models.get(key)
+        if model is None:
+            if key[0] in state.real_apps:
+                continue  # a real app renders itself
+            return None
+        seen.add(key)
+        todo.extend(_base_keys(model))
+        for fld in model.fields.values():
+            through = getattr(getattr(fld, "remote_field", None), "through", None)
+            if isinstance(through, str) and "." in through:
+                app, name = through.split(".", 1)
+                todo.append((app, name.lower()))
+    return seen
+
+
+def _base_keys(model: Any) -> list[ModelKey]:
+    found = []
+    for base in model.bases:
+        if isinstance(base, str) and "." in base:
+            app, name = base.split(".", 1)
+            found.append((app, name.lower()))
+    return found
+
+
+def _new_fields(operation: Any, app_label: str) -> tuple[list[Any], set[ModelKey]]:
+    """Fields the operation brings (their targets need stand-ins too) and the models it creates."""
+    ops = dj_migrations
+    if isinstance(operation, ops.CreateModel):
+        return [fld for _name, fld in operation.fields], {(app_label, operation.name_lower)}
+    if isinstance(operation, ops.AddField | ops.AlterField):
+        return [operation.field], set()
+    if isinstance(operation, ops.RunSQL | ops.SeparateDatabaseAndState):
+        fields: list[Any] = []
+        created: set[ModelKey] = set()
+        for inner in [*getattr(operation, "database_operations", ()), *operation.state_operations]:
+            more, made = _new_fields(inner, app_label)
+            fields += more
+            created |= made
+        return fields, created
+    return [], set()
+
+
+def _stand_ins(state: ProjectState, full: set[ModelKey], new: tuple[list[Any], set[ModelKey]],
+               app_label: str) -> dict[ModelKey, set[str]] | None:
+    """Models the whole ones point to, each with the field names to keep; None when one is missing."""
+    new_fields, created = new
+    stubs: dict[ModelKey, set[str]] = {}
+    todo: list[tuple[ModelKey, str | None]] = []
+    sources = [(fld, key[0]) for key in sorted(full) for fld in state.models[key].fields.values()]
+    sources += [(fld, app_label) for fld in new_fields]
+    for fld, label in sources:
+        target = related_model_key(fld, label)
+        if target is not None:
+            todo.extend((target, name) for name in _target_fields(fld))
+    while todo:
+        key, name = todo.pop()
+        if key in full or key in created:
+            continue
+        model = state.models.get(key)
+        if model is None:
+            if key[0] in state.real_apps:
+                continue
+            return None
+        kept = stubs.get(key)
+        first = kept is None
+        kept = stubs.setdefault(key, set())
+        wanted = [n for n, f in model.fields.items() if getattr(f, "primary_key", False)]
+        if name is not None and name in model.fields:
+            wanted.append(name)
+        for field_name in wanted:
+            if field_name in kept:
+                continue
+            kept.add(field_name)
+            fld = model.fields[field_name]
+            target = related_model_key(fld, key[0])
+            if target is not None:
+                todo.extend((target, n) for n in _target_fields(fld))
+        if first:
+            todo.extend((base, None) for base in _base_keys(model))
+    return stubs
+
+
+def _target_fields(fld: Any) -> list[str | None]:
+    remote = getattr(fld, "remote_field", None)
+    names = [getattr(remote, "field_name", None)]
+    names += [n for n in getattr(fld, "to_fields", ()) or () if n]
+    return names
+
+
+def _stub(model: Any, keep: set[str]) -> Any:
+    """A stand-in for `model`: its table options, bases and the fields in `keep`."""
+    from django.db.migrations.state import ModelState
+
+    return ModelState(model.app_label, model.name, [(n, f.clone()) for n, f in model.fields.items() if n in keep],
+                      options={k: v for k, v in model.options.items() if k in _STUB_OPTIONS},
+                      bases=model.bases, managers=[])
 
 
 def _field_targets(fld: Any, app_label: str) -> set[ModelKey]:
@@ -189,7 +318,7 @@ def _reached(operation: Any, app_label: str, state: ProjectState) -> set[ModelKe
     if isinstance(operation, ops.CreateModel):
         found = set()
         for _name, fld in operation.fields:
-            found |= _field_targets(fld, app_label)
+            found |= _field_targets(fld, app_label) - {related_model_key(fld, app_label)}
         for base in operation.bases:
             if isinstance(base, str) and "." in base:
                 app, name = base.split(".", 1)
@@ -202,8 +331,8 @@ def _reached(operation: Any, app_label: str, state: ProjectState) -> set[ModelKe
         key = (app_label, operation.model_name_lower)
         found = {key}
         new_field = getattr(operation, "field", None)
-        if new_field is not None:
-            found |= _field_targets(new_field, app_label)
+        if new_field is not None:  # an explicit through model is whole; the target gets a stand-in
+            found |= _field_targets(new_field, app_label) - {related_model_key(new_field, app_label)}
         name = operation.old_name if isinstance(operation, ops.RenameField) else operation.name
         if isinstance(operation, ops.AlterField | ops.RenameField) and _referenced_field(state, key, name, new_field):
             found |= _referrers(state, key)
