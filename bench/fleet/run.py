@@ -1,0 +1,229 @@
+"""bench/fleet: django-tenants' migrate_schemas (multiprocessing, 2 processes) vs pilot deploy --fleet --jobs 2.
+
+    python bench/fleet/run.py [--sizes 100:3,300:3,1000:1]
+
+Builds bench/fleet/.venv (django-tenants 4.0.1 from PyPI, Django 5.2, psycopg 3) on first use, a scratch
+database `pilot_bench_fleet` on PostgreSQL at 127.0.0.1:5432, the project in bench/fleet/project (django-tenants'
+documented layout: shared apps in public, the tenant app `shop` in each tenant schema), and N tenant schemas
+(the first made by django-tenants itself, the rest with its clone_schema). Per N and repetition, in the same run:
+one pending migration (a nullable column plus an index on shop_invoice) applied by each tool from the same
+starting state, then the no-op case (nothing pending) by each tool. After each pending run a catalog dump of
+every tenant schema (columns, indexes, constraints, applied migration names) is taken; the two tools' dumps must
+be identical. Prints medians and ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+VENV = HERE / ".venv"
+PROJECT = HERE / "project"
+PY = VENV / "bin" / "python"
+DB = os.environ.get("FLEET_BENCH_DB", "pilot_bench_fleet")
+PENDING = '''
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0001_initial")]
+    operations = [
+        migrations.AddField("invoice", "note", models.CharField(max_length=50, null=True)),
+        migrations.AddIndex("invoice", models.Index(fields=["note"], name="invoice_note_idx")),
+    ]
+'''
+MODELS = '''from django.db import models
+
+
+class Invoice(models.Model):
+    number = models.CharField(max_length=30)
+    amount = models.IntegerField(default=0)
+'''
+NOTE = '''    note = models.CharField(max_length=50, null=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["note"], name="invoice_note_idx")]
+'''
+
+
+def ensure_venv() -> None:
+    if PY.exists():
+        return
+    subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+    subprocess.run([str(PY), "-m", "pip", "install", "-q", "django-tenants==4.0.1", "Django>=5.2,<5.3",
+                    "psycopg[binary]", "rich", "pglast", "sqlparse"], check=True)
+
+
+def env() -> dict[str, str]:
+    return {**{k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
+            "PYTHONPATH": f"{ROOT / 'src'}:{PROJECT}", "DJANGO_SETTINGS_MODULE": "settings"}
+
+
+INSIDE: list[float] = []
+"""pilot's own figure for its last run (--format json duration_s): the fleet work without Python's start-up."""
+
+
+def run(*args: str) -> float:
+    started = time.monotonic()
+    done = subprocess.run([str(PY), *args], cwd=PROJECT, env=env(), capture_output=True, text=True, check=False)
+    took = time.monotonic() - started
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    if "--format" in args:
+        INSIDE.append(float(json.loads(done.stdout)["duration_s"]))
+    return took
+
+
+def psql(sql: str, database: str = DB) -> str:
+    done = subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", database, "-v", "ON_ERROR_STOP=1",
+                           "-qAt", "-c", sql], capture_output=True, text=True, check=True)
+    return done.stdout
+
+
+def pending(on: bool) -> None:
+    migration = PROJECT / "shop" / "migrations" / "0002_note.py"
+    if on:
+        migration.write_text(PENDING.lstrip())
+        (PROJECT / "shop" / "models.py").write_text(MODELS + NOTE)
+    else:
+        migration.unlink(missing_ok=True)
+        (PROJECT / "shop" / "models.py").write_text(MODELS)
+
+
+SETUP = '''
+import sys
+import django
+django.setup()
+from django.db import connection
+from django_tenants.clone import CloneSchema
+from customers.models import Client
+
+target = int(sys.argv[1])
+if not Client.objects.filter(schema_name="public").exists():
+    Client.objects.create(schema_name="public", name="public")
+if not Client.objects.filter(schema_name="t00000").exists():
+    Client.objects.create(schema_name="t00000", name="template")  # django-tenants creates and migrates it
+have = Client.objects.exclude(schema_name="public").count()
+cloner = CloneSchema()
+for i in range(have, target):
+    name = f"t{i:05d}"
+    cloner.clone_schema("t00000", name)
+    tenant = Client(schema_name=name, name=name)
+    tenant.auto_create_schema = False
+    tenant.save()
+'''
+
+
+def tenants(n: int) -> None:
+    (HERE / ".work").mkdir(exist_ok=True)
+    script = HERE / ".work" / "setup_tenants.py"
+    script.write_text(SETUP)
+    run(str(script), str(n))
+
+
+def reset() -> None:
+    """Every tenant back at shop.0001 (column and index dropped, the history row deleted), in one script."""
+    psql("DO $$ DECLARE s text; BEGIN FOR s IN SELECT schema_name FROM customers_client"
+         " WHERE schema_name <> 'public' LOOP"
+         " EXECUTE format('ALTER TABLE %I.shop_invoice DROP COLUMN IF EXISTS note', s);"
+         " EXECUTE format('DELETE FROM %I.django_migrations WHERE app = ''shop'' AND name = ''0002_note''', s);"
+         " END LOOP; END $$")
+
+
+def catalog() -> dict[str, tuple[str, ...]]:
+    """Per tenant schema: columns, indexes, constraints and applied migration names (schema name left out)."""
+    rows = psql(
+        "SELECT s, string_agg(x, ' | ' ORDER BY x) FROM ("
+        " SELECT table_schema AS s, 'col ' || table_name || '.' || column_name || ' ' || data_type || ' '"
+        "  || is_nullable || ' ' || coalesce(column_default, '') AS x FROM information_schema.columns"
+        "  WHERE table_schema LIKE 't0%'"
+        " UNION ALL SELECT schemaname, 'idx ' || indexname || ' ' || replace(indexdef, schemaname || '.', '')"
+        "  FROM pg_indexes WHERE schemaname LIKE 't0%'"
+        " UNION ALL SELECT n.nspname, 'con ' || conname || ' ' || replace(pg_get_constraintdef(c.oid),"
+        "  n.nspname || '.', '') FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace"
+        "  WHERE n.nspname LIKE 't0%'"
+        ") q GROUP BY s ORDER BY s")
+    found = {line.split("|", 1)[0]: (line.split("|", 1)[1],) for line in rows.splitlines() if line}
+    union = psql("SELECT string_agg(format('SELECT %L AS s, app || ''.'' || name AS m FROM %I.django_migrations',"
+                 " schema_name, schema_name), ' UNION ALL ') FROM customers_client WHERE schema_name <> 'public'")
+    names: dict[str, list[str]] = {}
+    for line in psql(f"SELECT s, string_agg(m, ',' ORDER BY m) FROM ({union.strip()}) q GROUP BY s").splitlines():
+        schema, migrations = line.split("|", 1)
+        names[schema] = [migrations]
+    return {schema: (*found.get(schema, ()), *names.get(schema, [])) for schema in sorted(set(found) | set(names))}
+
+
+MIGRATE_SCHEMAS = ("manage.py", "migrate_schemas", "--tenant", "--executor", "multiprocessing", "-v", "0")
+PILOT = ("-m", "migration_pilot.cli.main", "deploy", "--fleet", "--jobs", "2", "--fail-on", "never", "--format",
+         "json")
+
+
+def measure(n: int, repeats: int) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {"migrate_schemas": [], "pilot": [], "migrate_schemas no-op": [],
+                                     "pilot no-op": [], "pilot inside": [], "pilot no-op inside": []}
+    for repeat in range(repeats):
+        pending(True)
+        dumps = {}
+        order = [("migrate_schemas", MIGRATE_SCHEMAS), ("pilot", PILOT)]
+        if repeat % 2:
+            order.reverse()  # alternate who goes first
+        for name, command in order:
+            reset()
+            times[name].append(run(*command))
+            dumps[name] = catalog()
+            times[f"{name} no-op"].append(run(*command))
+            if name == "pilot":
+                times["pilot inside"].append(INSIDE[-2])
+                times["pilot no-op inside"].append(INSIDE[-1])
+        if dumps["migrate_schemas"] != dumps["pilot"]:
+            different = [s for s in dumps["pilot"] if dumps["pilot"][s] != dumps["migrate_schemas"].get(s)]
+            raise SystemExit(f"N={n}: the schemas differ between the tools (first: {different[:3]})")
+        if len(dumps["pilot"]) != n:
+            raise SystemExit(f"N={n}: {len(dumps['pilot'])} tenant schemas dumped")
+        print(f"  N={n} run {repeat + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items())
+              + f"; {n} schemas identical", flush=True)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="100:3,300:3,1000:1", help="N:repetitions, comma-separated")
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    args = parser.parse_args()
+    ensure_venv()
+    psql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)", "postgres")
+    psql(f"CREATE DATABASE {DB}", "postgres")
+    pending(False)
+    try:
+        run("manage.py", "migrate_schemas", "--shared", "-v", "0")
+        results = []
+        for spec in args.sizes.split(","):
+            n, _, repeats = spec.partition(":")
+            pending(False)
+            tenants(int(n))
+            times = measure(int(n), int(repeats or 3))
+            results.append((int(n), int(repeats or 3), {k: statistics.median(v) for k, v in times.items()}))
+        print("\n| N | runs | migrate_schemas mp x2 | pilot --fleet --jobs 2 (inside) | ratio |"
+              " no-op migrate_schemas | no-op pilot (inside) | ratio |")
+        print("|---|---|---|---|---|---|---|---|")
+        for n, repeats, m in results:
+            print(f"| {n} | {repeats} | {m['migrate_schemas']:.2f} s | {m['pilot']:.2f} s ({m['pilot inside']:.2f} s) |"
+                  f" {m['migrate_schemas'] / m['pilot']:.1f}x | {m['migrate_schemas no-op']:.2f} s |"
+                  f" {m['pilot no-op']:.2f} s ({m['pilot no-op inside']:.2f} s) |"
+                  f" {m['migrate_schemas no-op'] / m['pilot no-op']:.1f}x |")
+    finally:
+        pending(False)
+        if not args.keep:
+            psql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)", "postgres")
+
+
+if __name__ == "__main__":
+    main()
