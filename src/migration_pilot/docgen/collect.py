@@ -73,8 +73,12 @@ OperationFactsByMigration = dict[MigrationKey, list[OperationFacts]]
 
 
 def collect(loaded: LoadedGraph, wanted: Callable[[MigrationKey], bool], connection: Any,
-            profile: BackendProfile) -> OperationFactsByMigration:
-    """Facts for every operation of the migrations `wanted` accepts; `connection` None: no SQL."""
+            profile: BackendProfile, *, whole: bool = False) -> OperationFactsByMigration:
+    """Facts for every operation of the migrations `wanted` accepts; `connection` None: no SQL.
+
+    `whole`: render every model and move the rendered state on, as `migrate` does (slower; the
+    tests check the per-operation subsets against it).
+    """
     state = ProjectState(real_apps=set(loaded.loader.unmigrated_apps))
     found: OperationFactsByMigration = {}
     previous: ProjectState | None = None
@@ -87,7 +91,7 @@ def collect(loaded: LoadedGraph, wanted: Callable[[MigrationKey], bool], connect
             continue
         facts = []
         for index, operation in enumerate(migration.operations):
-            fact, previous = _operation(connection, profile, key, index, operation, state, previous)
+            fact, previous = _operation(connection, profile, key, index, operation, state, previous, whole)
             facts.append(fact)
         found[key] = facts
     return found
@@ -104,7 +108,8 @@ def _forwards(operation: Any, key: MigrationKey, index: int, state: ProjectState
 
 
 def _operation(connection: Any, profile: BackendProfile, key: MigrationKey, index: int, operation: Any,
-               state: ProjectState, previous: ProjectState | None) -> tuple[OperationFacts, ProjectState]:
+               state: ProjectState, previous: ProjectState | None,
+               whole: bool = False) -> tuple[OperationFacts, ProjectState]:
     """The operation's facts, and the (rendered) subset after it, which the next operation may start from."""
     app_label = key[0]
     try:
@@ -113,7 +118,8 @@ def _operation(connection: Any, profile: BackendProfile, key: MigrationKey, inde
         description = type(operation).__name__
     reversible = bool(getattr(operation, "reversible", True))
     locks = operation_locks(operation, app_label, state, profile)
-    before = _subset(state, operation, app_label, previous)
+    before = previous if whole and previous is not None else _subset(
+        state, None if whole else operation, app_label, previous)
     _forwards(operation, key, index, state)
     if before.models:
         # Rendered once; the state after is its clone moved on by the operation, which re-renders
@@ -136,7 +142,7 @@ _STUB_OPTIONS = ("db_table", "managed", "proxy", "db_tablespace")
 
 
 def _subset(state: ProjectState, operation: Any, app_label: str, previous: ProjectState | None) -> ProjectState:
-    """A copy of `state` holding only the models `operation` reaches (all of them when unsure).
+    """A copy of `state` holding only the models `operation` reaches (all of them when unsure or None).
 
     The models the operation names (with their bases, explicit through models and, where Django
     follows them, the models pointing at them) are copied whole. A model they only point to is a
@@ -148,7 +154,7 @@ def _subset(state: ProjectState, operation: Any, app_label: str, previous: Proje
     must be whole, its rendered state after is this one's state before, as is: the models it holds
     besides are as current as the others, since nothing ran in between.
     """
-    start = _reached(operation, app_label, state)
+    start = _reached(operation, app_label, state) if operation is not None else None
     full = _whole(state, start) if start is not None else None
     if full is None:
         whole = state.clone()

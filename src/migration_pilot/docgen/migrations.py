@@ -97,12 +97,14 @@ class DocSet:
 
 def build_docs(config: Config, *, app_labels: Collection[str] = (), vendor: str | None = None,
                all_apps: bool = False, paths: Collection[str] | None = None,
-               durations: Durations | None = None, history_alias: str | None = None) -> DocSet:
+               durations: Durations | None = None, history_alias: str | None = None,
+               whole: bool = False) -> DocSet:
     """Collect the documentation of the selected migrations (project apps by default); no connection.
 
     `vendor`: postgresql, mysql, mariadb or sqlite (default: the default alias's
     ENGINE). `paths`: only migration files at these absolute paths (--since).
     `durations`: the run history's last durations, from `pipeline.history.duration_history`.
+    `whole`: render every model as `migrate` does instead of each operation's models (slower).
     """
     configured = vendor_of_alias(DEFAULT_DB_ALIAS) if DEFAULT_DB_ALIAS in settings.DATABASES else None
     target = target_for(vendor or configured or "unknown", config.pg_version)
@@ -122,7 +124,7 @@ def build_docs(config: Config, *, app_labels: Collection[str] = (), vendor: str 
         return selection.wants(key, path)
 
     with offline_connection(target) as connection, no_database_access():
-        facts = collect(loaded, wanted, connection, profile)
+        facts = collect(loaded, wanted, connection, profile, whole=whole)
     root = config.project_root or Path.cwd()
     docs = []
     for key, operations in facts.items():
