@@ -206,8 +206,9 @@ def duration_history(alias: str) -> dict[tuple[str, str, bool], float]:
     with contextlib.suppress(Exception):
         if not readable(alias):
             return {}
-        rows = (MigrationRun.objects.using(alias).filter(outcome="applied", duration_s__isnull=False)
-                .order_by("id").values_list("app", "name", "backwards", "duration_s"))
+        # A `pilot rehearse` timing (outcome "rehearsed") counts until a real run of the migration replaces it.
+        rows = (MigrationRun.objects.using(alias).filter(outcome__in=["rehearsed", "applied"], duration_s__isnull=False)
+                .order_by("-outcome", "id").values_list("app", "name", "backwards", "duration_s"))
         return {(app, name, backwards): duration for app, name, backwards, duration in rows}
     return {}
 
