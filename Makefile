@@ -63,8 +63,11 @@ demo: $(VENV)/.installed
 	@echo "== 6. pilot history: the run, as recorded in the database =="
 	cd $(SHOP) && ../../$(PY) manage.py pilot history --limit 1
 	@echo
-	@echo "Demo finished: the example's migrations were linted, planned, backed up, deployed and verified"
-	@echo "on $(SHOP)/db.sqlite3."
+	@echo "== 7. pilot maintain: statistics for the tables the deploy touched (report first, then run) =="
+	cd $(SHOP) && ../../$(PY) manage.py pilot maintain --dry-run && ../../$(PY) manage.py pilot maintain
+	@echo
+	@echo "Demo finished: the example's migrations were linted, planned, backed up, deployed, verified"
+	@echo "and maintained on $(SHOP)/db.sqlite3."
 
 lint-code: $(VENV)/.installed
 	$(PY) -m ruff check src tests bench examples
