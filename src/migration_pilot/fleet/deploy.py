@@ -123,6 +123,11 @@ def _locked(options: FleetOptions, config: Config, connection: Any, emit: EventS
     if options.resume and options.databases and only is not None:
         fleet = Fleet(fleet.source, alias=alias, aliases=tuple(a for a in fleet.aliases if a in set(only)))
     emit(Event("fleet", f"Fleet: {fleet.size} tenant(s) from {fleet.source}."))
+    if not options.dry_run:
+        emit(Event("settings", f"Lock timeout {options.timeouts.lock or 0:g}s, statement timeout"
+                   f" {options.timeouts.statement:g}s per tenant, lock timeouts retried; {options.jobs} job(s);"
+                   f" {'all or nothing' if options.atomic else 'each tenant commits on its own (resumable)'}."
+                   " No pre-deploy backup is taken for a fleet yet: take one of your own first."))
     plan = build_fleet_plan(connection, executor, fleet)
     _report_problems(plan, emit)
     if not fleet.size:

@@ -67,7 +67,7 @@ def discover(alias: str = "default", *, databases: Sequence[str] | None = None,
                           " per tenant give '--database all' or a comma-separated list of aliases",
                           source="--fleet")
     source, schemas, shared = _schemas(alias)
-    if only:
+    if only is not None:
         unknown = sorted(set(only) - set(schemas))
         if unknown:
             raise ConfigError(f"Not tenant schemas of the fleet: {', '.join(unknown)}", source="--schemas")
