@@ -36,12 +36,17 @@ RISKS = ("none", "low", "medium", "high")
 
 
 class UnknownTargetError(PilotError, LookupError):
-    """A --target names a migration that does not exist."""
+    """A --target names a migration that does not exist, or a prefix that several migrations share."""
 
-    def __init__(self, app: str, name: str) -> None:
-        self.app, self.name = app, name
+    def __init__(self, app: str, name: str, matches: Sequence[str] = ()) -> None:
+        self.app, self.name, self.matches = app, name, sorted(matches)
 
     def __str__(self) -> str:
+        if self.matches:
+            return (
+                f"Ambiguous migration target {self.app} {self.name}: {len(self.matches)} migrations start with it"
+                f" ({', '.join(self.matches)}). Give more of the name."
+            )
         return (
             f"Unknown migration target {self.app} {self.name}: no such migration."
             f" Use a migration name from 'manage.py showmigrations {self.app}', or 'zero'."
@@ -170,7 +175,10 @@ def resolve_targets(executor: MigrationExecutor, target: Sequence[str] | None) -
     try:
         migration = executor.loader.get_migration_by_prefix(app, name)
     except (KeyError, Exception) as exc:
-        if type(exc).__name__ in {"KeyError", "AmbiguityError"}:
+        if type(exc).__name__ == "AmbiguityError":
+            matches = [n for a, n in executor.loader.disk_migrations if a == app and n.startswith(name)]
+            raise UnknownTargetError(app, name, matches) from None
+        if type(exc).__name__ == "KeyError":
             raise UnknownTargetError(app, name) from None
         raise
     return [(app, migration.name)]
