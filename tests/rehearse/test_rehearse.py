@@ -1,0 +1,237 @@
+"""`pilot rehearse` end to end: a throwaway project on each vendor, the command in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from tests.databases import admin_connection
+from tests.pipeline.inspect_db import query
+from tests.pipeline.project import ADD_NOTE, IRREVERSIBLE, NOTE_FIELDS
+
+REMOVE_AMOUNT = '''
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0002_note")]
+    operations = [migrations.RemoveField("invoice", "amount")]
+'''
+
+DECLARED = REMOVE_AMOUNT.replace("class Migration(migrations.Migration):\n",
+                                 "class Migration(migrations.Migration):\n"
+                                 "    rehearse_lossy = \"amount is obsolete; its data is not needed back\"\n")
+
+RELATED = '''
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0001_initial")]
+    operations = [
+        migrations.CreateModel(
+            name="Customer",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("email", models.EmailField(max_length=40, unique=True)),
+                ("kind", models.CharField(max_length=3, choices=[("b2b", "B2B"), ("b2c", "B2C")])),
+            ],
+        ),
+        migrations.CreateModel(
+            name="Order",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("code", models.CharField(max_length=12, unique=True)),
+                ("status", models.IntegerField(choices=[(1, "new"), (2, "paid"), (3, "sent")])),
+                ("customer", models.ForeignKey("shop.customer", on_delete=models.CASCADE)),
+                ("invoice", models.OneToOneField("shop.invoice", null=True, on_delete=models.SET_NULL)),
+                ("total", models.DecimalField(max_digits=6, decimal_places=2)),
+                ("note", models.CharField(max_length=20, null=True)),
+            ],
+            options={"unique_together": {("customer", "status")}},
+        ),
+    ]
+'''
+
+RELATED_MODELS = """
+from django.db import models
+
+
+class Invoice(models.Model):
+    number = models.CharField(max_length=30)
+    amount = models.IntegerField(default=0)
+
+
+class Customer(models.Model):
+    email = models.EmailField(max_length=40, unique=True)
+    kind = models.CharField(max_length=3, choices=[("b2b", "B2B"), ("b2c", "B2C")])
+
+
+class Order(models.Model):
+    code = models.CharField(max_length=12, unique=True)
+    status = models.IntegerField(choices=[(1, "new"), (2, "paid"), (3, "sent")])
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE)
+    invoice = models.OneToOneField(Invoice, null=True, on_delete=models.SET_NULL)
+    total = models.DecimalField(max_digits=6, decimal_places=2)
+    note = models.CharField(max_length=20, null=True)
+
+    class Meta:
+        unique_together = [("customer", "status")]
+"""
+
+ADD_SHIPPED = '''
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0002_related")]
+    operations = [migrations.AddField("order", "shipped", models.BooleanField(default=False))]
+'''
+
+
+def _gone(vendor, server, live, scratch) -> bool:
+    if vendor == "sqlite":
+        return not os.path.exists(scratch)
+    assert scratch != live
+    with admin_connection(server) as conn:
+        cursor = conn.cursor()
+        if vendor == "postgresql":
+            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [scratch])
+        else:
+            cursor.execute("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", [scratch])
+        found = cursor.fetchone()
+        cursor.close()
+    return found is None
+
+
+def _drop(vendor, server, scratch) -> None:
+    if vendor == "sqlite":
+        Path(scratch).unlink(missing_ok=True)
+        return
+    with admin_connection(server) as conn:
+        cursor = conn.cursor()
+        cursor.execute(f"DROP DATABASE IF EXISTS {scratch}" + (" WITH (FORCE)" if vendor == "postgresql" else ""))
+        cursor.close()
+
+
+def _schema(vendor, server, live):
+    if vendor == "sqlite":
+        return sorted(r[0] for r in query(vendor, server, live, "SELECT name FROM sqlite_master WHERE type='table'"))
+    if vendor == "postgresql":
+        return sorted(r[0] for r in query(vendor, server, live, "SELECT column_name FROM information_schema.columns"
+                                                                " WHERE table_name = 'shop_invoice'"))
+    return sorted(r[0] for r in query(vendor, server, live, "SHOW COLUMNS FROM shop_invoice"))
+
+
+def test_reversible_passes_and_remove_field_fails_unless_declared(deployable):
+    project, vendor, server, live = deployable
+    assert project.deploy().code == 0
+    query(vendor, server, live, "INSERT INTO shop_invoice (number, amount) VALUES ('live', 7)")
+    project.migration("0002_note", ADD_NOTE)
+    project.models(NOTE_FIELDS)
+    before = _schema(vendor, server, live)
+
+    done = project.run("rehearse", "--rows", "40", "--format", "json")
+    assert done.code == 0, done.err
+    report = json.loads(done.out)
+    [note] = report["migrations"]
+    assert (note["name"], note["reversible"], note["lossless"], note["ok"]) == ("0002_note", True, True, True)
+    assert note["tables"] == ["shop_invoice"]
+    assert note["backward"]["seconds"] > 0 and note["forward_again"]["seconds"] > 0
+    assert note["forward"]["longest_sql"]
+    assert note["generated"]["shop_invoice"] >= 39
+    assert _gone(vendor, server, live, report["scratch"])
+    # The live database: schema untouched, only its own row, 0002 still pending, the rehearsal in its history.
+    assert _schema(vendor, server, live) == before
+    assert query(vendor, server, live, "SELECT number, amount FROM shop_invoice") == [("live", 7)]
+    assert ("shop", "0002_note") not in {tuple(r) for r in query(vendor, server, live,
+                                                                  "SELECT app, name FROM django_migrations")}
+    rehearsal = next(r for r in project.history() if r["kind"] == "rehearsal")
+    assert rehearsal["outcome"] == "succeeded"
+    timings = {(m["name"], m["backwards"]): m["duration_s"] for m in rehearsal["migrations"]}
+    assert set(timings) == {("0002_note", False), ("0002_note", True)}
+    plan = project.run("plan", "--format", "json")
+    assert plan.code == 0, plan.err
+    [entry] = json.loads(plan.out)["migrations"]
+    assert entry["estimated_s"] == timings[("0002_note", False)]
+
+    project.migration("0003_drop_amount", REMOVE_AMOUNT)
+    done = project.run("rehearse", "--rows", "40")
+    assert done.code == 1, done.out + done.err
+    assert "FAIL  shop.0003_drop_amount" in done.out
+    assert "lost going backward: shop_invoice: values changed in amount" in done.out
+    assert "ok  shop.0002_note" in done.out
+
+    project.migration("0003_drop_amount", DECLARED)
+    done = project.run("rehearse", "--rows", "40", "--format", "json")
+    assert done.code == 0, done.out + done.err
+    dropped = json.loads(done.out)["migrations"][1]
+    assert dropped["declared"].startswith("amount is obsolete") and not dropped["lossless"]
+    assert _gone(vendor, server, live, json.loads(done.out)["scratch"])
+
+
+def test_irreversible_run_python_exits_1(deployable):
+    project, vendor, server, live = deployable
+    project.migration("0002_note", ADD_NOTE)
+    project.models(NOTE_FIELDS)
+    assert project.deploy().code == 0
+    project.migration("0003_touch", IRREVERSIBLE)
+    done = project.run("rehearse", "--rows", "10", "--format", "json")
+    assert done.code == 1, done.err
+    [touch] = json.loads(done.out)["migrations"]
+    assert (touch["name"], touch["reversible"], touch["ok"], touch["backward"]) == ("0003_touch", False, False, None)
+    assert _gone(vendor, server, live, json.loads(done.out)["scratch"])
+
+
+def test_rows_are_valid_for_foreign_keys_unique_and_choices(deployable):
+    project, vendor, server, live = deployable
+    project.migration("0002_related", RELATED)
+    (project.root / "shop" / "models.py").write_text(RELATED_MODELS)
+    assert project.deploy().code == 0
+    project.migration("0003_shipped", ADD_SHIPPED)
+    scratch = f"{live}_kept" if vendor != "sqlite" else str(Path(live).with_name("kept.sqlite3"))
+    try:
+        done = project.run("rehearse", "--rows", "30", "--keep", "--scratch-name", scratch, "--format", "json")
+        assert done.code == 0, done.out + done.err
+        [shipped] = json.loads(done.out)["migrations"]
+        assert shipped["generated"] == {"shop_customer": 30, "shop_invoice": 30, "shop_order": 30}
+        assert shipped["lossless"]
+        orders = query(vendor, server, scratch, "SELECT code, status, customer_id, invoice_id, total, note"
+                                                " FROM shop_order")
+        customers = query(vendor, server, scratch, "SELECT id, email, kind FROM shop_customer")
+        invoices = {r[0] for r in query(vendor, server, scratch, "SELECT id FROM shop_invoice")}
+        assert len(orders) == 30 and len(customers) == 30
+        assert len({o[0] for o in orders}) == 30 and all(len(o[0]) <= 12 for o in orders)
+        assert {o[1] for o in orders} <= {1, 2, 3}
+        assert {o[2] for o in orders} <= {c[0] for c in customers}
+        assert len({(o[2], o[1]) for o in orders}) == 30
+        linked = [o[3] for o in orders if o[3] is not None]
+        assert set(linked) <= invoices and len(linked) == len(set(linked))
+        assert any(o[5] is None for o in orders) and any(o[5] is not None for o in orders)
+        assert len({c[1] for c in customers}) == 30 and all("@" in c[1] and len(c[1]) <= 40 for c in customers)
+        assert {c[2] for c in customers} == {"b2b", "b2c"}
+    finally:
+        _drop(vendor, server, scratch)
+
+
+def test_bad_input_is_one_line_and_exit_2(deployable):
+    project, vendor, server, live = deployable
+    assert project.deploy().code == 0
+    project.migration("0002_note", ADD_NOTE)
+    cases = [(("--scratch-name", live), "is the live database")]
+    cases += [] if vendor != "sqlite" else [  # the rest does not depend on the vendor: checked once
+        (("--to", "nosuchapp", "0002_note"), "Unknown app 'nosuchapp'"),
+        (("--to", "shop", "0099_nothing"), "Unknown migration shop.0099_nothing"),
+        (("--to", "migration_pilot", "0002_note"), "belongs to shop"),
+        (("--rows", "-1"), "Bad --rows -1"),
+    ]
+    for args, expected in cases:
+        done = project.run("rehearse", *args)
+        assert done.code == 2, (args, done.out, done.err)
+        assert expected in done.err and len(done.err.strip().splitlines()) == 1, done.err
+    if vendor == "sqlite":
+        done = project.run("rehearse", "--scratch-name", os.path.relpath(live, project.root))
+        assert done.code == 2 and "is the live database" in done.err, done.err
+    assert ("shop", "0002_note") not in {tuple(r) for r in query(vendor, server, live,
+                                                                  "SELECT app, name FROM django_migrations")}
