@@ -8,7 +8,7 @@ from typing import Final
 from migration_pilot.exceptions import ConfigError
 
 _UNITS: Final = {"ms": 0.001, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
-_PATTERN: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|m|min|h)?\s*$")
+_PATTERN: Final = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(ms|s|sec|m|min|h)?\s*$")
 
 
 def parse_duration(value: str | float | int, *, source: str) -> float:
