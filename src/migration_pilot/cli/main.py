@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         module = os.environ.get("DJANGO_SETTINGS_MODULE")
         sys.stderr.write(
-            f"error: cannot load Django settings {module!r}: {type(exc).__name__}: {exc}."
+            f"error: cannot load Django settings {module!r}: {type(exc).__name__}: {' '.join(str(exc).split())}."
             " Check --settings and --pythonpath.\n"
         )
         return EXIT_USAGE
