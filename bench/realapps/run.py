@@ -109,8 +109,7 @@ HAYSTACK_CONNECTIONS = {{"default": {{"ENGINE": "haystack.backends.simple_backen
 from oscar.defaults import *  # noqa: E402,F403
 
 OSCAR_DEFAULT_CURRENCY = "EUR"
-ROOT_URLCONF = "realapps_oscar.urls"
-{databases}'''
+{web}{databases}'''
 
 # Which apps each application owns: its apps' modules start with these.
 OWNERS = {"wagtail": ("wagtail",), "oscar": ("oscar",)}
@@ -137,7 +136,8 @@ def write_projects() -> None:
         ("realapps_wagtail", WAGTAIL_SETTINGS.format(
             apps=["wagtail.contrib.simple_translation", "wagtail.locales", *WAGTAIL_APPS, "migration_pilot"],
             web=web_settings("realapps_wagtail"), databases=DATABASES)),
-        ("realapps_oscar", OSCAR_SETTINGS.format(apps=[*OSCAR_APPS, "migration_pilot"], databases=DATABASES)),
+        ("realapps_oscar", OSCAR_SETTINGS.format(apps=[*OSCAR_APPS, "migration_pilot"], web=web_settings("realapps_oscar"),
+                                                databases=DATABASES)),
     ]:
         folder = WORK / package
         folder.mkdir(parents=True, exist_ok=True)
@@ -177,15 +177,19 @@ def key_of(finding: dict[str, Any]) -> str:
     return f"{finding['app']}.{finding['migration']}{operation}:{finding['rule']}"
 
 
-def lint(app: str) -> tuple[list[dict[str, Any]], list[str], int]:
-    """The application's findings, its app labels, and makemigrations --check's exit status."""
+def lint(app: str) -> tuple[list[dict[str, Any]], list[str], str]:
+    """The application's findings, its app labels, and what makemigrations --check says."""
     env = environment(app)
     labels = json.loads(run([str(PY), "-c", APP_LABELS.format(owners=OWNERS[app])], env).stdout)
     out = run([str(PY), "-m", "migration_pilot.cli.main", "lint", "--all-apps", "--vendor", "postgresql",
                "--format", "json", "--fail-on", "never"], env).stdout
     findings = [f for f in json.loads(out)["findings"] if f.get("app") in labels]
     check = run([str(PY), "-m", "django", "makemigrations", "--check", "--dry-run", *labels], env, check=False)
-    return findings, labels, check.returncode
+    if check.returncode == 0:
+        return findings, labels, "no changes"
+    if "Migrations for" in check.stdout:
+        return findings, labels, "changes: " + " ".join(check.stdout.split())[:300]
+    return findings, labels, "error: " + (check.stderr.strip().splitlines() or ["?"])[-1]
 
 
 def dump(app: str, findings: list[dict[str, Any]], folder: Path) -> None:
@@ -258,7 +262,7 @@ def main() -> int:
         missing = [f for f in findings if f["rule"] == "missing-migration"]
         print(f"\n== {app}: {len(labels)} apps, {len(findings)} findings, precision {precision(every)}, "
               f"{fixed} with a fix, {len(new)} unreviewed, {len(stale)} reviewed but gone")
-        print(f"   makemigrations --check: {'no changes' if makemigrations == 0 else 'changes'}; "
+        print(f"   makemigrations --check: {makemigrations}; "
               f"missing-migration findings: {len(missing)}")
         for rule, items in sorted(by_rule.items()):
             print(f"   {rule:34} {len(items):4}  right {items.count('right'):4}  wrong {items.count('wrong'):3}"
@@ -275,7 +279,7 @@ def main() -> int:
         reviewed = every.count("right") + every.count("wrong")
         if reviewed and every.count("right") / reviewed < PRECISION_TARGET:
             failures.append(f"{app}: precision {precision(every)} < {PRECISION_TARGET}")
-        if makemigrations == 0 and missing:
+        if makemigrations == "no changes" and missing:
             failures.append(f"{app}: {len(missing)} missing-migration finding(s) makemigrations does not confirm")
         if args.fixes != "none":
             result = check_fixes(app, findings, None if args.fixes == "all" else int(args.fixes))
