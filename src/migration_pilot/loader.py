@@ -7,6 +7,7 @@ applied, so squashed migrations replace the ones they squash, as on a new databa
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -63,6 +64,7 @@ def executor_for(connection: Any) -> MigrationExecutor:
 @contextlib.contextmanager
 def translated_load_errors() -> Iterator[None]:
     """Turn Django's migration-loading exceptions into one-line MigrationLoadErrors."""
+    _refuse_sourceless_migrations()
     try:
         yield
     except SyntaxError as exc:
@@ -93,6 +95,26 @@ def translated_load_errors() -> Iterator[None]:
         ) from exc
     except InconsistentMigrationHistory as exc:
         raise MigrationLoadError(f"{exc}.", hint="Fix django_migrations or the dependency.") from exc
+
+
+def _refuse_sourceless_migrations() -> None:
+    """A stale .pyc beside the migrations, its .py gone, would be imported and applied as a migration."""
+    for config in apps.get_app_configs():
+        module_name, _ = MigrationLoader.migrations_module(config.label)
+        if module_name is None:
+            continue
+        try:
+            spec = importlib.util.find_spec(module_name)
+        except (ImportError, ValueError):
+            continue  # no migrations package: the loader says so, if it matters
+        for directory in (spec.submodule_search_locations or []) if spec else []:
+            for compiled in sorted(Path(directory).glob("[!_~]*.pyc")):
+                if not compiled.with_suffix(".py").exists():
+                    raise MigrationLoadError(
+                        f"Migration {config.label}.{compiled.stem} has no source file: only {compiled} is there"
+                        " (compiled bytecode left behind when its .py was deleted or renamed).",
+                        hint="Delete the .pyc, or restore the .py it was compiled from.",
+                    )
 
 
 def _failing_migration_module(exc: ImportError) -> str:
