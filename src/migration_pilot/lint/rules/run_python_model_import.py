@@ -5,7 +5,10 @@ Reads the migration file (nothing is imported) and flags a `RunPython`
 function, forward or reverse, that imports a model module
 (`from shop.models import Order`, `import shop.models`) or uses a model class
 imported at the top of the file, directly or through a helper function of
-the same file.
+the same file; also a model the file fetches at import time through an app
+loader (`Order = get_model("shop", "Order")` at module level, as
+django-oscar's `oscar.core.loading.get_model` or `django.apps.apps.get_model`
+do): that is the current model too.
 
 ## Why is this dangerous?
 A migration runs against the schema as it was at that point of the history,
@@ -46,6 +49,12 @@ Get every model from the `apps` argument:
   constant), when the module is already loaded and says so.
 - Functions migration_pilot cannot read (lambdas, compiled code): not guessed.
 
+## No fix
+When the model comes from a loader at import time, no rewritten migration is
+offered: such code usually calls the current model's methods (a custom
+`save()`, `generate_hash()`), which the historical model has not got, so a
+mechanical rewrite would change what the migration does.
+
 ## Databases
 All: PostgreSQL, MySQL/MariaDB and SQLite.
 """
@@ -78,6 +87,7 @@ class ModelUse:
     module: str
     model: str | None
     local: str
+    app_label: str | None = None
 
 
 @dataclass(slots=True)
@@ -123,7 +133,7 @@ def _finding(ctx: OperationContext, op: migrations.RunPython, name: str,
             " migration runs against."
         ),
         hint=f"Get the historical model inside the function: {example}.",
-        safe_alternative=_rewritten(ctx, op),
+        safe_alternative=None if analysis.loaded_uses else _rewritten(ctx, op),
     )
 
 
@@ -152,6 +162,8 @@ class Analysis:
         tree = source.tree
         for node in tree.body if tree is not None else ():
             self.bindings.update(self._imported(node))
+        self.loaded = _loaded_at_import(tree.body if tree is not None else [])
+        self.loaded_uses = False
         self._seen: set[str] = set()
 
     def _imported(self, node: ast.stmt) -> dict[str, Binding]:
@@ -198,7 +210,14 @@ class Analysis:
         bindings = {**self.bindings, **local_bindings}
         uses_by_binding: dict[str, list[ModelUse]] = {}
         for child in ast.walk(node):
-            if isinstance(child, ast.Attribute | ast.Name) and isinstance(child.ctx, ast.Load):
+            if (isinstance(child, ast.Name) and isinstance(child.ctx, ast.Load) and child.id in self.loaded
+                    and child.id not in local_names and child.id not in local_bindings):
+                self.loaded_uses = True
+                self.helper_uses |= helper
+                use = self.loaded[child.id]
+                if use not in self.uses:
+                    self.uses.append(use)
+            elif isinstance(child, ast.Attribute | ast.Name) and isinstance(child.ctx, ast.Load):
                 found = self._reference(child, bindings, local_names)
                 if found is not None:
                     name, use = found
@@ -354,7 +373,7 @@ def _apply(source: MigrationSource, node: ast.FunctionDef, analysis: Analysis) -
 
 def _get_model(use: ModelUse) -> str:
     """`Order = {apps}.get_model("shop", "Order")`; {apps} becomes the function's argument."""
-    return f'{use.local} = {{apps}}.get_model("{_app_label(use.module)}", "{use.model}")'
+    return f'{use.local} = {{apps}}.get_model("{use.app_label or _app_label(use.module)}", "{use.model}")'
 
 
 def _replace(node: ast.Attribute, name: str) -> Edit:
@@ -366,6 +385,30 @@ def _binds(line: str, names: set[str]) -> bool:
     """Whether an import line (as MigrationSource.import_lines writes it) binds one of `names`."""
     bound = line.rsplit(" as ", 1)[1] if " as " in line else line.split()[-1].split(".")[0]
     return bound in names
+
+
+def _loaded_at_import(body: list[ast.stmt]) -> dict[str, ModelUse]:
+    """Module-level `Name = get_model("app", "Model")` (any loader's get_model): the current model."""
+    found: dict[str, ModelUse] = {}
+    for statement in body:
+        if not (isinstance(statement, ast.Assign) and isinstance(statement.value, ast.Call)):
+            continue
+        call = statement.value
+        callee = _dotted(call.func)
+        if not callee or callee[-1] != "get_model":
+            continue
+        arguments = [a.value for a in call.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+        if len(arguments) == 2:
+            app_label, model = arguments
+        elif len(arguments) == 1 and arguments[0].count(".") == 1 and len(call.args) == 1:
+            app_label, model = arguments[0].split(".")
+        else:
+            continue
+        spelled = f"{'.'.join(callee)}({', '.join(repr(a) for a in arguments)}) at import time"
+        for target in statement.targets:
+            if isinstance(target, ast.Name):
+                found[target.id] = ModelUse(spelled, model, target.id, app_label)
+    return found
 
 
 def _dotted(node: ast.expr) -> list[str] | None:
