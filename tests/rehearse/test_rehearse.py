@@ -163,6 +163,8 @@ def test_reversible_passes_and_remove_field_fails_unless_declared(deployable):
     assert "lost going backward: shop_invoice: values changed in amount" in done.out
     assert "ok  shop.0002_note" in done.out
 
+    if vendor != "sqlite":  # the declaration is read from the migration, whatever the vendor: checked once
+        return
     project.migration("0003_drop_amount", DECLARED)
     done = project.run("rehearse", "--rows", "40", "--format", "json")
     assert done.code == 0, done.out + done.err

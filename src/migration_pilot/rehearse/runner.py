@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from django.conf import settings as django_settings
-from django.db import connections
 from django.db.migrations.exceptions import IrreversibleError
 
 from migration_pilot.rehearse import checksums, generate, scratch
@@ -306,41 +305,48 @@ def rehearse(alias: str, *, rows: int = 1000, scratch_name: str | None = None,
             manifest = find_backup(from_backup)
             target.created = True
             restore_backup(manifest, alias=alias, target_database=target.name)
-            scratch.register(target)
-        elif live.vendor == "sqlite":
-            scratch.create_empty(live, target)
-            scratch.register(target)
         else:
             scratch.create_empty(live, target)
-            _build(live_executor, MigrationExecutor(scratch.register(target)))
-        connection = connections[target.alias]
-        if first:
-            _back_to_before(MigrationExecutor(connection), first)
-        executor = MigrationExecutor(connection)
-        report.build_s = time.monotonic() - started
-        targets = [last] if last else executor.loader.graph.leaf_nodes()
-        plan = executor.migration_plan(targets)
-        if any(backwards for _, backwards in plan):
-            raise RehearseError(f"--to {last[0] if last else ''} {last[1] if last else ''} is behind what is"
-                                " applied: a rehearsal goes forward.", hint="Pass a --to not yet applied.")
-        if first:
-            keys = [(m.app_label, m.name) for m, _ in plan]
-            if first in keys:
-                plan = plan[keys.index(first):]
-        state = executor._create_project_state(with_applied_migrations=True)
-        timer = _Timer()
-        for index, (migration, _) in enumerate(plan):
-            if progress:
-                progress(f"{migration.app_label}.{migration.name}", index, len(plan))
-            result, state = rehearse_one(executor, state, migration, rows, timer)
-            report.migrations.append(result)
-            if state is None:
-                break
-        if progress:
-            progress("done", len(plan), len(plan))
+        connection = scratch.register(target)
+        with scratch.routed(target, [alias, "default"]):
+            if not from_backup and live.vendor != "sqlite":
+                _build(live_executor, MigrationExecutor(connection))
+            report.build_s = time.monotonic() - started
+            _run_plan(report, connection, first, last, rows, progress)
         if record and report.migrations:
             report.history, report.history_run = _record(alias, target.alias, report)
     return report
+
+
+def _run_plan(report: Rehearsal, connection: Any, first: MigrationKey | None, last: MigrationKey | None,
+              rows: int, progress: Progress | None) -> None:
+    from django.db.migrations.executor import MigrationExecutor
+
+    started = time.monotonic()
+    if first:
+        _back_to_before(MigrationExecutor(connection), first)
+    executor = MigrationExecutor(connection)
+    report.build_s += time.monotonic() - started
+    targets = [last] if last else executor.loader.graph.leaf_nodes()
+    plan = executor.migration_plan(targets)
+    if any(backwards for _, backwards in plan):
+        raise RehearseError(f"--to {last[0] if last else ''} {last[1] if last else ''} is behind what is"
+                            " applied: a rehearsal goes forward.", hint="Pass a --to not yet applied.")
+    if first:
+        keys = [(m.app_label, m.name) for m, _ in plan]
+        if first in keys:
+            plan = plan[keys.index(first):]
+    state = executor._create_project_state(with_applied_migrations=True)
+    timer = _Timer()
+    for index, (migration, _) in enumerate(plan):
+        if progress:
+            progress(f"{migration.app_label}.{migration.name}", index, len(plan))
+        result, state = rehearse_one(executor, state, migration, rows, timer)
+        report.migrations.append(result)
+        if state is None:
+            break
+    if progress:
+        progress("done", len(plan), len(plan))
 
 
 def _record(alias: str, scratch_alias: str, report: Rehearsal) -> tuple[str, int | None]:

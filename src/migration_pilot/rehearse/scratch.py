@@ -167,3 +167,22 @@ def kept_or_dropped(live: Any, scratch: Scratch, *, keep: bool) -> Iterator[Scra
         elif scratch.alias in connections.settings:
             with contextlib.suppress(Exception):
                 connections[scratch.alias].close()
+
+
+@contextlib.contextmanager
+def routed(scratch: Scratch, aliases: list[str]) -> Iterator[None]:
+    """Point `aliases` (the live one and 'default') at the scratch connection while the plan runs.
+
+    A data migration that queries without `.using(schema_editor.connection.alias)` goes to the
+    default alias: without this it would read (and write) the live database during a rehearsal.
+    """
+    saved = {}
+    for alias in dict.fromkeys(aliases):
+        if alias in connections.settings:
+            saved[alias] = connections[alias]
+            connections[alias] = connections[scratch.alias]
+    try:
+        yield
+    finally:
+        for alias, connection in saved.items():
+            connections[alias] = connection
