@@ -358,8 +358,23 @@ def _save_rows(rows: dict[str, Any], results: list[TenantResult], db: str) -> No
         row.duration_s = result.duration_s
         row.finished_at = now
         changed.append(row)
-    FleetTenant.objects.using(db).bulk_update(changed, ["outcome", "applied", "error", "duration_s",
-                                                        "finished_at"], batch_size=500)
+    connection = connections[db]
+    if connection.vendor != "postgresql":
+        FleetTenant.objects.using(db).bulk_update(changed, ["outcome", "applied", "error", "duration_s",
+                                                            "finished_at"], batch_size=500)
+        return
+    # One statement for the whole fleet (bulk_update's CASE per row costs seconds at a thousand tenants).
+    import json
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {FleetTenant._meta.db_table} AS t SET outcome = v.outcome, applied = v.applied::jsonb,"
+            " error = v.error, duration_s = v.duration_s, finished_at = %s"
+            " FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::float8[])"
+            " AS v(id, outcome, applied, error, duration_s) WHERE t.id = v.id",
+            [now, [row.pk for row in changed], [row.outcome for row in changed],
+             [json.dumps(row.applied) for row in changed], [row.error for row in changed],
+             [row.duration_s for row in changed]])
 
 
 def _finish(options: FleetOptions, plan: FleetPlan, run: Any, results: list[TenantResult],
