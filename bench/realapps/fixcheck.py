@@ -1,14 +1,19 @@
 """Run inside the benchmark's virtualenv: does a finding's fix give the schema its migration gives?
 
-    python fixcheck.py REQUEST.json   (DJANGO_SETTINGS_MODULE and BENCH_DB set)
+    python fixcheck.py parents REQUEST.json   (DJANGO_SETTINGS_MODULE, BENCH_DB, BENCH_DB_FIXED set)
+    python fixcheck.py compare REQUEST.json
 
-REQUEST holds {"app", "migration", "fix", "original_db", "fixed_db"}. On
-`original_db` the migration's parents are applied, then the migration itself;
-on `fixed_db` the same parents, then each migration of the fix in place of the
-original (the fix's code is executed as the migration module it would be
-saved as). Both catalogs are read with drift.catalog_postgresql.read and
-compared with drift.compare (names included); prints a JSON list of the
-differences ([] = the same schema).
+REQUEST holds {"app", "migration", "operation", "fix"}. `parents` applies the migration's
+parents on the `default` alias (run.py then copies that database to the
+`fixed` alias's with CREATE DATABASE ... TEMPLATE). `compare` applies the
+migration itself on `default` and each migration of the fix in its place on
+`fixed` (the fix's code is executed as the migration module it would be saved
+as). A fix for one operation takes that operation's place: the operations
+before it run first, the ones after it last, each group as a migration with
+the original's atomicity; a fix for a whole migration (no operation) replaces
+it. reads both catalogs with drift.catalog_postgresql.read and compares them
+with drift.compare (names included); prints a JSON list of the differences
+([] = the same schema).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import django
 
 django.setup()
 
-from django.db import connections  # noqa: E402
+from django.db import connections, migrations  # noqa: E402
 from django.db.migrations.executor import MigrationExecutor  # noqa: E402
 
 from migration_pilot.drift import catalog_postgresql  # noqa: E402
@@ -31,34 +36,48 @@ from migration_pilot.drift.compare import compare  # noqa: E402
 SEPARATOR = "# --- next migration ---"
 
 
-def _migrate_to_parents(alias: str, key: tuple[str, str]) -> MigrationExecutor:
+def _migrate_to_parents(alias: str, key: tuple[str, str]) -> None:
     executor = MigrationExecutor(connections[alias])
     parents = sorted(executor.loader.graph.node_map[key].parents, key=lambda n: n.key)
     executor.migrate([parent.key for parent in parents])
-    return MigrationExecutor(connections[alias])
 
 
-def _fix_migrations(app: str, name: str, code: str) -> list[object]:
-    migrations = []
+def _fix_migrations(app: str, name: str, code: str) -> list[migrations.Migration]:
+    found = []
     for number, chunk in enumerate(code.split(SEPARATOR)):
         module = types.ModuleType(f"fix_{app}_{name}_{number}")
         exec(compile(chunk, f"<fix {app}.{name} part {number + 1}>", "exec"), module.__dict__)
-        migrations.append(module.Migration(f"{name}_fix{number}", app))
-    return migrations
+        found.append(module.Migration(f"{name}_fix{number}", app))
+    return found
+
+
+def _part(original: migrations.Migration, operations: list[object], suffix: str) -> migrations.Migration:
+    """The original migration's `operations` alone, as a migration with its atomicity."""
+    cls = type("Migration", (migrations.Migration,), {"operations": list(operations), "dependencies": [],
+                                                      "atomic": original.atomic})
+    return cls(f"{original.name}_{suffix}", original.app_label)
 
 
 def main() -> int:
-    request = json.loads(Path(sys.argv[1]).read_text())
+    mode, request = sys.argv[1], json.loads(Path(sys.argv[2]).read_text())
     app, name = request["app"], request["migration"]
     key = (app, name)
-    original = _migrate_to_parents(request["original_db"], key)
-    original.migrate([key])
-    fixed = _migrate_to_parents(request["fixed_db"], key)
+    if mode == "parents":
+        _migrate_to_parents("default", key)
+        return 0
+    MigrationExecutor(connections["default"]).migrate([key])
+    fixed = MigrationExecutor(connections["fixed"])
     state = fixed._create_project_state(with_applied_migrations=True)
-    for migration in _fix_migrations(app, name, request["fix"]):
+    steps = _fix_migrations(app, name, request["fix"])
+    index = request.get("operation")
+    if index is not None:
+        original = fixed.loader.get_migration(app, name)
+        steps = [_part(original, original.operations[:index], "before"), *steps,
+                 _part(original, original.operations[index + 1:], "after")]
+    for migration in steps:
         state = fixed.apply_migration(state, migration)
-    differences = compare(catalog_postgresql.read(connections[request["original_db"]]),
-                          catalog_postgresql.read(connections[request["fixed_db"]]),
+    differences = compare(catalog_postgresql.read(connections["default"]),
+                          catalog_postgresql.read(connections["fixed"]),
                           strict_names=True, skip_tables=["django_migrations"])
     print(json.dumps([f"{d.kind} {d.table}.{d.object}: {d.expected} -> {d.actual}" for d in differences]))
     return 0

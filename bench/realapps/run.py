@@ -17,10 +17,11 @@ per rule and per application, the findings that carry a fix
 (``safe_alternative``), and ``makemigrations --check --dry-run`` in the same
 project beside the ``missing-migration`` findings.
 
-Then each fix written as migration code (all of them, or the first N with
---fixes N) is applied on scratch PostgreSQL databases by fixcheck.py: the
-migration's parents, then the fix in its place, against the parents then the
-original migration; the two catalogs (drift.catalog_postgresql.read) must be
+Then each fix written as migration code (all of them, or N spread over the
+list with --fixes N) is applied on scratch PostgreSQL databases by
+fixcheck.py: the migration's parents are applied once, the database copied
+(CREATE DATABASE ... TEMPLATE), then the original migration on one copy and
+the fix in its place on the other; the two catalogs (drift.catalog_postgresql.read) must be
 the same, index and constraint names included. Fixes that say they are a first
 release of several ("Release 1", "# Then:") are counted apart: their schema is
 meant to differ until the later steps run.
@@ -214,16 +215,28 @@ def check_fixes(app: str, findings: list[dict[str, Any]], limit: int | None) -> 
     candidates = [f for f in findings if (f.get("safe_alternative") or "").lstrip().startswith(("from ", "import "))
                   and "class Migration" in f["safe_alternative"]]
     staged = [f for f in candidates if any(m in f["safe_alternative"] for m in STAGED_MARKERS)]
-    complete = [f for f in candidates if f not in staged][:limit]
+    complete = [f for f in candidates if f not in staged]
+    if limit is not None and limit < len(complete):
+        step = len(complete) / limit
+        complete = [complete[int(i * step)] for i in range(limit)]
     results: dict[str, Any] = {"candidates": len(candidates), "staged": len(staged), "checked": 0,
                                "same": 0, "different": {}, "failed": {}}
-    for finding in complete:
-        with scratch_databases(2) as (original, fixed), tempfile.NamedTemporaryFile("w", suffix=".json") as req:
+    for number, finding in enumerate(complete, 1):
+        print(f"   fix {number}/{len(complete)}: {key_of(finding)}", flush=True)
+        with scratch_databases(1) as (original,), tempfile.NamedTemporaryFile("w", suffix=".json") as req:
             json.dump({"app": finding["app"], "migration": finding["migration"],
-                       "fix": finding["safe_alternative"], "original_db": "default", "fixed_db": "fixed"}, req)
+                       "operation": finding.get("operation"), "fix": finding["safe_alternative"]}, req)
             req.flush()
-            done = run([str(PY), str(HERE / "fixcheck.py"), req.name], environment(app, original, fixed),
+            fixed = original + "_fix"
+            done = run([str(PY), str(HERE / "fixcheck.py"), "parents", req.name], environment(app, original),
                        check=False)
+            if done.returncode == 0:
+                psql(f"CREATE DATABASE {fixed} TEMPLATE {original}")
+                try:
+                    done = run([str(PY), str(HERE / "fixcheck.py"), "compare", req.name],
+                               environment(app, original, fixed), check=False)
+                finally:
+                    psql(f"DROP DATABASE IF EXISTS {fixed} WITH (FORCE)")
         results["checked"] += 1
         if done.returncode != 0:
             results["failed"][key_of(finding)] = (done.stderr.strip().splitlines() or ["?"])[-1]
