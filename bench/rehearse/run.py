@@ -50,7 +50,7 @@ def main() -> None:
         try:
             subprocess.run([str(PYTHON), "-m", "django", "migrate", "-v0", "--skip-checks", "migration_pilot"], env=env, check=True)
             started = time.perf_counter()
-            done = subprocess.run([str(PYTHON), "-m", "migration_pilot.cli.main", "rehearse", "--skip-checks", "--rows",
+            done = subprocess.run([str(PYTHON), "-m", "migration_pilot.cli.main", "rehearse", "--skip-checks", "--keep-going", "--rows",
                                    str(args.rows), "--format", "json"], env=env, capture_output=True, text=True)
             elapsed = time.perf_counter() - started
         finally:

@@ -53,6 +53,9 @@ class MigrationRehearsal:
     lost_backward: list[str] = field(default_factory=list)
     lost_forward_again: list[str] = field(default_factory=list)
     error: str = ""
+    continued: str = ""
+    failed_state: Any = field(default=None, repr=False, compare=False)
+    resume_state: Any = field(default=None, repr=False, compare=False)
 
     @property
     def lossless(self) -> bool:
@@ -69,6 +72,8 @@ class MigrationRehearsal:
     def to_json(self) -> dict[str, Any]:
         """Plain values for --format json."""
         data = asdict(self)
+        data.pop("failed_state", None)
+        data.pop("resume_state", None)
         data.update(lossless=self.lossless, ok=self.ok)
         return data
 
@@ -214,6 +219,7 @@ def rehearse_one(executor: Any, state: Any, migration: Any, rows: int, timer: _T
     except Exception as exc:
         result.forward = forward
         result.error = f"forward failed: {_first_line(exc)}"
+        result.failed_state = before
         return result, None
     result.forward = forward
     tables_after = sorted(set(tables) | set(touched_tables(migration, [after])))
@@ -228,6 +234,7 @@ def rehearse_one(executor: Any, state: Any, migration: Any, rows: int, timer: _T
     except Exception as exc:
         result.backward = backward
         result.error = f"backward failed: {_first_line(exc)}"
+        result.resume_state = after if connection.features.can_rollback_ddl else None
         return result, None
     result.backward = backward
     sums_back = checksums.table_sums(connection, tables)
@@ -238,12 +245,32 @@ def rehearse_one(executor: Any, state: Any, migration: Any, rows: int, timer: _T
     except Exception as exc:
         result.forward_again = again
         result.error = f"forward again failed: {_first_line(exc)}"
+        result.failed_state = before
         return result, None
     result.forward_again = again
     sums_again = checksums.table_sums(connection, tables_after)
     skip = _merge(_changed_columns(tables_after, before, after), _auto_pks(tables_after, after))
     result.lost_forward_again = [str(loss) for loss in checksums.compare(sums_after, sums_again, skip=skip)]
     return result, after
+
+
+def _without_rows(executor: Any, result: MigrationRehearsal, migration: Any) -> Any:
+    """--keep-going: empty the tables the failed forward touched and apply it once more; the new state or None."""
+    before = result.failed_state
+    result.failed_state = None
+    from migration_pilot.testing.roundtrip import touched_tables
+
+    try:
+        if executor.connection.in_atomic_block:  # pragma: no cover - migrations run in autocommit
+            return None
+        for model in generate.models_for(touched_tables(migration, [before]), before):
+            model._base_manager.using(executor.connection.alias).all().delete()
+        state = executor.apply_migration(before.clone(), migration)
+    except Exception as exc:
+        result.continued = f"not continued: applying it on empty tables failed too ({_first_line(exc)})"
+        return None
+    result.continued = "applied on emptied tables to go on (--keep-going)"
+    return state
 
 
 # -- the whole rehearsal ------------------------------------------------------------------------------
@@ -277,7 +304,8 @@ def _back_to_before(executor: Any, key: MigrationKey) -> None:
 
 def rehearse(alias: str, *, rows: int = 1000, scratch_name: str | None = None,
              start: list[str] | None = None, stop: list[str] | None = None, from_backup: str | None = None,
-             keep: bool = False, progress: Progress | None = None, record: bool = True) -> Rehearsal:
+             keep: bool = False, progress: Progress | None = None, record: bool = True,
+             keep_going: bool = False) -> Rehearsal:
     """Rehearse the pending plan of `alias` (or --from/--to) on a scratch database; see the module doc."""
     from django.db.migrations.executor import MigrationExecutor
 
@@ -312,14 +340,14 @@ def rehearse(alias: str, *, rows: int = 1000, scratch_name: str | None = None,
             if not from_backup and live.vendor != "sqlite":
                 _build(live_executor, MigrationExecutor(connection))
             report.build_s = time.monotonic() - started
-            _run_plan(report, connection, first, last, rows, progress)
+            _run_plan(report, connection, first, last, rows, progress, keep_going)
         if record and report.migrations:
             report.history, report.history_run = _record(alias, target.alias, report)
     return report
 
 
 def _run_plan(report: Rehearsal, connection: Any, first: MigrationKey | None, last: MigrationKey | None,
-              rows: int, progress: Progress | None) -> None:
+              rows: int, progress: Progress | None, keep_going: bool) -> None:
     from django.db.migrations.executor import MigrationExecutor
 
     started = time.monotonic()
@@ -343,6 +371,11 @@ def _run_plan(report: Rehearsal, connection: Any, first: MigrationKey | None, la
             progress(f"{migration.app_label}.{migration.name}", index, len(plan))
         result, state = rehearse_one(executor, state, migration, rows, timer)
         report.migrations.append(result)
+        if state is None and keep_going and result.resume_state is not None:
+            state, result.resume_state = result.resume_state, None
+            result.continued = "left applied to go on (--keep-going)"
+        elif state is None and keep_going and result.failed_state is not None:
+            state = _without_rows(executor, result, migration)
         if state is None:
             break
     if progress:

@@ -24,6 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from-backup", metavar="ID", help="Restore this `pilot backup` into the scratch database.")
     parser.add_argument("--scratch-name", help="Name of the scratch database (default: <live>_rehearse).")
     parser.add_argument("--keep", action="store_true", help="Keep the scratch database afterwards.")
+    parser.add_argument("--keep-going", action="store_true",
+                        help="After a migration fails forward on the generated rows, empty its tables, apply it"
+                             " and go on (it still fails the rehearsal).")
     parser.add_argument("--format", choices=["text", "json"], default="text", dest="output_format")
 
 
@@ -36,7 +39,8 @@ def run(options: dict[str, Any], streams: Streams) -> int:
         report = rehearse(options.get("database") or "default", rows=options["rows"],
                           scratch_name=options.get("scratch_name"), start=options.get("start"),
                           stop=options.get("stop"), from_backup=options.get("from_backup"),
-                          keep=bool(options.get("keep")), progress=progress)
+                          keep=bool(options.get("keep")), progress=progress,
+                          keep_going=bool(options.get("keep_going")))
     if not text:
         streams.out.write(json.dumps(report.to_json(), indent=2) + "\n")
     else:
@@ -69,6 +73,8 @@ def render(report: Any) -> str:
             lines.append(f"          not filled: {table}: {reason}")
         if m.error:
             lines.append(f"          {m.error}")
+        if m.continued:
+            lines.append(f"          {m.continued}")
         if not m.reversible:
             lines.append("          irreversible: the migration has no reverse")
         for loss in m.lost_backward:
