@@ -34,6 +34,10 @@ class Migration(migrations.Migration):
                                         to=settings.AUTH_USER_MODEL)),
             ("tags", models.ManyToManyField(to="shop.tag")),
         ]),
+        *[migrations.CreateModel(name, [
+            ("id", models.AutoField(primary_key=True, serialize=False)),
+            ("tag", models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to="shop.tag")),
+        ]) for name in ("Note", "Pin", "Sticker", "Badge", "Mark")],
         migrations.CreateModel("Ebook", [
             ("book_ptr", models.OneToOneField(auto_created=True, on_delete=django.db.models.deletion.CASCADE,
                                               parent_link=True, primary_key=True, serialize=False, to="shop.book")),
@@ -100,3 +104,22 @@ def test_subsets_render_the_same_pages_as_the_whole_state(tmp_path):
     assert "- Rename table `shop_tag` to `shop_label`" in sqlite
     assert "- Add column `ebook_id` BIGINT NULL to `shop_invoice` (foreign key to `shop_ebook`.`book_ptr_id`, indexed)" \
         in result["postgresql"]["sample"]
+
+
+def test_pages_do_not_depend_on_the_hash_seed(tmp_path):
+    """Django re-renders related models in set order, which follows PYTHONHASHSEED; pages must not."""
+    project = make_project(tmp_path / "site")
+    project.migration("0002_library", LIBRARY)
+    project.migration("0003_changes", CHANGES)
+    pages = []
+
+    for seed in ("1", "2", "3"):
+        env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+        env["PYTHONHASHSEED"] = seed
+        done = subprocess.run([sys.executable, "-m", "migration_pilot.cli.main", "--settings", "settings",
+                               "--pythonpath", str(project.root), "docs", "--vendor", "sqlite", "--output", seed],
+                              cwd=project.root, env=env, capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        pages.append({p.relative_to(project.root / seed): p.read_bytes() for p in (project.root / seed).rglob("*.md")})
+
+    assert pages[0] == pages[1] == pages[2]

@@ -121,12 +121,15 @@ def _operation(connection: Any, profile: BackendProfile, key: MigrationKey, inde
     before = previous if whole and previous is not None else _subset(
         state, None if whole else operation, app_label, previous)
     _forwards(operation, key, index, state)
-    if before.models:
+    order = {model_key: position for position, model_key in enumerate(state.models)}
+    if before.models and "apps" not in vars(before):
         # Rendered once; the state after is its clone moved on by the operation, which re-renders
         # only the models the operation changed (what migrate does), not the whole subset again.
-        before.apps  # noqa: B018
+        _settle(before, order)
     after = before.clone()
     _forwards(operation, key, index, after)
+    if "apps" in vars(after):
+        _settle(after, order)
     setattr(after, _FULL, getattr(before, _FULL, frozenset()) | {k for k in after.models if k not in before.models})
     facts = OperationFacts(index, type(operation).__name__, description, reversible, locks,
                            _sql(connection, operation, app_label, before, after, backwards=False),
@@ -139,6 +142,23 @@ def _operation(connection: Any, profile: BackendProfile, key: MigrationKey, inde
 _FULL = "_migration_pilot_full_models"
 """Attribute on a subset state: the keys rendered whole (the others are stand-ins)."""
 _STUB_OPTIONS = ("db_table", "managed", "proxy", "db_tablespace")
+
+
+def _settle(state: ProjectState, order: dict[ModelKey, int]) -> None:
+    """Register the rendered models in one fixed order (the walk state's, through tables last).
+
+    Django re-renders related models in the iteration order of a set, which changes from one
+    process to the next; the order of a model's related objects (which referring table SQLite
+    rebuilds first) follows. Pages must not: the registry is put in order and its caches reset.
+    """
+    apps = state.apps
+    last = len(order)
+    for label, models in apps.all_models.items():
+        ranked = sorted(models.items(), key=lambda item: (order.get((label, item[0]), last), item[0]))
+        if list(models) != [name for name, _ in ranked]:
+            models.clear()
+            models.update(ranked)
+    apps.clear_cache()
 
 
 def _subset(state: ProjectState, operation: Any, app_label: str, previous: ProjectState | None) -> ProjectState:
@@ -168,9 +188,10 @@ def _subset(state: ProjectState, operation: Any, app_label: str, previous: Proje
     if (previous is not None and full and full <= getattr(previous, _FULL, frozenset())
             and stubs.keys() <= previous.models.keys()):
         return previous
-    models = {k: state.models[k].clone() for k in sorted(full)}
-    for key in sorted(stubs):
-        models[key] = _stub(state.models[key], stubs[key])
+    # In the state's own order (the order migrate creates models in): Django visits related
+    # objects in registration order, e.g. which referring table SQLite rebuilds first.
+    models = {k: state.models[k].clone() if k in full else _stub(state.models[k], stubs[k])
+              for k in state.models if k in full or k in stubs}
     subset = ProjectState(models=models, real_apps=state.real_apps)
     setattr(subset, _FULL, frozenset(full))
     return subset

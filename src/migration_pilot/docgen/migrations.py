@@ -342,10 +342,15 @@ def render_project_index(docset: DocSet) -> str:
         findings = sum(len(d.findings) for d in docs)
         lines.append(f"| [{app}]({app}/index.md) | {len(docs)} | {irreversible} | {findings} |")
     if docset.project_findings:
-        lines += ["", "## Project findings", ""]
-        for finding in sorted(docset.project_findings, key=lambda d: (d.rule, d.app or "", d.message)):
-            lines.append(f"- **{finding.rule}** [{finding.severity.label}]: {finding.message}")
+        # Rule and app only: a missing migration's message lists model changes in no fixed order.
+        lines += ["", "## Project findings", "", "`python manage.py pilot lint` shows them in full.", ""]
+        lines += [f"- **{rule}** [{severity}]" + (f", app `{app}`" if app else "")
+                  for rule, severity, app in _project_findings(docset)]
     return "\n".join(lines) + "\n"
+
+
+def _project_findings(docset: DocSet) -> list[tuple[str, str, str]]:
+    return sorted({(d.rule, d.severity.label, d.app or "") for d in docset.project_findings})
 
 
 def doc_to_json(doc: MigrationDoc, target: Target) -> dict[str, Any]:
@@ -392,7 +397,8 @@ def render_pages(docset: DocSet, output_format: str = "markdown") -> dict[str, s
             pages["index.json"] = _json({"generator": GENERATOR, "apps": {a: len(d) for a, d in grouped.items()},
                                          "target": {"vendor": docset.target.vendor,
                                                     "version": docset.target.version},
-                                         "project_findings": [d.to_json() for d in docset.project_findings]})
+                                         "project_findings": [{"rule": rule, "severity": severity, "app": app}
+                                                              for rule, severity, app in _project_findings(docset)]})
         else:
             pages["index.md"] = render_project_index(docset)
     return dict(sorted(pages.items()))
