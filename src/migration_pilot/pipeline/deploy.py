@@ -243,6 +243,7 @@ def _run_locked(options: DeployOptions, config: Config, connection: Any, emit: E
         return DeployResult(code, "dry-run", refusal or "Dry run: validation passed; nothing was changed.",
                             plan=plan)
     if not keys and not refusal:  # nothing happened: no run to record
+        executor.check_replacements()  # as migrate does: a squash whose replaced migrations are applied is recorded
         return DeployResult(EXIT_DEPLOYED, "succeeded", "Nothing to deploy: every migration is applied.", plan=plan)
     run = history.start_run(alias, options.kind, keys, _options_json(options))
     try:
