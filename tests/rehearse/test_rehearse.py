@@ -237,3 +237,54 @@ def test_bad_input_is_one_line_and_exit_2(deployable):
         assert done.code == 2 and "is the live database" in done.err, done.err
     assert ("shop", "0002_note") not in {tuple(r) for r in query(vendor, server, live,
                                                                   "SELECT app, name FROM django_migrations")}
+
+
+WRITES_DEFAULT = '''
+from django.db import migrations
+
+
+def forward(apps, schema_editor):
+    Invoice = apps.get_model("shop", "Invoice")
+    Invoice.objects.create(number="from-migration", amount=1)  # no .using(): the default alias
+
+
+def backward(apps, schema_editor):
+    Invoice = apps.get_model("shop", "Invoice")
+    Invoice.objects.filter(number="from-migration").delete()
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0002_note")]
+    operations = [migrations.RunPython(forward, backward)]
+'''
+
+
+def test_a_data_migration_without_using_writes_to_the_scratch_database(deployable):
+    project, vendor, server, live = deployable
+    project.migration("0002_note", ADD_NOTE)
+    project.models(NOTE_FIELDS)
+    assert project.deploy().code == 0
+    project.migration("0003_writes", WRITES_DEFAULT)
+    done = project.run("rehearse", "--rows", "5", "--format", "json")
+    assert done.code == 0, done.out + done.err
+    [writes] = json.loads(done.out)["migrations"]
+    assert writes["ok"] and writes["tables"] == ["shop_invoice"]
+    assert query(vendor, server, live, "SELECT count(*) FROM shop_invoice") == [(0,)]
+
+
+def test_from_and_to_pick_the_range(tmp_path, scratch_db_access):
+    from tests.pipeline.project import DeployProject, database_settings
+
+    live = str(tmp_path / "db.sqlite3")
+    project = DeployProject(tmp_path / "project", database_settings("sqlite", None, live))
+    assert project.deploy().code == 0
+    project.migration("0002_note", ADD_NOTE)
+    project.migration("0003_drop_amount", REMOVE_AMOUNT)
+    only_first = project.run("rehearse", "--rows", "5", "--to", "shop", "0002", "--format", "json")
+    assert only_first.code == 0, only_first.err
+    assert [m["name"] for m in json.loads(only_first.out)["migrations"]] == ["0002_note"]
+    only_last = project.run("rehearse", "--rows", "5", "--from", "shop", "0003_drop_amount", "--format", "json")
+    assert only_last.code == 1, only_last.err
+    assert [m["name"] for m in json.loads(only_last.out)["migrations"]] == ["0003_drop_amount"]
+    backwards = project.run("rehearse", "--from", "shop", "0003_drop_amount", "--to", "shop", "0002_note")
+    assert backwards.code == 2 and "does not descend from --from" in backwards.err, backwards.err

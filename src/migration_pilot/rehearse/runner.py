@@ -354,17 +354,20 @@ def _run_plan(report: Rehearsal, connection: Any, first: MigrationKey | None, la
     if first:
         _back_to_before(MigrationExecutor(connection), first)
     executor = MigrationExecutor(connection)
-    report.build_s += time.monotonic() - started
     targets = [last] if last else executor.loader.graph.leaf_nodes()
     plan = executor.migration_plan(targets)
     if any(backwards for _, backwards in plan):
         raise RehearseError(f"--to {last[0] if last else ''} {last[1] if last else ''} is behind what is"
                             " applied: a rehearsal goes forward.", hint="Pass a --to not yet applied.")
+    state = executor._create_project_state(with_applied_migrations=True)
     if first:
+        # What --from needs that the scratch database lacks is applied first, without rehearsing it.
         keys = [(m.app_label, m.name) for m, _ in plan]
         if first in keys:
+            for migration, _ in plan[:keys.index(first)]:
+                state = executor.apply_migration(state, migration)
             plan = plan[keys.index(first):]
-    state = executor._create_project_state(with_applied_migrations=True)
+    report.build_s += time.monotonic() - started
     timer = _Timer()
     for index, (migration, _) in enumerate(plan):
         if progress:
