@@ -5,6 +5,11 @@ Flags, on a table created before this migration:
 - `AddField` of a `ForeignKey`/`OneToOneField` with `db_constraint=True`;
 - `AlterField` that turns a column into a foreign key, re-enables
   `db_constraint`, or points it at another table;
+- `AlterField` of a foreign key that changes anything Django writes SQL for
+  (a nullable foreign key made NOT NULL, its type, `db_index`, ...): Django's
+  schema editor drops the constraint and adds it back, validated;
+- `RenameModel` that renames the table: Django re-creates every foreign key
+  that points at it (from other tables and from the table itself), validated;
 - RunSQL `ALTER TABLE ... ADD [CONSTRAINT ...] FOREIGN KEY` and
   `ADD COLUMN ... REFERENCES` without `NOT VALID`.
 
@@ -75,7 +80,9 @@ writes for your field, so names and operator classes match the original.
 ## Not flagged
 - Tables created earlier in the same migration, and unmanaged or proxy models.
 - `db_constraint=False` fields, and RunSQL constraints added `NOT VALID`.
-- `AlterField` of a field that already had its constraint to the same table.
+- `AlterField` of a field that already had its constraint to the same table
+  and changes only what Django writes no SQL for (choices, help_text,
+  verbose_name, validators, on_delete, related_name, ...).
 - A new column without a default in a migration with `atomic = False`: the
   `ADD COLUMN` commits at once without checking any row, so its locks are
   brief; the index Django then builds for it is `add-index-non-concurrent`'s
@@ -102,7 +109,13 @@ from django.db.models import NOT_PROVIDED, Field
 from pglast import ast
 from pglast.enums import AlterTableType, ConstrType
 
-from migration_pilot.analysis.schema import column_of, find_model, related_model_key, table_of
+from migration_pilot.analysis.schema import (
+    column_of,
+    default_table_name,
+    find_model,
+    related_model_key,
+    table_of,
+)
 from migration_pilot.backends.base import DDL
 from migration_pilot.diagnostics import Severity
 from migration_pilot.lint import render, sqlgen
@@ -113,6 +126,11 @@ rule = Rule(__name__, severity=Severity.ERROR, vendors={"postgresql"}, category=
 
 HINT = (
     "Add the constraint NOT VALID (SeparateDatabaseAndState with RunSQL), then VALIDATE"
+    " CONSTRAINT in a later migration."
+)
+RECREATE_HINT = (
+    "Keep the constraint out of Django's way: in SeparateDatabaseAndState, run the change with"
+    " db_constraint=False and add the constraint back NOT VALID with RunSQL, then VALIDATE"
     " CONSTRAINT in a later migration."
 )
 SQL_HINT = "Add it NOT VALID, then run VALIDATE CONSTRAINT in a later migration."
@@ -259,6 +277,15 @@ def check_alter_field(ctx: OperationContext, op: migrations.AlterField) -> Itera
     if target is None or column is None:
         return
     if _has_constraint(old) and _target(ctx, op.model_name, old) == target:
+        if old is not None and _recreated(old, new):
+            yield Finding(
+                message=(
+                    f"Altering {column} on {table} makes Django drop its foreign key to {target[0]}"
+                    f" and add it back: {_checks(table, target[0])}"
+                ),
+                hint=RECREATE_HINT,
+                lock=dataclasses.replace(ctx.lock(DDL.ADD_FOREIGN_KEY, table), scans=True),
+            )
         return
     yield Finding(
         message=_scanning_message(table, column, target[0],
@@ -266,6 +293,59 @@ def check_alter_field(ctx: OperationContext, op: migrations.AlterField) -> Itera
         hint=HINT,
         lock=ctx.lock(DDL.ADD_FOREIGN_KEY, table),
     )
+
+
+@rule.on(migrations.RenameModel)
+def check_rename_model(ctx: OperationContext, op: migrations.RenameModel) -> Iterator[Finding]:
+    """Django re-creates each foreign key into a renamed table, validating it."""
+    model = ctx.model(op.old_name)
+    if model is None or _unmanaged(model) or model.options.get("db_table"):
+        return
+    old_table = table_of(model, ctx.profile.max_name_length())
+    new_table = default_table_name(ctx.app_label, op.new_name, ctx.profile.max_name_length())
+    if old_table == new_table:
+        return
+    renamed = (ctx.app_label, op.old_name_lower)
+    for (app_label, _), referencing in sorted(ctx.state.models.items()):
+        if _unmanaged(referencing):
+            continue
+        table = table_of(referencing, ctx.profile.max_name_length())
+        if referencing is model:
+            table = new_table
+        elif ctx.is_new_table(table):
+            continue
+        for name, field in referencing.fields.items():
+            key = related_model_key(field, app_label)
+            if key is None and getattr(field.remote_field, "model", None) == "self" and referencing is model:
+                key = renamed
+            if key != renamed or not _has_constraint(field):
+                continue
+            column = column_of(name, field) or name
+            yield Finding(
+                message=(
+                    f"Renaming table {old_table} to {new_table} makes Django drop the foreign key"
+                    f" {table}.{column} and add it back: {_checks(table, new_table)}"
+                ),
+                hint=("Keep the table's name (db_table in the model's Meta, as rename-table's fix does):"
+                      " Django then renames nothing and re-creates no foreign key."),
+                lock=dataclasses.replace(ctx.lock(DDL.ADD_FOREIGN_KEY, table), scans=True),
+            )
+
+
+def _checks(table: str, target: str) -> str:
+    return (f"the new constraint checks every row of {table} against {target} while holding"
+            f" SHARE ROW EXCLUSIVE on {table} and {target} (writes to both wait).")
+
+
+def _recreated(old: Field, new: Field) -> bool:
+    """Whether Django's alter_field drops and re-adds the foreign key: as its
+    _field_should_be_altered, any change to what the field writes to the database."""
+    _, old_path, old_args, old_kwargs = old.deconstruct()
+    _, new_path, new_args, new_kwargs = new.deconstruct()
+    for field, kwargs in ((old, old_kwargs), (new, new_kwargs)):
+        for attr in {"db_comment", "to", *getattr(field, "non_db_attrs", ())}:
+            kwargs.pop(attr, None)
+    return (old_path, old_args, old_kwargs) != (new_path, new_args, new_kwargs)
 
 
 def _constraints_of(cmd: ast.AlterTableCmd) -> Iterator[tuple[ast.Constraint, bool]]:
