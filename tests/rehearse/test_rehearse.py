@@ -288,3 +288,34 @@ def test_from_and_to_pick_the_range(tmp_path, scratch_db_access):
     assert [m["name"] for m in json.loads(only_last.out)["migrations"]] == ["0003_drop_amount"]
     backwards = project.run("rehearse", "--from", "shop", "0003_drop_amount", "--to", "shop", "0002_note")
     assert backwards.code == 2 and "does not descend from --from" in backwards.err, backwards.err
+
+
+def test_interrupted_rehearsal_drops_the_scratch_database(deployable):
+    import signal
+    import time
+
+    from tests.pipeline.project import SLOW, wait_until
+
+    project, vendor, server, live = deployable
+    if vendor == "mysql":
+        import pytest
+
+        pytest.skip("the drop-on-interrupt path is vendor-independent; SQLite and PostgreSQL cover it")
+    project.migration("0002_note", ADD_NOTE)
+    project.models(NOTE_FIELDS)
+    assert project.deploy().code == 0
+    project.migration("0003_slow", SLOW.format(seconds=30))
+    scratch = f"{live}_rehearse" if vendor != "sqlite" else str(Path(live).with_name("db_rehearse.sqlite3"))
+    process = project.start("rehearse", "--rows", "5")
+    try:
+        wait_until(lambda: not _gone(vendor, server, live, scratch), timeout=60)
+        time.sleep(2)  # inside the slow migration
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 130, (out, err)
+    assert "interrupted" in err and "Traceback" not in err, err
+    assert _gone(vendor, server, live, scratch)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 from typing import Any
 
 from migration_pilot.cli.commands import EXIT_FINDINGS, EXIT_OK, Streams
 
+EXIT_INTERRUPTED = 130
 NAME = "rehearse"
 HELP = ("Apply the pending plan forward, backward and forward again on a scratch database filled with"
         " generated rows; report reversibility, data kept and timings. Never touches the live database's schema.")
@@ -35,17 +37,30 @@ def run(options: dict[str, Any], streams: Streams) -> int:
     from migration_pilot.rehearse import rehearse
 
     text = options.get("output_format") != "json"
-    with _Bar(streams, enabled=text and bool(getattr(streams.out, "isatty", lambda: False)())) as progress:
-        report = rehearse(options.get("database") or "default", rows=options["rows"],
-                          scratch_name=options.get("scratch_name"), start=options.get("start"),
-                          stop=options.get("stop"), from_backup=options.get("from_backup"),
-                          keep=bool(options.get("keep")), progress=progress,
-                          keep_going=bool(options.get("keep_going")))
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with _Bar(streams, enabled=text and bool(getattr(streams.out, "isatty", lambda: False)())) as progress:
+            report = rehearse(options.get("database") or "default", rows=options["rows"],
+                              scratch_name=options.get("scratch_name"), start=options.get("start"),
+                              stop=options.get("stop"), from_backup=options.get("from_backup"),
+                              keep=bool(options.get("keep")), progress=progress,
+                              keep_going=bool(options.get("keep_going")))
+    except KeyboardInterrupt:
+        kept = "kept (--keep)" if options.get("keep") else "dropped"
+        streams.err.write(f"error: interrupted; nothing recorded, the scratch database was {kept}.\n")
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if not text:
         streams.out.write(json.dumps(report.to_json(), indent=2) + "\n")
     else:
         streams.out.write(render(report))
     return EXIT_OK if report.ok else EXIT_FINDINGS
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    """SIGTERM is handled as Ctrl-C: the scratch database is dropped on the way out."""
+    raise KeyboardInterrupt
 
 
 def _ms(seconds: float) -> str:
