@@ -319,3 +319,26 @@ def test_interrupted_rehearsal_drops_the_scratch_database(deployable):
     assert process.returncode == 130, (out, err)
     assert "interrupted" in err and "Traceback" not in err, err
     assert _gone(vendor, server, live, scratch)
+
+
+def test_a_scratch_database_that_cannot_be_created_is_exit_2(postgresql_server, tmp_path, scratch_db_access):
+    import uuid
+
+    from tests.databases import scratch_database
+    from tests.pipeline.project import DeployProject, database_settings
+
+    role = f"pilot_rh_{uuid.uuid4().hex[:8]}"
+    with admin_connection(postgresql_server) as conn:
+        conn.cursor().execute(f"CREATE ROLE {role} LOGIN NOCREATEDB")
+    try:
+        with scratch_database(postgresql_server, "pilot_rh") as live:
+            settings = {**database_settings("postgresql", postgresql_server, live), "USER": role}
+            project = DeployProject(tmp_path / "project", settings)
+            done = project.run("rehearse", "--rows", "5")
+            assert done.code == 2, done.out + done.err
+            assert "Cannot create the scratch database" in done.err and "permission denied" in done.err
+            assert len(done.err.strip().splitlines()) == 1, done.err
+            assert _gone("postgresql", postgresql_server, live, f"{live}_rehearse")
+    finally:
+        with admin_connection(postgresql_server) as conn:
+            conn.cursor().execute(f"DROP ROLE IF EXISTS {role}")
