@@ -281,3 +281,32 @@ def test_callable_defaults_are_placeholders_not_todays_date(project, vendor):
     text = page(project, "shop/0003_stamped.md")
     assert "/* value of timezone.now() when the migration runs */" in text
     assert not re.search(r"\d{4}-\d{2}-\d{2}", text)
+
+
+ADD_THEN_RENAME = '''
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0002_status")]
+    operations = [
+        migrations.AddField("invoice", "draft", models.IntegerField(null=True)),
+        migrations.RenameField("invoice", "draft", "final"),
+        migrations.AddField("invoice", "scratch", models.IntegerField(null=True)),
+        migrations.RemoveField("invoice", "scratch"),
+    ]
+'''
+
+
+def test_verification_steps_describe_the_state_after_the_whole_migration(project):
+    project.migration("0003_rename", ADD_THEN_RENAME)
+
+    project.run("docs", "--output", "out")
+
+    text = page(project, "shop/0003_rename.md")
+    steps = text[text.index("## Verification Steps"):text.index("## Operations")]
+    assert steps.splitlines()[1:-1] == [
+        "1. Column `shop_invoice`.`final` exists and `draft` does not",
+        "2. Column `shop_invoice`.`scratch` no longer exists",
+        "3. `python manage.py pilot verify` reports no difference between the database and its migrations",
+    ]

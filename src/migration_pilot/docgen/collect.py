@@ -67,6 +67,7 @@ class OperationFacts:
     changes: list[str] = field(default_factory=list)
     rollback: list[str] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)
+    gone: list[str] = field(default_factory=list)
 
 
 OperationFactsByMigration = dict[MigrationKey, list[OperationFacts]]
@@ -135,7 +136,7 @@ def _operation(connection: Any, profile: BackendProfile, key: MigrationKey, inde
                            _sql(connection, operation, app_label, before, after, backwards=False),
                            _sql(connection, operation, app_label, before, after, backwards=True))
     said = words.describe(operation, app_label, before, after, connection, profile.vendor)
-    facts.changes, facts.rollback, facts.checks = said.changes, said.rollback, said.checks
+    facts.changes, facts.rollback, facts.checks, facts.gone = said.changes, said.rollback, said.checks, said.gone
     return facts, after
 
 

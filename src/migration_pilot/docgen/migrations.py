@@ -243,6 +243,19 @@ def _blocking(op: OperationFacts) -> list[str]:
     return [lock.describe() for lock in op.locks]
 
 
+def verification_steps(doc: MigrationDoc) -> list[str]:
+    """Each operation's checks, less those on a column, table, index or constraint a later operation
+    of the migration removes or renames: what must hold once the whole migration has run."""
+    steps = []
+    for position, op in enumerate(doc.operations):
+        later = [gone for after in doc.operations[position + 1:] for gone in after.gone]
+        for check in op.checks:
+            if not any(check.startswith(gone) or (gone.startswith("Table ") and gone[6:] in check)
+                       for gone in later):
+                steps.append(check)
+    return steps
+
+
 def render_markdown(doc: MigrationDoc, target: Target, documented: set[MigrationKey],
                     history_alias: str | None) -> str:
     """The runbook's page for one migration, plus SQL, locks, findings, suppressions and durations."""
@@ -269,7 +282,7 @@ def render_markdown(doc: MigrationDoc, target: Target, documented: set[Migration
     rollback = [step for op in reversed(doc.operations) for step in op.rollback]
     lines += [f"- {step}" for step in rollback] or ["- Nothing to undo."]
     lines += ["", "## Verification Steps"]
-    checks = [check for op in doc.operations for check in op.checks]
+    checks = verification_steps(doc)
     checks.append("`python manage.py pilot verify` reports no difference between the database and its migrations")
     lines += [f"{number}. {check}" for number, check in enumerate(checks, 1)]
     lines += ["", "## Operations"]
@@ -367,6 +380,7 @@ def doc_to_json(doc: MigrationDoc, target: Target) -> dict[str, Any]:
             "locks": [lock.to_json() for lock in op.locks], "forward": op.forward.to_json(),
             "backward": op.backward.to_json(), "changes": op.changes, "rollback": op.rollback, "checks": op.checks,
         } for op in doc.operations],
+        "verification_steps": verification_steps(doc),
         "findings": [d.to_json() for d in doc.findings],
         "suppressions": [{"rules": list(s.rules), "reason": s.reason, "operation": s.operation,
                           "whole_file": s.whole_file} for s in doc.suppressions],

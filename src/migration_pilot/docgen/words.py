@@ -27,6 +27,8 @@ class Said:
     changes: list[str] = field(default_factory=list)
     rollback: list[str] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)
+    gone: list[str] = field(default_factory=list)
+    """Subjects ('Column `t`.`c`', 'Table `t`', 'Index `i`') that stop existing: earlier checks on them go."""
 
 
 def callable_name(code: Callable[..., Any]) -> str:
@@ -157,7 +159,7 @@ def _delete_model(op: Any, app: str, before: ProjectState, after: ProjectState, 
     table = _table(_model(before, app, op.name), op.name)
     return Said([f"Drop table {table} (model {op.name}) and every row in it"],
                 [f"Re-create table {table}, empty (the dropped rows are not restored)"],
-                [f"Table {table} no longer exists"])
+                [f"Table {table} no longer exists"], [f"Table {table}"])
 
 
 def _field_facts(fld: Any, conn: Any, vendor: str) -> list[str]:
@@ -203,7 +205,7 @@ def _remove_field(op: Any, app: str, before: ProjectState, after: ProjectState, 
                     [f"Re-create table `{through}`, empty"], [f"Table `{through}` no longer exists"])
     return Said([f"Drop column `{fld.column}` from {table} (its values are lost)"],
                 [f"Re-add column {_column(fld, conn, vendor)} to {table} (the dropped values are not restored)"],
-                [f"Column {table}.`{fld.column}` no longer exists"])
+                [f"Column {table}.`{fld.column}` no longer exists"], [f"Column {table}.`{fld.column}`"])
 
 
 def _alter_field(op: Any, app: str, before: ProjectState, after: ProjectState, conn: Any, vendor: str) -> Said:
@@ -235,7 +237,8 @@ def _alter_field(op: Any, app: str, before: ProjectState, after: ProjectState, c
                     [f"Column {table}.`{new.column}` is {_column(new, conn, vendor).split(' ', 1)[1]}"])
     return Said([f"Alter column {table}.`{old.column}`: " + "; ".join(parts)],
                 [f"Alter column {table}.`{new.column}` back: " + "; ".join(undo)],
-                [f"Column {table}.`{new.column}` is {_column(new, conn, vendor).split(' ', 1)[1]}"])
+                [f"Column {table}.`{new.column}` is {_column(new, conn, vendor).split(' ', 1)[1]}"],
+                [f"Column {table}.`{old.column}`"] if old.column != new.column else [])
 
 
 def _rename_field(op: Any, app: str, before: ProjectState, after: ProjectState, conn: Any, vendor: str) -> Said:
@@ -248,7 +251,8 @@ def _rename_field(op: Any, app: str, before: ProjectState, after: ProjectState, 
                     ["Nothing to undo in the database"], [f"Column {table}.`{new.column}` exists"])
     return Said([f"Rename column {table}.`{old.column}` to `{new.column}`"],
                 [f"Rename column {table}.`{new.column}` back to `{old.column}`"],
-                [f"Column {table}.`{new.column}` exists and `{old.column}` does not"])
+                [f"Column {table}.`{new.column}` exists and `{old.column}` does not"],
+                [f"Column {table}.`{old.column}`"])
 
 
 def _rename_table(op: Any, app: str, before: ProjectState, after: ProjectState, conn: Any, vendor: str) -> Said:
@@ -260,7 +264,7 @@ def _rename_table(op: Any, app: str, before: ProjectState, after: ProjectState, 
         return Said([f"{_describe(op)}: table {new_table} keeps its name"], ["Nothing to undo in the database"],
                     [f"Table {new_table} exists"])
     return Said([f"Rename table {old_table} to {new_table}"], [f"Rename table {new_table} back to {old_table}"],
-                [f"Table {new_table} exists and {old_table} does not"])
+                [f"Table {new_table} exists and {old_table} does not"], [f"Table {old_table}"])
 
 
 def _add_index(op: Any, app: str, before: ProjectState, after: ProjectState, conn: Any, vendor: str) -> Said:
@@ -277,7 +281,7 @@ def _remove_index(op: Any, app: str, before: ProjectState, after: ProjectState, 
     model = _model(before, app, op.model_name)
     table = _table(model, op.model_name)
     return Said([f"Drop index `{op.name}` from {table}"], [f"Re-create index `{op.name}` on {table}"],
-                [f"Index `{op.name}` no longer exists on {table}"])
+                [f"Index `{op.name}` no longer exists on {table}"], [f"Index `{op.name}`"])
 
 
 def _rename_index(op: Any, app: str, before: ProjectState, after: ProjectState, conn: Any, vendor: str) -> Said:
@@ -310,7 +314,7 @@ def _remove_constraint(op: Any, app: str, before: ProjectState, after: ProjectSt
                        vendor: str) -> Said:
     table = _table(_model(before, app, op.model_name), op.model_name)
     return Said([f"Drop constraint `{op.name}` from {table}"], [f"Re-add constraint `{op.name}` to {table}"],
-                [f"Constraint `{op.name}` no longer exists on {table}"])
+                [f"Constraint `{op.name}` no longer exists on {table}"], [f"Constraint `{op.name}`"])
 
 
 def _together(op: Any, app: str, before: ProjectState, after: ProjectState, conn: Any, vendor: str) -> Said:
