@@ -91,6 +91,7 @@ class Rehearsal:
     migrations: list[MigrationRehearsal] = field(default_factory=list)
     history: str = "none"
     history_run: int | None = None
+    started_at: Any = None
 
     @property
     def ok(self) -> bool:
@@ -323,7 +324,9 @@ def rehearse(alias: str, *, rows: int = 1000, scratch_name: str | None = None,
         raise RehearseError(f"--to {last[0]} {last[1]} does not descend from --from {first[0]} {first[1]}.",
                             hint="Give a --to that depends on --from.")
     target = scratch.prepare(live, scratch_name)
-    report = Rehearsal(alias, live.vendor, target.name, rows, kept=keep)
+    from django.utils import timezone
+
+    report = Rehearsal(alias, live.vendor, target.name, rows, kept=keep, started_at=timezone.now())
     with scratch.kept_or_dropped(live, target, keep=keep):
         started = time.monotonic()
         if from_backup:
@@ -399,7 +402,8 @@ def _record(alias: str, scratch_alias: str, report: Rehearsal) -> tuple[str, int
 
             now = timezone.now()
             run = DeployRun.objects.using(db).create(
-                kind="rehearsal", outcome="succeeded" if report.ok else "failed", started_at=now,
+                kind="rehearsal", outcome="succeeded" if report.ok else "failed",
+                started_at=report.started_at or now,
                 finished_at=now, user=_user(), host=_host(), pid=_pid(), alias=alias,
                 plan=[[m.app, m.name] for m in report.migrations],
                 options={"rows": report.rows, "scratch": report.scratch, "vendor": report.vendor})
