@@ -49,6 +49,7 @@ _KEYS: Final = {
     "baseline": "a table of app label to the last migration name to skip",
     "fail_on": "'error', 'warning', 'info' or 'never'",
     "pg_version": "a PostgreSQL major version number such as 15",
+    "vendors": "a list of the database vendors the migrations must run on: postgresql, mysql, sqlite, oracle",
     # Later stages read these; accepted now so one config serves every command.
     "backup_dir": "a directory path",
     "backup_retention_hours": "a number of hours such as 24 (how long pilot backups --prune keeps a backup)",
