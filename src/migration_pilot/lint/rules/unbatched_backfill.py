@@ -16,6 +16,10 @@ Flags data migrations that rewrite a whole existing table at once:
   one commit;
 - a `RunSQL` `UPDATE` without `WHERE`.
 
+The function may be a module-level function or a method of a `RunPython`
+subclass defined in the migration file (its code is read the same way; no
+rewritten migration is offered for a method).
+
 This is the pattern the migrations runbook (section 4.2, "Data Migration
 Guidelines") recommends; migration_pilot recommends batches instead.
 
@@ -104,7 +108,7 @@ from pglast import parse_sql
 from pglast.stream import RawStream
 
 from migration_pilot.analysis.schema import default_table_name, find_model, table_of
-from migration_pilot.analysis.source import MigrationSource, function_source
+from migration_pilot.analysis.source import MigrationSource, function_source, read_source
 from migration_pilot.backends.base import DDL
 from migration_pilot.diagnostics import Severity
 from migration_pilot.lint import render
@@ -151,9 +155,27 @@ class Backfill:
     in_atomic_block: bool
 
 
+def method_source(func: object) -> tuple[MigrationSource, ast.FunctionDef] | None:
+    """The file and `def` of a method of a module-level class (a RunPython subclass's code)."""
+    code = getattr(func, "__code__", None)
+    parts = str(getattr(func, "__qualname__", "")).split(".")
+    if code is None or len(parts) != 2:
+        return None
+    source = read_source(code.co_filename)
+    tree = source.tree if source is not None else None
+    for node in tree.body if tree is not None else ():
+        if isinstance(node, ast.ClassDef) and node.name == parts[0]:
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef) and item.name == parts[1]:
+                    return source, item  # type: ignore[return-value]
+    return None
+
+
 @rule.on(migrations.RunPython)
 def check_run_python(ctx: OperationContext, op: migrations.RunPython) -> Iterator[Finding]:
     found = function_source(op.code)
+    method = found is None
+    found = found or method_source(op.code)
     if found is None:
         return
     source, function = found
@@ -187,8 +209,9 @@ def check_run_python(ctx: OperationContext, op: migrations.RunPython) -> Iterato
                      + _consequence(table)),
             hint=HINT,
             lock=ctx.lock(DDL.UPDATE_ALL_ROWS, table),
-            safe_alternative=_batched_python(ctx, op, source, function, backfill, app, model,
-                                             table),
+            # A method (a RunPython subclass) is not rewritten: its class may hold more than the loop.
+            safe_alternative=None if method else _batched_python(ctx, op, source, function, backfill,
+                                                                 app, model, table),
         )
 
 
