@@ -118,6 +118,8 @@ def watch_writes(connection: Any) -> WriteWatch:
     """Read the position now on `connection` and count its own writes from here on (deploy, before applying)."""
     position = read_position(connection)
     own = OwnWrites()
+    # One watch per connection: an earlier deploy in this process that never restored left its counter behind.
+    connection.execute_wrappers[:] = [w for w in connection.execute_wrappers if not isinstance(w, OwnWrites)]
     connection.execute_wrappers.append(own)
     return WriteWatch(connection, position, own)
 
@@ -245,7 +247,8 @@ def _mysql_position(connection: Any) -> dict[str, Any]:
     """
     for _attempt in range(2):
         found = _mysql_position_once(connection)
-        if not any(stamp is not None and stamp >= found["now"] for stamp in found["tables"].values()):
+        if not any(stamp is not None and stamp >= found["now"] and not _own(table)
+                   for table, stamp in found["tables"].items()):
             break
         time.sleep(1.0 - (time.time() % 1.0) + 0.05)
     return found
