@@ -235,7 +235,7 @@ def rehearse_one(executor: Any, state: Any, migration: Any, rows: int, timer: _T
     except Exception as exc:
         result.backward = backward
         result.error = f"backward failed: {_first_line(exc)}"
-        result.resume_state = after if connection.features.can_rollback_ddl else None
+        result.resume_state = after if connection.features.can_rollback_ddl and migration.atomic else None
         return result, None
     result.backward = backward
     sums_back = checksums.table_sums(connection, tables)
