@@ -83,3 +83,26 @@ def test_plan_estimates_each_migration_from_its_last_run(deployable):
     assert estimates == {"0001_initial": recorded["0001_initial"], "0002_note": recorded["0002_note"]}
     assert "last time" in text.out
 
+
+
+def test_backwards_target_that_loses_data_needs_consent(deployable):
+    """E2 for `deploy --target`: unapplying a column that holds values is refused without --accept-data-loss."""
+    from tests.pipeline.inspect_db import query
+
+    project, vendor, server, name = deployable
+    project.migration("0002_note", ADD_NOTE)
+    project.models(NOTE_FIELDS)
+    assert project.deploy().code == 0
+    query(vendor, server, name, "INSERT INTO shop_invoice (number, amount, note) VALUES ('a', 1, 'kept'),"
+                                " ('b', 2, 'kept too')")
+
+    refused = project.deploy("--target", "shop", "0001_initial")
+    still = applied(vendor, server, name)
+    accepted = project.deploy("--target", "shop", "0001_initial", "--accept-data-loss")
+
+    assert refused.code == 1, refused.out + refused.err
+    assert "loses data" in refused.out and "(2 non-null values)" in refused.out, refused.out
+    assert "--accept-data-loss" in refused.out
+    assert ("shop", "0002_note") in still
+    assert accepted.code == 0, accepted.out + accepted.err
+    assert ("shop", "0002_note") not in applied(vendor, server, name)

@@ -55,6 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="With --on-failure restore: restore even if other sessions wrote since the apply started"
                         " (those writes are lost). Without it such a restore is refused (exit 4).")
     parser.add_argument("--no-verify", action="store_true", help="Skip the post-apply schema verification.")
+    parser.add_argument("--accept-data-loss", action="store_true",
+                        help="With a --target below what is applied: unapply even when a reverse loses data"
+                        " (as 'pilot rollback --accept-data-loss').")
     parser.add_argument("--check", action="append", default=[], metavar="CMD", dest="checks",
                         help="Post-deploy check run after verify (repeatable; split like a shell, no shell), e.g."
                         " 'python manage.py check --deploy'. A non-zero exit or timeout fails the deploy and"
@@ -140,7 +143,30 @@ def run(options: dict[str, Any], streams: Streams) -> int:
     from migration_pilot.pipeline.deploy import run_deploy
 
     runner = run_post_deploy if options.get("phase") == "post" else run_deploy
-    return execute(build_options(options), options, streams, runner)
+    deploy_options = build_options(options)
+    deploy_options.before_apply = _backwards_consent(options, deploy_options, streams)
+    return execute(deploy_options, options, streams, runner)
+
+
+def _backwards_consent(options: dict[str, Any], deploy_options: Any, streams: Streams) -> Any:
+    """A --target below what is applied unapplies migrations: a data-losing reverse needs consent, as for rollback."""
+    from migration_pilot.cli.subcommands.backup import stdin_is_tty
+    from migration_pilot.pipeline.events import ignore
+    from migration_pilot.pipeline.rollback import consent_gate
+
+    def confirm(question: str) -> bool:
+        streams.err.write(f"{question}\nType 'yes' to unapply anyway: ")
+        streams.err.flush()
+        try:
+            return input().strip().lower() == "yes"
+        except EOFError:
+            return False
+
+    target = " ".join(options.get("target") or ()) or "the target"
+    gate = consent_gate(f"to {target}", accept=bool(options.get("accept_data_loss")),
+                        confirm=confirm if stdin_is_tty() else None, dry_run=deploy_options.dry_run,
+                        backup_id=None, emit=ignore)
+    return lambda plan: gate(plan) if plan.backwards else None
 
 
 def execute(deploy_options: Any, options: dict[str, Any], streams: Streams, runner: Any) -> int:
