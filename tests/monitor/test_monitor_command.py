@@ -122,7 +122,7 @@ def test_sqlite_has_nothing_to_sample(capsys):
     (["--interval", "0"], "error: --interval must be more than 0, such as 100ms or 1s (in --interval)."),
     (["--interval", "soon"], "error: Bad duration 'soon': write a number with a unit, such as 2s, 500ms, 5min or 1h"
                              " (in --interval)."),
-    (["--duration=-1s"], "error: Bad duration '-1s': write a number with a unit"),
+    (["--duration=-1s"], "error: Bad duration '-1s': it cannot be negative"),
     (["--database", "nope"], "error: Unknown database alias 'nope'; settings.DATABASES defines default."),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, args, message):
