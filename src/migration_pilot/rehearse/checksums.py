@@ -41,30 +41,24 @@ def _normal(value: Any) -> str:
 
 def table_sums(connection: Any, tables: Iterable[str]) -> dict[str, TableSum]:
     """Count and column checksums of each table that exists."""
-    quote = connection.ops.quote_name
+    from migration_pilot.testing.roundtrip import table_rows
+
     out: dict[str, TableSum] = {}
-    with connection.cursor() as cursor:
-        existing = set(connection.introspection.table_names(cursor))
-        for table in tables:
-            if table not in existing:
-                continue
-            pk = connection.introspection.get_primary_key_column(cursor, table)
-            cursor.execute(f"SELECT * FROM {quote(table)}")
-            names = [column[0] for column in cursor.description]
-            rows = [[_normal(v) for v in row] for row in cursor.fetchall()]
-            if pk in names:
-                at = names.index(pk)
-                rows.sort(key=lambda row: (len(row[at]), row[at]))
-            else:
-                rows.sort()
-            columns = {}
-            for index, name in enumerate(names):
-                digest = hashlib.md5(usedforsecurity=False)
-                for row in rows:
-                    digest.update(row[index].encode("utf-8", "surrogatepass"))
-                    digest.update(b"\x1f")
-                columns[name] = digest.hexdigest()
-            out[table] = TableSum(len(rows), columns)
+    for table, pk, names, raws in table_rows(connection, tables):
+        rows = [[_normal(v) for v in row] for row in raws]
+        if pk in names:
+            at = names.index(pk)
+            rows.sort(key=lambda row: (len(row[at]), row[at]))
+        else:
+            rows.sort()
+        columns = {}
+        for index, name in enumerate(names):
+            digest = hashlib.md5(usedforsecurity=False)
+            for row in rows:
+                digest.update(row[index].encode("utf-8", "surrogatepass"))
+                digest.update(b"\x1f")
+            columns[name] = digest.hexdigest()
+        out[table] = TableSum(len(rows), columns)
     return out
 
 

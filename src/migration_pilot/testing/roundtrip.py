@@ -9,7 +9,7 @@ not "data lost", a value in a column both sides share is.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,10 +60,9 @@ def _value(value: Any) -> Any:
     return value
 
 
-def fingerprint(connection: Any, tables: Iterable[str]) -> dict[str, Rows]:
-    """Every row of each existing table, keyed by primary key (or by a hash of the row)."""
+def table_rows(connection: Any, tables: Iterable[str]) -> Iterator[tuple[str, str | None, list[str], list[Any]]]:
+    """(table, primary key column, column names, raw rows) of each of `tables` that exists, read whole."""
     quote = connection.ops.quote_name
-    out: dict[str, Rows] = {}
     with connection.cursor() as cursor:
         existing = set(connection.introspection.table_names(cursor))
         for table in tables:
@@ -72,12 +71,19 @@ def fingerprint(connection: Any, tables: Iterable[str]) -> dict[str, Rows]:
             pk = connection.introspection.get_primary_key_column(cursor, table)
             cursor.execute(f"SELECT * FROM {quote(table)}")
             names = [column[0] for column in cursor.description]
-            rows: Rows = {}
-            for raw in cursor.fetchall():
-                row = {name: _value(value) for name, value in zip(names, raw, strict=True)}
-                key = row[pk] if pk in row else hashlib.sha256(repr(sorted(row.items())).encode()).hexdigest()
-                rows[key] = row
-            out[table] = rows
+            yield table, pk, names, cursor.fetchall()
+
+
+def fingerprint(connection: Any, tables: Iterable[str]) -> dict[str, Rows]:
+    """Every row of each existing table, keyed by primary key (or by a hash of the row)."""
+    out: dict[str, Rows] = {}
+    for table, pk, names, raws in table_rows(connection, tables):
+        rows: Rows = {}
+        for raw in raws:
+            row = {name: _value(value) for name, value in zip(names, raw, strict=True)}
+            key = row[pk] if pk in row else hashlib.sha256(repr(sorted(row.items())).encode()).hexdigest()
+            rows[key] = row
+        out[table] = rows
     return out
 
 
