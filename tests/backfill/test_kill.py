@@ -37,7 +37,8 @@ def backfill_waits_on_a_lock(vendor, server, name):
         sql = ("SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
                f" AND datname = '{name}' AND query LIKE 'UPDATE%%'")
     else:
-        sql = "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'"
+        sql = ("SELECT COUNT(*) FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p"
+               " ON p.ID = t.trx_mysql_thread_id WHERE t.trx_state = 'LOCK WAIT' AND p.DB = DATABASE()")
     return query(vendor, server, name, sql)[0][0] > 0
 
 

@@ -63,7 +63,8 @@ def _release_when_waited_on(vendor, server, name, holder, names):
     """Hold the row lock until the backfill has been seen waiting for 0.3 s, then commit."""
     query = ("SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = %s"
              if vendor == "postgresql" else
-             "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT' AND %s IS NOT NULL")
+             "SELECT COUNT(*) FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p"
+             " ON p.ID = t.trx_mysql_thread_id WHERE t.trx_state = 'LOCK WAIT' AND p.DB = %s")
     deadline = time.monotonic() + 30
     with databases.admin_connection(server, name) as watcher:
         cursor = watcher.cursor()

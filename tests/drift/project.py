@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from migration_pilot.drift.shadow import shadow_prefix
 from tests.databases import Server, admin_connection
 
 SHOP = Path(__file__).resolve().parents[2] / "examples" / "shop"
@@ -100,13 +101,17 @@ class Project:
                  f'DROP TABLE "{table}"', f'ALTER TABLE "pilot_rebuild" RENAME TO "{table}"', *indexes)
 
     def shadow_databases(self) -> list[str]:
-        """Scratch databases verify left on the server (should always be none)."""
+        """Scratch databases verify left on the server for this project's database (should always be none).
+
+        Only this database's shadows: other tests (and the other Django leg) verify on the same server.
+        """
         if self.server is None:
             return []
+        pattern = shadow_prefix(self.name).replace("_", "\\_") + "%"
         if self.vendor == "postgresql":
-            rows = self.query("SELECT datname FROM pg_database WHERE datname LIKE 'pilot\\_shadow\\_%'")
+            rows = self.query(f"SELECT datname FROM pg_database WHERE datname LIKE '{pattern}'")
         else:
-            rows = self.query("SHOW DATABASES LIKE 'pilot\\_shadow\\_%'")
+            rows = self.query(f"SHOW DATABASES LIKE '{pattern}'")
         return [r[0] for r in rows]
 
 

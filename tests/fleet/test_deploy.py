@@ -8,6 +8,10 @@ import signal
 from tests.fleet.project import ADD_INDEX, RUN_PYTHON
 from tests.pipeline.project import wait_until
 
+# This database's prepared transactions only: the other Django leg runs fleets on the same server.
+PREPARED = ("SELECT count(*) FROM pg_prepared_xacts WHERE database = current_database()"
+            " AND gid LIKE 'pilot-fleet-%'")
+
 TENANTS = ["tenant_a", "tenant_b", "tenant_c", "tenant_d", "tenant_e"]
 
 
@@ -103,7 +107,7 @@ def test_atomic_fleet_with_one_failing_tenant_changes_no_schema(fleet_project):
     assert "tenant_c: column \"note\" of relation \"shop_invoice\" already exists" in result.out
     assert "no tenant was changed" in result.out
     assert {schema: fleet_project.catalog(schema) for schema in TENANTS} == before
-    assert fleet_project.sql("SELECT count(*) FROM pg_prepared_xacts WHERE gid LIKE 'pilot-fleet-%'") == [(0,)]
+    assert fleet_project.sql(PREPARED) == [(0,)]
 
 
 def test_atomic_fleet_commits_every_schema(fleet_project):
@@ -114,7 +118,7 @@ def test_atomic_fleet_commits_every_schema(fleet_project):
     assert result.code == 0, result.out + result.err
     assert "All or nothing: up to 5 tenant(s) prepared at once" in result.out
     assert all("note" in _columns(fleet_project, schema) for schema in TENANTS)
-    assert fleet_project.sql("SELECT count(*) FROM pg_prepared_xacts WHERE gid LIKE 'pilot-fleet-%'") == [(0,)]
+    assert fleet_project.sql(PREPARED) == [(0,)]
 
 
 def test_atomic_window_bounds_prepared_transactions(fleet_project):
@@ -235,7 +239,7 @@ def test_orphaned_prepared_transactions_of_a_killed_run_are_rolled_back(fleet_pr
                                             migrations.RunSQL.noop)]
     ''')
     process = fleet_project.start("deploy", "--fleet", "--atomic-fleet", "--jobs", "1")
-    wait_until(lambda: fleet_project.sql("SELECT count(*) FROM pg_prepared_xacts WHERE gid LIKE 'pilot-fleet-%'")
+    wait_until(lambda: fleet_project.sql(PREPARED)
                == [(1,)], timeout=60)
     process.send_signal(signal.SIGKILL)
     process.communicate()
@@ -243,7 +247,7 @@ def test_orphaned_prepared_transactions_of_a_killed_run_are_rolled_back(fleet_pr
     wait_until(lambda: fleet_project.sql("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
                                          " AND query LIKE '%%pg_sleep%%' AND pid <> pg_backend_pid()") == [(0,)],
                timeout=30)
-    orphans = fleet_project.sql("SELECT count(*) FROM pg_prepared_xacts WHERE gid LIKE 'pilot-fleet-%'")[0][0]
+    orphans = fleet_project.sql(PREPARED)[0][0]
     assert "note" not in _columns(fleet_project, "tenant_a")  # prepared, not committed
 
     result = fleet_project.fleet("--jobs", "1")
@@ -252,7 +256,7 @@ def test_orphaned_prepared_transactions_of_a_killed_run_are_rolled_back(fleet_pr
     assert orphans in {1, 2}
     assert f"Rolled back {orphans} prepared transaction(s) left by interrupted fleet deploy" in result.out
     assert "Deployed: 3 tenant(s) migrated" in result.out
-    assert fleet_project.sql("SELECT count(*) FROM pg_prepared_xacts WHERE gid LIKE 'pilot-fleet-%'") == [(0,)]
+    assert fleet_project.sql(PREPARED) == [(0,)]
 
 
 def test_orphans_of_a_run_that_had_decided_to_commit_are_committed(fleet_project):

@@ -148,7 +148,8 @@ def test_writers_go_on_while_the_index_build_waits(pg_project):
         writer.execute("INSERT INTO shop_invoice (number, amount) VALUES ('open', 1)")  # uncommitted writer
         deploy = project.start("deploy", "--no-backup", "--blocker-wait", "0")
         wait_until(lambda: other.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'migration-pilot deploy'"
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND application_name = 'migration-pilot deploy'"
             " AND query LIKE 'CREATE INDEX CONCURRENTLY%%' AND wait_event_type = 'Lock'").fetchone()[0] == 1)
 
         # The build waits for the open writer, but takes no lock that makes other writers queue.

@@ -22,8 +22,8 @@ class Migration(migrations.Migration):
 '''
 
 SLEEPER = {
-    "postgresql": "SELECT pid FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'SELECT pg_sleep(30)%'",
-    "mysql": "SELECT ID FROM information_schema.processlist WHERE INFO LIKE 'SELECT SLEEP(30)%'",
+    "postgresql": "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND query LIKE 'SELECT pg_sleep(30)%'",
+    "mysql": "SELECT ID FROM information_schema.processlist WHERE DB = DATABASE() AND INFO LIKE 'SELECT SLEEP(30)%'",
 }
 KILL = {"postgresql": "SELECT pg_terminate_backend({})", "mysql": "KILL {}"}
 

@@ -37,7 +37,7 @@ def _wait_for_sleep(server, name, started):
     with admin_connection(server, name) as conn:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            if conn.execute("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%%'"
+            if conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'SELECT pg_sleep%%'"
                             " AND application_name = 'migration-pilot deploy'").fetchone()[0]:
                 break
             time.sleep(0.05)

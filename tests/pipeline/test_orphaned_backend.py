@@ -31,7 +31,7 @@ class Migration(migrations.Migration):
     ]
 '''
 
-ORPHAN = ("SELECT pid FROM pg_stat_activity WHERE application_name = 'migration-pilot deploy'"
+ORPHAN = ("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'migration-pilot deploy'"
           " AND state = 'active' AND query LIKE 'SELECT pg_sleep%'")
 
 

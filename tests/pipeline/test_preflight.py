@@ -91,10 +91,10 @@ def test_a_running_pg_dump_is_named_as_the_blocker(noted_project):
                              "-d", name, "-t", "shop_invoice"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:
         wait_until(lambda: query("postgresql", server, name,
-                                 "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_dump'"
+                                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pg_dump'"
                                  " AND query LIKE 'COPY%'") == [(1,)])
         (dump_pid,) = query("postgresql", server, name,
-                            "SELECT pid FROM pg_stat_activity WHERE application_name = 'pg_dump'")[0]
+                            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pg_dump'")[0]
 
         result = project.deploy("--blocker-wait", "1s", "--lock-timeout", "300ms", "--retries", "0")
     finally:

@@ -42,8 +42,8 @@ class Migration(migrations.Migration):
 '''
 
 STILL_SLEEPING = {
-    "postgresql": "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'SELECT pg_sleep(30)%'",
-    "mysql": "SELECT count(*) FROM information_schema.processlist WHERE INFO LIKE 'SELECT SLEEP(30)%'",
+    "postgresql": "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND query LIKE 'SELECT pg_sleep(30)%'",
+    "mysql": "SELECT count(*) FROM information_schema.processlist WHERE DB = DATABASE() AND INFO LIKE 'SELECT SLEEP(30)%'",
 }
 
 
@@ -93,14 +93,14 @@ def test_sigterm_during_the_backup_leaves_no_backup_and_changes_nothing(pg_deplo
         holder.cursor().execute("LOCK TABLE shop_invoice IN ACCESS EXCLUSIVE MODE")  # pg_dump must wait
         victim = project.start("deploy", "--blocker-wait", "0s")
         wait_until(lambda: query("postgresql", server, name,
-                                 "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_dump'"
+                                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pg_dump'"
                                  " AND wait_event_type = 'Lock'") == [(1,)])
 
         victim.send_signal(signal.SIGTERM)
         out, err = victim.communicate(timeout=30)
         holder.rollback()
     dumps_left = query("postgresql", server, name,
-                       "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_dump'")
+                       "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pg_dump'")
     now_applied = applied("postgresql", server, name)
     listed = project.run("backups", "--format", "json")
     history = project.history()

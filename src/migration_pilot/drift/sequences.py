@@ -22,18 +22,19 @@ from typing import Any, Final
 from migration_pilot.drift.differences import Difference
 
 _PG_SEQUENCES: Final = """
-SELECT n.nspname, c.relname, a.attname, sn.nspname, seq.relname, s.last_value, s.start_value, s.increment_by
+SELECT n.nspname, c.relname, a.attname, sn.nspname, seq.relname
 FROM pg_depend d
 JOIN pg_class seq ON seq.oid = d.objid AND seq.relkind = 'S'
 JOIN pg_namespace sn ON sn.oid = seq.relnamespace
 JOIN pg_class c ON c.oid = d.refobjid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = d.refobjsubid
-JOIN pg_sequences s ON s.schemaname = sn.nspname AND s.sequencename = seq.relname
 WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
   AND c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
 ORDER BY 1, 2, 3
 """
+_PG_SEQUENCE_STATE: Final = ("SELECT last_value, start_value, increment_by FROM pg_sequences"
+                              " WHERE schemaname = %s AND sequencename = %s")
 _CAUSE: Final = ("a restore of data only, COPY, or rows inserted with explicit ids do not advance it; the next"
                  " INSERT without an id fails with a duplicate key")
 
@@ -56,12 +57,17 @@ def _postgresql(connection: Any) -> list[Difference]:
     found = []
     with connection.cursor() as cursor:
         cursor.execute(_PG_SEQUENCES)
-        for schema, table, column, seq_schema, seq_name, last, start, step in cursor.fetchall():
-            if step <= 0:
-                continue  # descending sequences are not key generators Django makes
+        for schema, table, column, seq_schema, seq_name in cursor.fetchall():
             relation = f"{quote(schema)}.{quote(table)}"
+            # max() first, the sequence after: every row max() sees took its value before, so under
+            # concurrent INSERTs the sequence read second is never behind it by a race (it can be,
+            # read first: rows inserted in between would look like rows the sequence never gave).
             cursor.execute(f"SELECT max({quote(column)}) FROM {relation}")
             highest = cursor.fetchone()[0]
+            cursor.execute(_PG_SEQUENCE_STATE, [seq_schema, seq_name])
+            last, start, step = cursor.fetchone()
+            if step <= 0:
+                continue  # descending sequences are not key generators Django makes
             following = start if last is None else last + step
             if highest is None or following > highest:
                 continue
@@ -86,11 +92,15 @@ def _mysql(connection: Any) -> list[Difference]:
             " JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = t.TABLE_SCHEMA AND c.TABLE_NAME = t.TABLE_NAME"
             " WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE = 'BASE TABLE'"
             " AND c.EXTRA LIKE '%%auto_increment%%' ORDER BY 1")
-        for table, column, counter in cursor.fetchall():
-            if counter is None:
-                continue
+        for table, column, _ in cursor.fetchall():
             cursor.execute(f"SELECT max({quote(column)}) FROM {quote(table)}")
             highest = cursor.fetchone()[0]
+            # The counter after max(), for the same reason as on PostgreSQL (concurrent INSERTs).
+            cursor.execute("SELECT AUTO_INCREMENT FROM information_schema.TABLES"
+                           " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s", [table])
+            counter = cursor.fetchone()[0]
+            if counter is None:
+                continue
             if highest is None or int(counter) > highest:
                 continue
             found.append(Difference(

@@ -1,7 +1,7 @@
 """Build the reference schema by really applying the applied migrations to a scratch database.
 
 The scratch ("shadow") database is a temporary database named
-`pilot_shadow_<random>` on the same PostgreSQL or MariaDB/MySQL server (same
+`pilot_shadow_<source>_<random>` on the same PostgreSQL or MariaDB/MySQL server (same
 engine, version, extensions and default collation as the verified database),
 or an in-memory SQLite database. The migrations recorded as applied on the
 verified database are applied to it with Django's own MigrationExecutor and
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import secrets
 import signal
 import threading
@@ -38,6 +39,16 @@ from migration_pilot.drift.errors import ShadowDatabaseError, ShadowMigrationErr
 from migration_pilot.drift.model import Catalog
 
 PREFIX: Final = "pilot_shadow_"
+
+
+def shadow_prefix(source_name: str) -> str:
+    """`pilot_shadow_<6 hex of the verified database's name>_`: whose shadow a leftover is.
+
+    A hash, not the name itself, keeps any database name within the 63/64-character
+    identifier limits; an operator (or a test sharing the server with others) can tell
+    the shadows of one database from another's.
+    """
+    return f"{PREFIX}{hashlib.sha1(source_name.encode()).hexdigest()[:6]}_"
 Progress = Callable[[str, int, int, str], None]
 """progress(stage, done, total, label): stages 'create', 'migrate', 'read', 'drop'."""
 
@@ -90,7 +101,7 @@ def build_shadow_catalog(live: Any, plan: ShadowPlan, *, progress: Progress | No
 def shadow_database(live: Any, report: Progress | None = None) -> Iterator[tuple[Any, str]]:
     """(connection, name) of a fresh scratch database like `live`'s, dropped on exit whatever happens."""
     report = report or (lambda *_: None)
-    name = f"{PREFIX}{secrets.token_hex(6)}"
+    name = f"{shadow_prefix(str(live.settings_dict.get('NAME') or ''))}{secrets.token_hex(6)}"
     report("create", 0, 1, name)
     with _sigterm_raises():
         created = False

@@ -50,7 +50,7 @@ SELECT a.pid, coalesce(a.application_name, ''),
        coalesce(a.query, ''), pg_blocking_pids(a.pid)
 FROM pg_stat_activity a
 LEFT JOIN LATERAL (SELECT * FROM pg_locks x WHERE x.pid = a.pid AND NOT x.granted LIMIT 1) l ON true
-WHERE a.wait_event_type = 'Lock' AND a.pid <> pg_backend_pid()
+WHERE a.wait_event_type = 'Lock' AND a.pid <> pg_backend_pid() AND a.datname = current_database()
 """
 
 _PROGRESS: Final = """

@@ -175,7 +175,9 @@ def _holder(cursor: Any, vendor: str, key: str) -> str:
             cursor.execute(
                 "SELECT a.pid, a.application_name, a.client_addr, a.backend_start FROM pg_locks l"
                 " JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory'"
-                " AND l.granted AND l.classid = %s AND l.objid = %s",
+                " AND l.granted AND l.classid = %s AND l.objid = %s"
+                # Advisory locks are per database: the same key on another database is not ours.
+                " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
                 [(value >> 32) & 0xFFFFFFFF, value & 0xFFFFFFFF],
             )
             row = cursor.fetchone()

@@ -83,6 +83,8 @@ def find_blockers(connection: Any, tables: Iterable[str]) -> list[Blocker]:
             " FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
             " JOIN pg_stat_activity a ON a.pid = l.pid"
             " WHERE c.relname = ANY(%s) AND l.pid <> pg_backend_pid() AND a.backend_type = 'client backend'"
+            # pg_class is per database: a lock on another database's relation can carry the same oid.
+            " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
             " GROUP BY a.pid, a.state, a.xact_start, a.query, a.application_name ORDER BY a.xact_start",
             [names],
         )
