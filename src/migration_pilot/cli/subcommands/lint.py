@@ -8,7 +8,6 @@ from typing import Any
 
 from migration_pilot.cli.commands import EXIT_FINDINGS, EXIT_OK, Streams, split_list
 from migration_pilot.conf import FAIL_NEVER, load_config, parse_fail_on, parse_pg_version
-from migration_pilot.lint.registry import resolve_rule_ids
 
 NAME = "lint"
 HELP = "Find migrations that lock busy tables, break running code or cannot be undone."
@@ -39,6 +38,7 @@ def run(options: dict[str, Any], streams: Streams) -> int:
     from migration_pilot.cli.output import render
     from migration_pilot.cli.since import changed_paths
     from migration_pilot.lint import lint
+    from migration_pilot.lint.registry import resolve_rule_ids  # here: lint's import costs 0.15 s at start-up
 
     config = load_config()
     changes: dict[str, Any] = {}

@@ -8,7 +8,6 @@ from typing import Any
 
 from migration_pilot.cli import fleet_output
 from migration_pilot.cli.commands import EXIT_OK, Streams
-from migration_pilot.cli.plan_output import render_plan_text
 from migration_pilot.conf import load_config
 
 NAME = "plan"
@@ -40,5 +39,7 @@ def run(options: dict[str, Any], streams: Streams) -> int:
     if options.get("output_format") == "json":
         streams.out.write(json.dumps(plan.to_json(), indent=2) + "\n")
     else:
+        from migration_pilot.cli.plan_output import render_plan_text
+
         streams.out.write(render_plan_text(plan, sql=not options.get("no_sql")))
     return EXIT_OK
