@@ -86,9 +86,21 @@ def _exit_mapping(indent: str, annotate: bool) -> str:
     return "\n".join(indent + line for line in lines)
 
 
+def _github_setup(ctx: CiContext) -> str:
+    """The steps every job starts with: the code, the Python and the project installed."""
+    return f"""\
+      - uses: actions/checkout@v4
+      - uses: actions/setup-python@v5
+        with:
+          python-version: "{ctx.python_version}"
+      - run: {ctx.install}
+"""
+
+
 def github_workflow(ctx: CiContext) -> str:
     """`.github/workflows/migrations.yml`."""
     service = _GITHUB_SERVICES[ctx.database]
+    setup = _github_setup(ctx)
     tests = ""
     if ctx.with_tests:
         tests = f"""
@@ -96,11 +108,7 @@ def github_workflow(ctx: CiContext) -> str:
     # The migration tests (the migrator fixture / MigratorTestCase of django-migration-pilot's pytest plugin).
     runs-on: ubuntu-latest
 {service}    steps:
-      - uses: actions/checkout@v4
-      - uses: actions/setup-python@v5
-        with:
-          python-version: "{ctx.python_version}"
-      - run: {ctx.install} && pip install pytest pytest-django
+{setup}      - run: pip install pytest pytest-django
       - run: python -m pytest -m migration_test || test $? -eq 5  # 5: no migration tests collected
 """
     return f"""\
@@ -130,12 +138,7 @@ jobs:
       contents: read
       security-events: write
     steps:
-      - uses: actions/checkout@v4
-      - uses: actions/setup-python@v5
-        with:
-          python-version: "{ctx.python_version}"
-      - run: {ctx.install}
-      - name: pilot lint
+{setup}      - name: pilot lint
         run: |
           migration-pilot lint --format sarif > pilot-lint.sarif
       - name: Upload findings to code scanning
@@ -149,12 +152,7 @@ jobs:
     # The migration documentation pages in docs/migrations are up to date (exit 1 names the stale ones).
     runs-on: ubuntu-latest
     steps:
-      - uses: actions/checkout@v4
-      - uses: actions/setup-python@v5
-        with:
-          python-version: "{ctx.python_version}"
-      - run: {ctx.install}
-      - name: pilot docs --check
+{setup}      - name: pilot docs --check
         run: |
           migration-pilot docs --check
 {tests}
@@ -162,12 +160,7 @@ jobs:
     # Build the reference schema once, in CI's database service; the deploy reads it instead of building it.
     runs-on: ubuntu-latest
 {service}    steps:
-      - uses: actions/checkout@v4
-      - uses: actions/setup-python@v5
-        with:
-          python-version: "{ctx.python_version}"
-      - run: {ctx.install}
-      - name: pilot verify --prepare
+{setup}      - name: pilot verify --prepare
         run: |
           migration-pilot verify --prepare
       - uses: actions/upload-artifact@v4
@@ -186,12 +179,7 @@ jobs:
     env:
       DATABASE_URL: ${{{{ secrets.DATABASE_URL }}}}
     steps:
-      - uses: actions/checkout@v4
-      - uses: actions/setup-python@v5
-        with:
-          python-version: "{ctx.python_version}"
-      - run: {ctx.install}
-      - uses: actions/download-artifact@v4
+{setup}      - uses: actions/download-artifact@v4
         with:
           name: pilot-verify-reference
           path: .pilot-cache/verify
