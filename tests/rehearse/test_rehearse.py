@@ -342,3 +342,45 @@ def test_a_scratch_database_that_cannot_be_created_is_exit_2(postgresql_server, 
     finally:
         with admin_connection(postgresql_server) as conn:
             conn.cursor().execute(f"DROP ROLE IF EXISTS {role}")
+
+
+def test_from_backup_rehearses_on_a_restore_of_the_backup(deployable):
+    project, vendor, server, live = deployable
+    assert project.deploy().code == 0
+    query(vendor, server, live, "INSERT INTO shop_invoice (number, amount) VALUES ('backed-up', 7)")
+    backup = project.run("backup", "--format", "json")
+    assert backup.code == 0, backup.out + backup.err
+    backup_id = json.loads(backup.out)["id"]
+    query(vendor, server, live, "INSERT INTO shop_invoice (number, amount) VALUES ('after-backup', 8)")
+    project.migration("0002_note", ADD_NOTE)
+    project.models(NOTE_FIELDS)
+    before = _schema(vendor, server, live)
+    scratch = f"{live}_frombackup" if vendor != "sqlite" else str(Path(live).with_name("frombackup.sqlite3"))
+
+    try:
+        done = project.run("rehearse", "--from-backup", backup_id, "--rows", "20", "--keep",
+                           "--scratch-name", scratch, "--format", "json")
+
+        assert done.code == 0, done.out + done.err
+        [note] = json.loads(done.out)["migrations"]
+        assert (note["name"], note["ok"], note["generated"]) == ("0002_note", True, {"shop_invoice": 19})
+        # The scratch database is the backup (its row, not the one written after it) plus generated rows.
+        numbers = [r[0] for r in query(vendor, server, scratch, "SELECT number FROM shop_invoice")]
+        assert len(numbers) == 20 and "backed-up" in numbers and "after-backup" not in numbers
+        applied = {tuple(r) for r in query(vendor, server, scratch, "SELECT app, name FROM django_migrations")}
+        assert ("shop", "0002_note") in applied
+    finally:
+        _drop(vendor, server, scratch)
+    # The source: schema, rows and applied migrations untouched; the rehearsal only in its history.
+    assert _schema(vendor, server, live) == before
+    assert sorted(query(vendor, server, live, "SELECT number, amount FROM shop_invoice")) == [
+        ("after-backup", 8), ("backed-up", 7)]
+    assert ("shop", "0002_note") not in {tuple(r) for r in query(vendor, server, live,
+                                                                  "SELECT app, name FROM django_migrations")}
+    assert any(r["kind"] == "rehearsal" for r in project.history())
+
+    unknown = project.run("rehearse", "--from-backup", "19990101T000000-nothing", "--rows", "5")
+    assert unknown.code == 2, unknown.out + unknown.err
+    assert len(unknown.err.strip().splitlines()) == 1 and "19990101T000000-nothing" in unknown.err, unknown.err
+    assert _gone(vendor, server, live, f"{live}_rehearse" if vendor != "sqlite"
+                 else str(Path(live).with_name("db_rehearse.sqlite3")))
