@@ -571,7 +571,9 @@ def _recover(options: DeployOptions, connection: Any, run: Any, recorder: Record
         except Exception as exc:
             message = (f"Deploy failed ({failure}) and restoring backup {manifest.id} failed too: {exc}."
                        f" Restore it by hand: 'pilot restore {manifest.id} --yes'.")
-            return DeployResult(EXIT_NEEDS_PERSON, "failed", message, plan=plan)
+            message += _finish_after_failed_restore(alias, run, recorder, message)
+            return DeployResult(EXIT_NEEDS_PERSON, "failed", message, run_id=run.id, applied=report.done,
+                                backup_id=manifest.id, plan=plan)
         run = history.rerecord_run(alias, run, recorder.rows)
         return _prove_back(connection, run, before_applied, before_schema, "restored",
                            f"Deploy failed: {failure}. Restored backup {manifest.id}", report, plan)
@@ -618,6 +620,32 @@ def _recover(options: DeployOptions, connection: Any, run: Any, recorder: Record
                        f"Deploy failed: {failure}. " + (f"Rolled back {len(done)} migration(s)" if done
                                                         else "Nothing of this run had been applied"),
                        report, plan)
+
+
+def _finish_after_failed_restore(alias: str, run: Any, recorder: Recorder, message: str) -> str:
+    """Close the run as failed after its restore failed; "" or a sentence saying why it could not be.
+
+    The restore may have failed before touching anything (the run row is still there), or half-way
+    (the history tables are gone or hold the backup's copy of this run, as 'running'): either way the
+    run must not stay 'running', or the next deploy would take it for an interrupted one.
+    """
+    watch = getattr(run, "write_watch", None)
+    if watch is not None:
+        watch.stop()
+    try:
+        history.finish_run(run, "failed", error=message)  # saved by id: also overwrites a restored copy
+        return ""
+    except Exception:
+        pass
+    try:
+        from django.db import connections
+
+        connections[alias].close()  # the failed restore may have left the connection in a broken transaction
+        run.outcome, run.error, run.finished_at = "failed", message, timezone.now()
+        history.rerecord_run(alias, run, recorder.rows)
+        return ""
+    except Exception as exc:
+        return f" (This run could not be recorded as failed either: {type(exc).__name__}: {exc}.)"
 
 
 def _prove_back(connection: Any, run: Any, before_applied: set[MigrationKey],
