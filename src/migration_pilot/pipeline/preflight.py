@@ -28,6 +28,20 @@ class DatabaseUnreachableError(PilotError, ConnectionError):
         )
 
 
+class InMemoryDatabaseError(PilotError, ValueError):
+    """The alias is an in-memory SQLite database: empty when a command starts, gone when it ends."""
+
+    def __init__(self, alias: str, name: str) -> None:
+        self.alias, self.name = alias, name
+
+    def __str__(self) -> str:
+        return (
+            f"Database alias {self.alias!r} is an in-memory SQLite database ({self.name!r}): it is empty when"
+            " the command starts and gone when it ends, so there is nothing to deploy to, back up or verify."
+            f" Set DATABASES[{self.alias!r}]['NAME'] to a file path."
+        )
+
+
 def require_alias(alias: str) -> None:
     """Fail with the list of aliases when `alias` is not configured."""
     if alias not in settings.DATABASES:
@@ -38,6 +52,9 @@ def connect(alias: str) -> Any:
     """The alias's connection, opened; a one-line error (never the password) when it fails."""
     require_alias(alias)
     connection = connections[alias]
+    name = connection.settings_dict.get("NAME")
+    if connection.vendor == "sqlite" and isinstance(name, str) and connection.creation.is_in_memory_db(name):
+        raise InMemoryDatabaseError(alias, name)
     try:
         connection.ensure_connection()
     except DatabaseError as exc:
