@@ -166,12 +166,12 @@ def _contracts(migration: Any, indexes: list[int], state_before: Any) -> list[st
         after = state.clone()
         operation.state_forwards(migration.app_label, after)
         if index in indexes and name in {"RenameModel", "AlterModelTable"}:
-            from migration_pilot.online.table_rename import renamed_tables
+            from migration_pilot.online.table_rename import table_renames
 
             old, new = ((operation.old_name_lower, operation.new_name_lower) if name == "RenameModel"
                         else (operation.name_lower, operation.name_lower))
-            pairs = renamed_tables(migration.app_label, old, new, state, after)
-            lines.append(f"        RenameTableContract({[list(p) for p in pairs]!r}),\n")
+            renames = table_renames(migration.app_label, old, new, state, after)
+            lines.append(f"        RenameTableContract({[r.contract_arg() for r in renames if r.old != r.new]!r}),\n")
         state = after
     return lines
 

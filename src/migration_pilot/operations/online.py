@@ -212,45 +212,59 @@ def _columns(operation: Any, app_label: str, before: Any, after: Any) -> tuple[s
 
 
 class _TableRenameOnline:
-    """The plain table rename, and on PostgreSQL a view under each old table name (see online/table_rename.py)."""
+    """The plain table rename, leaving an updatable view under each old table name (see online/table_rename.py)."""
 
-    def _pairs(self, app_label: str, from_state: Any, to_state: Any) -> list[tuple[str, str]]:
+    def _renames(self, app_label: str, from_state: Any, to_state: Any) -> list[Any]:
+        raise NotImplementedError
+
+    def online_refusal(self, app_label: str, from_state: Any, to_state: Any, vendor: str) -> str | None:
+        """Why the old names cannot all stay usable (a one-line reason with the fallback), or None."""
         raise NotImplementedError
 
     _going_back = False
 
     def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
-        super().database_forwards(app_label, schema_editor, from_state, to_state)  # type: ignore[misc]
-        if schema_editor.connection.vendor != "postgresql" or schema_editor.collect_sql or self._going_back:
-            return  # (Django's backwards of a rename is its forwards with the names swapped: no view then)
-        from migration_pilot.online.table_rename import create_views
+        def plain() -> None:
+            super(_TableRenameOnline, self).database_forwards(  # type: ignore[misc]
+                app_label, schema_editor, from_state, to_state)
 
-        if self.allow_migrate_model(schema_editor.connection.alias,  # type: ignore[attr-defined]
-                                    self._model(app_label, to_state)):
-            create_views(schema_editor.connection, self._pairs(app_label, from_state, to_state))
+        if self._going_back:  # Django's backwards of a rename is its forwards with the names swapped
+            plain()
+            return
+        from migration_pilot.online.table_rename import expand
+
+        expand(self, app_label, schema_editor, from_state, to_state, self._renames(app_label, from_state, to_state),
+               self._model(app_label, to_state), plain)
 
     def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
-        if schema_editor.connection.vendor == "postgresql" and not schema_editor.collect_sql:
-            from migration_pilot.online.table_rename import drop_views
+        def plain() -> None:
+            self._going_back = True
+            try:
+                super(_TableRenameOnline, self).database_backwards(  # type: ignore[misc]
+                    app_label, schema_editor, from_state, to_state)
+            finally:
+                self._going_back = False
 
-            drop_views(schema_editor.connection, self._pairs(app_label, to_state, from_state))
-        self._going_back = True
-        try:
-            super().database_backwards(app_label, schema_editor, from_state, to_state)  # type: ignore[misc]
-        finally:
-            self._going_back = False
+        from migration_pilot.online.table_rename import unexpand
+
+        unexpand(schema_editor, self._renames(app_label, to_state, from_state), plain)
 
     def _model(self, app_label: str, state: Any) -> Any:
         raise NotImplementedError
 
 
 class RenameModelOnline(_TableRenameOnline, operations.RenameModel):
-    """RenameModel whose old table name stays usable as a view until RenameTableContract (PostgreSQL)."""
+    """RenameModel whose old table name stays usable as a view until RenameTableContract (PostgreSQL, MySQL)."""
 
-    def _pairs(self, app_label: str, from_state: Any, to_state: Any) -> list[tuple[str, str]]:
-        from migration_pilot.online.table_rename import renamed_tables
+    def _renames(self, app_label: str, from_state: Any, to_state: Any) -> list[Any]:
+        from migration_pilot.online.table_rename import table_renames
 
-        return renamed_tables(app_label, self.old_name_lower, self.new_name_lower, from_state, to_state)
+        return table_renames(app_label, self.old_name_lower, self.new_name_lower, from_state, to_state)
+
+    def online_refusal(self, app_label: str, from_state: Any, to_state: Any, vendor: str) -> str | None:
+        from migration_pilot.online.table_rename import refusal
+
+        return refusal(app_label, self.old_name_lower, self.new_name_lower, from_state, to_state, vendor)
 
     def _model(self, app_label: str, state: Any) -> Any:
         return state.apps.get_model(app_label, self.new_name_lower)
@@ -260,12 +274,17 @@ class RenameModelOnline(_TableRenameOnline, operations.RenameModel):
 
 
 class AlterModelTableOnline(_TableRenameOnline, operations.AlterModelTable):
-    """AlterModelTable whose old table name stays usable as a view until RenameTableContract (PostgreSQL)."""
+    """AlterModelTable whose old table name stays usable as a view until RenameTableContract (PostgreSQL, MySQL)."""
 
-    def _pairs(self, app_label: str, from_state: Any, to_state: Any) -> list[tuple[str, str]]:
-        from migration_pilot.online.table_rename import renamed_tables
+    def _renames(self, app_label: str, from_state: Any, to_state: Any) -> list[Any]:
+        from migration_pilot.online.table_rename import table_renames
 
-        return renamed_tables(app_label, self.name_lower, self.name_lower, from_state, to_state)
+        return table_renames(app_label, self.name_lower, self.name_lower, from_state, to_state)
+
+    def online_refusal(self, app_label: str, from_state: Any, to_state: Any, vendor: str) -> str | None:
+        from migration_pilot.online.table_rename import refusal
+
+        return refusal(app_label, self.name_lower, self.name_lower, from_state, to_state, vendor)
 
     def _model(self, app_label: str, state: Any) -> Any:
         return state.apps.get_model(app_label, self.name_lower)
@@ -282,8 +301,12 @@ class RenameTableContract(Operation):
 
     reduces_to_sql = False
 
-    def __init__(self, tables: list[tuple[str, str]] | list[list[str]]) -> None:
-        self.tables = [(str(old), str(new)) for old, new in tables]
+    def __init__(self, tables: list[tuple[str, str]] | list[list[Any]]) -> None:
+        """`tables`: [old, new] per renamed table, or [old, new, {old column: new column}] for a many-to-many table."""
+        from migration_pilot.online.table_rename import TableRename
+
+        self.renames = [TableRename.from_arg(entry) for entry in tables]
+        self.tables = [r.contract_arg() for r in self.renames]
 
     def deconstruct(self) -> tuple[str, list[Any], dict[str, Any]]:
         return type(self).__name__, [self.tables], {}
@@ -292,16 +315,16 @@ class RenameTableContract(Operation):
         """The rename is in the state already (RenameModelOnline / AlterModelTableOnline)."""
 
     def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
-        if schema_editor.connection.vendor == "postgresql" and not schema_editor.collect_sql:
-            from migration_pilot.online.table_rename import drop_views
+        from migration_pilot.online.table_rename import ONLINE_VENDORS, drop_views
 
-            drop_views(schema_editor.connection, self.tables)
+        if schema_editor.connection.vendor in ONLINE_VENDORS and not schema_editor.collect_sql:
+            drop_views(schema_editor.connection, self.renames)
 
     def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
-        if schema_editor.connection.vendor == "postgresql" and not schema_editor.collect_sql:
-            from migration_pilot.online.table_rename import create_views
+        from migration_pilot.online.table_rename import ONLINE_VENDORS, create_views
 
-            create_views(schema_editor.connection, self.tables)
+        if schema_editor.connection.vendor in ONLINE_VENDORS and not schema_editor.collect_sql:
+            create_views(schema_editor.connection, self.renames)
 
     def describe(self) -> str:
-        return "Drop the old table name(s) " + ", ".join(old for old, _new in self.tables) + " (views)"
+        return "Drop the old table name(s) " + ", ".join(r.old for r in self.renames) + " (views)"

@@ -203,11 +203,11 @@ def test_ignore_comment_suppresses():
 
 
 @pytest.mark.parametrize("vendor", VENDORS)
-def test_online_rename_leaves_a_view_on_postgresql_only(vendor):
+def test_online_rename_leaves_a_view_on_postgresql_and_mysql(vendor):
     from migration_pilot.operations import AlterModelTableOnline, RenameModelOnline
 
     for operation in (RenameModelOnline("Invoice", "Bill"), AlterModelTableOnline("invoice", "billing")):
-        if vendor == "postgresql":
+        if vendor in ("postgresql", "mysql"):
             assert_allows(RULE, [operation], vendor=vendor, config=ONLY)
         else:
             assert_flags(RULE, [operation], vendor=vendor, config=ONLY)

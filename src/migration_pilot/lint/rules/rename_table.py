@@ -36,10 +36,11 @@ over several releases (write to both, backfill, move reads, stop writing the
 old one, drop it; see `drop-table`).
 
 ## Not flagged
-- `RenameModelOnline` and `AlterModelTableOnline` on PostgreSQL (written by
-  `pilot makesafe`): the old table name stays an updatable view until their
-  post-deploy `RenameTableContract`. On MySQL/MariaDB and SQLite they are the
-  plain rename, and flagged.
+- `RenameModelOnline` and `AlterModelTableOnline` on PostgreSQL and
+  MySQL/MariaDB (written by `pilot makesafe`): the old table name stays an
+  updatable view until their post-deploy `RenameTableContract`. On SQLite
+  they are the plain rename, and flagged; so is a rename whose
+  many-to-many column no view can keep (the message says which).
 - Migrations marked post-deploy (`deploy_phase = "post"`, django-safemigrate's
   `Safe.after_deploy`, django-syzygy's `Stage.POST_DEPLOY`): they run once the old code is gone.
 - `RenameModel` of a model whose `db_table` stays the same: state only.
@@ -67,6 +68,7 @@ from migration_pilot.diagnostics import Severity
 from migration_pilot.lint import render
 from migration_pilot.lint.context import OperationContext, SqlContext
 from migration_pilot.lint.registry import Finding, Rule
+from migration_pilot.online.table_rename import ONLINE_VENDORS
 from migration_pilot.operations import online
 
 rule = Rule(__name__, severity=Severity.ERROR, category="breaks-code")
@@ -86,9 +88,21 @@ def _finding(ctx: OperationContext, old: str, new: str, code: str | None) -> Fin
                    safe_alternative=code)
 
 
+def _online_refusal(ctx: OperationContext, op: online.RenameModelOnline) -> str | None:
+    """Why the online rename cannot keep every old name (a many-to-many column renamed in place), or None."""
+    if ctx.model(op.old_name) is None:
+        return None
+    after = ctx.state.clone()
+    op.state_forwards(ctx.app_label, after)
+    return op.online_refusal(ctx.app_label, ctx.state, after, ctx.vendor)
+
+
 @rule.on(migrations.RenameModel, online.RenameModelOnline)
 def check_rename_model(ctx: OperationContext, op: migrations.RenameModel) -> Iterator[Finding]:
-    if isinstance(op, online.RenameModelOnline) and ctx.vendor == "postgresql":
+    if isinstance(op, online.RenameModelOnline) and ctx.vendor in ONLINE_VENDORS:
+        why = _online_refusal(ctx, op)
+        if why:
+            yield Finding(message=why, hint=HINT, lock=ctx.lock(DDL.RENAME, ctx.table(op.old_name)))
         return
     model = ctx.model(op.old_name)
     old = ctx.table(op.old_name)
@@ -111,7 +125,7 @@ def check_rename_model(ctx: OperationContext, op: migrations.RenameModel) -> Ite
 
 @rule.on(migrations.AlterModelTable, online.AlterModelTableOnline)
 def check_alter_table(ctx: OperationContext, op: migrations.AlterModelTable) -> Iterator[Finding]:
-    if isinstance(op, online.AlterModelTableOnline) and ctx.vendor == "postgresql":
+    if isinstance(op, online.AlterModelTableOnline) and ctx.vendor in ONLINE_VENDORS:
         return
     old = ctx.table(op.name)
     if not ctx.has_table(op.name) or ctx.is_new_table(old):
