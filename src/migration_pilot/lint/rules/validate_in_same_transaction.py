@@ -130,7 +130,7 @@ def check_sql(ctx: SqlContext, stmt: ast.AlterTableStmt) -> Iterator[Finding]:
         elif subtype == AlterTableType.AT_ValidateConstraint and cmd.name in recorded:
             if not ctx.atomic or ctx.is_new_table(table):
                 continue
-            sql = f'ALTER TABLE "{table}" VALIDATE CONSTRAINT "{cmd.name}"'
+            sql = f"ALTER TABLE {render.pg_identifier(table)} VALIDATE CONSTRAINT {render.pg_identifier(cmd.name)}"
             code = render.call("migrations.RunSQL", sql,
                                reverse_sql=render.raw("migrations.RunSQL.noop"))
             yield _finding(ctx, table, str(cmd.name), code)
