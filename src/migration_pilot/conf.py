@@ -55,6 +55,7 @@ _KEYS: Final = {
     "backup_retention_hours": "a number of hours such as 24 (how long pilot backups --prune keeps a backup)",
     "lock_timeout": "a duration such as '2s'",
     "statement_timeout": "a duration such as '5min'",
+    "maintain": "true or false: ANALYZE the existing tables a deploy changed, right after it (default true)",
     "fleet": "a table: 'schemas' (a callable or its dotted path) or 'sql' (a query), for pilot deploy --fleet",
     "FLEET": "the same as 'fleet'",
 }

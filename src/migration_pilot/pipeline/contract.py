@@ -85,15 +85,61 @@ def _one_line(exc: BaseException) -> str:
 
 
 def run_post_deploy(options: Any, *, emit: EventSink = ignore) -> Any:
-    """`pilot deploy --phase post`: the post-deploy migrations, then the kept defaults dropped."""
-    from migration_pilot.pipeline.deploy import run_deploy
+    """`pilot deploy --phase post`: the post-deploy migrations, the kept defaults dropped, then the checks.
 
-    deployed = run_deploy(options, emit=emit)
+    The `--check` commands run last, after every change of the phase (also when
+    it had no migration to apply), as they run last after the other phases. A
+    failing check leaves the phase's changes in place (a dropped default is not
+    put back, and the post-deploy migrations usually drop what cannot come back
+    filled): exit 4 naming them and how to undo them, or 3 when the phase
+    changed nothing.
+    """
+    from migration_pilot.pipeline.deploy import EXIT_NEEDS_PERSON, EXIT_ROLLED_BACK, run_deploy
+
+    checks, options.checks = list(options.checks), []
+    try:
+        deployed = run_deploy(options, emit=emit)
+    finally:
+        options.checks = checks
     if deployed.exit_code != 0:
         return deployed
+    pending = {(row.table, row.column) for row in history.kept_defaults(options.alias)} if checks else set()
     contract = run_post_phase(options, emit=emit)
     contract.message = f"{deployed.message} {contract.message}"
     contract.applied = deployed.applied
     contract.run_id = deployed.run_id
+    contract.backup_id = deployed.backup_id
     contract.duration_s += deployed.duration_s
+    if contract.exit_code != 0 or not checks:
+        return contract
+    from migration_pilot.pipeline.checks import run_checks
+
+    started = time.monotonic()
+    failure = run_checks(checks, timeout=options.check_timeout, emit=emit)
+    contract.duration_s += time.monotonic() - started
+    if failure is None:
+        return contract
+    applied = ", ".join(f"{r.key[0]}.{r.key[1]}" for r in deployed.applied)
+    left = {(row.table, row.column) for row in history.kept_defaults(options.alias)}
+    dropped = [f"{table}.{column}" for table, column in sorted(pending - left)]
+    changes = ([f"applied {applied} (undo with 'pilot rollback')"] if applied else []) + (
+        [f"dropped the kept default(s) of {', '.join(dropped)} (put back by hand if the old code still runs)"]
+        if dropped else [])
+    contract.outcome = "failed"
+    if not changes:
+        contract.exit_code = EXIT_ROLLED_BACK
+        contract.message = f"Post-deploy check failed: {failure}. The post phase changed nothing."
+    else:
+        contract.exit_code = EXIT_NEEDS_PERSON
+        contract.message = (f"Post-deploy check failed after the post phase: {failure}. Left as is: "
+                            + "; ".join(changes) + ".")
+    if deployed.run_id is not None:
+        _record_check_failure(options.alias, deployed.run_id, contract.message)
     return contract
+
+
+def _record_check_failure(alias: str, run_id: int, message: str) -> None:
+    """The post phase's deploy run ends as failed, with why, in the run history."""
+    from migration_pilot.models import DeployRun
+
+    DeployRun.objects.using(alias).filter(id=run_id).update(outcome="failed", error=message)

@@ -78,6 +78,8 @@ class DeployOptions:
     checks: list[str] = field(default_factory=list)
     """Post-deploy check commands (pipeline/checks.py), run after verify; a failing one fails the deploy."""
     check_timeout: float = 120.0
+    maintain: bool = True
+    """After a successful forwards deploy: ANALYZE the existing tables it changed (maintain/after_deploy.py)."""
     kind: str = "deploy"
     unapply: list[MigrationKey] | None = None
     discard_writes: bool = False
@@ -244,6 +246,13 @@ def _run_locked(options: DeployOptions, config: Config, connection: Any, emit: E
                             plan=plan)
     if not keys and not refusal:  # nothing happened: no run to record
         executor.check_replacements()  # as migrate does: a squash whose replaced migrations are applied is recorded
+        if options.checks and options.phase != "post":  # post runs them after its contract step (contract.py)
+            from migration_pilot.pipeline.checks import run_checks
+
+            failed = run_checks(options.checks, timeout=options.check_timeout, emit=emit)
+            if failed:
+                return DeployResult(EXIT_ROLLED_BACK, "failed", f"Nothing to deploy, but the post-deploy {failed};"
+                                    " nothing was changed.", plan=plan)
         return DeployResult(EXIT_DEPLOYED, "succeeded", "Nothing to deploy: every migration is applied.", plan=plan)
     run = history.start_run(alias, options.kind, keys, _options_json(options))
     try:
@@ -348,6 +357,8 @@ def _run_recorded(options: DeployOptions, connection: Any, emit: EventSink, exec
     if failure is None:
         history.finish_run(run, "succeeded")
         _migrate_signal(executor, plan, post=True, state=report.state)
+        if options.maintain and options.kind == "deploy" and not plan.backwards:
+            _maintain(connection, plan, run, options, emit, existed=set(before_schema["tables"]))
         verb = "Rolled back" if options.kind == "rollback" else (
             "Unapplied" if plan.backwards else "Deployed")
         return DeployResult(EXIT_DEPLOYED, "succeeded",
@@ -694,3 +705,21 @@ def _options_json(options: DeployOptions) -> dict[str, Any]:
         "on_failure": options.on_failure,
         "backup": options.backup,
     }
+
+
+def _maintain(connection: Any, plan: Any, run: Any, options: DeployOptions, emit: EventSink, *,
+              existed: set[str]) -> None:
+    """ANALYZE what the deploy changed (never fails it), say so, and record it in the run's options."""
+    from migration_pilot.maintain.after_deploy import maintain_after_deploy
+
+    try:
+        done = maintain_after_deploy(connection, [m.key for m in plan.migrations], timeouts=options.timeouts,
+                                     existed=existed)
+    except Exception as exc:  # the migrations stand; statistics can wait for 'pilot maintain'
+        emit(Event("warning", f"Warning: maintenance after the deploy failed ({' '.join(str(exc).split())[:200]});"
+                   " the deploy stands. Run 'pilot maintain' later."))
+        return
+    for line in done.lines():
+        emit(Event("maintenance", line, {"maintenance": done.as_dict()} if line.startswith("Maintenance") else {}))
+    run.options = {**run.options, "maintenance": done.as_dict()}
+    run.save(using=connection.alias, update_fields=["options"])

@@ -59,9 +59,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="With a --target below what is applied: unapply even when a reverse loses data"
                         " (as 'pilot rollback --accept-data-loss').")
     parser.add_argument("--check", action="append", default=[], metavar="CMD", dest="checks",
-                        help="Post-deploy check run after verify (repeatable; split like a shell, no shell), e.g."
-                        " 'python manage.py check --deploy'. A non-zero exit or timeout fails the deploy and"
-                        " triggers --on-failure.")
+                        help="Post-deploy check (repeatable; split like a shell, no shell), e.g. 'python manage.py"
+                        " check --deploy'. It runs last, after the phase's own changes, also when there was"
+                        " nothing to apply: after apply and verify (default, --phase pre), after the post-deploy"
+                        " migrations and the dropped defaults (--phase post). A non-zero exit or timeout fails the"
+                        " deploy: --on-failure undoes what the default and pre phases applied; after --phase post"
+                        " the changes stay and the exit is 4, naming them.")
+    parser.add_argument("--maintain", action=argparse.BooleanOptionalAction, default=None,
+                        help="After a successful deploy, ANALYZE the existing tables it changed (non-blocking;"
+                        " skipped on MySQL before 8.0.24), reported and recorded in the run history; VACUUM and"
+                        " REINDEX are left to 'pilot maintain'. Default on (setting 'maintain').")
     parser.add_argument("--check-timeout", help="Time limit per --check command (default 120s; 0 = no limit).")
     parser.add_argument("--metrics-file", help="Write the run in Prometheus text format to this file.")
     parser.add_argument("--format", choices=["text", "json"], default="text", dest="output_format")
@@ -113,7 +120,16 @@ def build_options(options: dict[str, Any], *, kind: str = "deploy") -> Any:
         check_timeout=parse_duration(options.get("check_timeout") or "120s", source="--check-timeout"),
         kind=kind,
         phase=options.get("phase") or "all",
+        maintain=_maintain(options.get("maintain"), settings_values),
     )
+
+
+def _maintain(flag: bool | None, settings_values: dict[str, Any]) -> bool:
+    """--maintain/--no-maintain, else the 'maintain' setting (default on); a non-boolean setting is a usage error."""
+    value = settings_values.get("maintain", True) if flag is None else flag
+    if not isinstance(value, bool):
+        raise ConfigError(f"Bad value for 'maintain': {value!r}; give True or False", source="settings.MIGRATION_PILOT")
+    return value
 
 
 def _positive_duration(value: Any, source: str) -> float | None:

@@ -45,6 +45,7 @@ def run(options: dict[str, Any], streams: Streams) -> int:
             "finished_at": r.finished_at.isoformat() if r.finished_at else None, "user": r.user,
             "host": r.host, "pid": r.pid, "alias": r.alias, "backup_id": r.backup_id, "error": r.error,
             "plan": r.plan,
+            "maintenance": (r.options or {}).get("maintenance"),
             "migrations": [{"app": m.app, "name": m.name, "backwards": m.backwards, "outcome": m.outcome,
                             "duration_s": m.duration_s, "lock_wait_s": m.lock_wait_s,
                             "retries": m.retries, "rows_affected": m.rows_affected,
@@ -80,6 +81,11 @@ def run(options: dict[str, Any], streams: Streams) -> int:
             for app, name in history.unfinished(r):
                 if not any(m.app == app and m.name == name for m in r.migrations.all()):
                     streams.out.write(f"   .. {app}.{name} not finished\n")
+        maintenance = (r.options or {}).get("maintenance")
+        if maintenance and maintenance.get("statements"):  # what the deploy ran after itself (--maintain)
+            shown = ", ".join(f"{m['sql']} ({m['duration_s']:.2f}s{'' if m['ok'] else ', failed'})"
+                              for m in maintenance["statements"])
+            streams.out.write(f"   maintenance: {shown}\n")
         if r.error:
             streams.out.write(f"   {r.error}\n")
     return EXIT_OK
