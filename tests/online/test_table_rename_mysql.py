@@ -197,3 +197,19 @@ def test_table_rename_on_mariadb_goes_back_with_rollback(mysql_server, tmp_path)
     assert back.code == 0, back.out + back.err
     assert tables == {"shop_invoice": "BASE TABLE", "shop_payment": "BASE TABLE"} and rows == (12000,)
     assert [referenced for _table, _name, referenced in keys] == ["shop_invoice"]
+
+
+def test_table_rename_on_mariadb_runs_again_after_a_stop_half_way(mysql_server, tmp_path):
+    with scratch_database(mysql_server, "pilot_trename_myx") as name:
+        project = _project(tmp_path, mysql_server, name, "project")
+        assert project.run("makesafe", "shop", "0003", "--vendor", "mysql").code == 0
+        assert project.deploy("--phase", "pre").code == 0
+        with admin_connection(mysql_server, name) as conn:  # as if it stopped before being recorded
+            conn.cursor().execute("DELETE FROM django_migrations WHERE app = 'shop' AND name = '0003_rename'")
+
+        again = project.deploy("--phase", "pre")
+        tables, _columns, keys = _schema(mysql_server, name)
+
+    assert again.code == 0, again.out + again.err
+    assert tables == {"shop_invoice": "VIEW", "shop_bill": "BASE TABLE", "shop_payment": "BASE TABLE"}
+    assert [referenced for _table, _name, referenced in keys] == ["shop_bill"]

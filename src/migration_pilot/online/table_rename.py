@@ -204,10 +204,13 @@ def swap_in_views(connection: Any, renames: Sequence[TableRename]) -> list[tuple
     A view cannot be created over a table that does not exist yet, so each
     view is made over a placeholder of the new name (CREATE TABLE ... LIKE),
     which is then dropped; the view waits, invalid for a moment and unused,
-    under a side name. Returns the (old, new) table renames done.
+    under a side name. A table whose old name is our view already (a re-run
+    after a stop half-way) is left as it is. Returns the (old, new) table
+    renames done, now or before.
     """
     q = connection.ops.quote_name
-    renames = [r for r in renames if r.old != r.new]
+    done = [(r.old, r.new) for r in renames if r.old != r.new and _ours(connection, r.old, r.new)]
+    renames = [r for r in renames if r.old != r.new and (r.old, r.new) not in done]  # a re-run goes on
     made: list[str] = []
     try:
         with connection.cursor() as cursor:
@@ -228,7 +231,7 @@ def swap_in_views(connection: Any, renames: Sequence[TableRename]) -> list[tuple
                 with contextlib.suppress(Exception):
                     cursor.execute(f"DROP VIEW IF EXISTS {q(side)}")
         raise
-    return [(r.old, r.new) for r in renames]
+    return done + [(r.old, r.new) for r in renames]
 
 
 def swap_out_views(connection: Any, renames: Sequence[TableRename]) -> list[tuple[str, str]]:
