@@ -266,7 +266,9 @@ def test_durations_from_a_real_deploy_on_sqlite(tmp_path):
 
     assert without.code == 0 and result.code == 0, result.err
     text = (deploy.root / "out" / "shop" / "0002_note.md").read_text()
-    assert f"| apply | {recorded['0002_note']:.3f} s |" in text
+    deploy_id = deploy.history()[0]["id"]
+    assert re.search(rf"\| apply \| {recorded['0002_note']:.3f} s \| \d+ \| - \| deploy #{deploy_id} on `default`,"
+                     r" \d{4}-\d\d-\d\d \|", text), text
     assert "Measured durations" not in (deploy.root / "plain" / "shop" / "0002_note.md").read_text()
 
 

@@ -28,6 +28,7 @@ from migration_pilot.backends import profile_for
 from migration_pilot.conf import Config
 from migration_pilot.diagnostics import Diagnostic
 from migration_pilot.docgen.collect import OperationFacts, collect
+from migration_pilot.docgen.measured import Measured, Measurement
 from migration_pilot.docgen.offline import Target, no_database_access, offline_connection, target_for
 from migration_pilot.lint import ignores, vendor_of_alias
 from migration_pilot.lint.engine import build_selection, run_lint
@@ -66,6 +67,8 @@ class MigrationDoc:
     findings: list[Diagnostic] = field(default_factory=list)
     suppressions: list[SuppressionDoc] = field(default_factory=list)
     durations: dict[str, float] | None = None
+    measured: list[Measurement] | None = None
+    """Measured runs with their sources (docgen/measured.py); None when no source was read."""
     previous: str = "zero"
 
     @property
@@ -86,6 +89,8 @@ class DocSet:
     whole_project: bool
     complete_apps: bool = True
     """Every migration of each app is documented (no --since), so the app indexes are written."""
+    measured_from: str | None = None
+    """The sources read for measured figures ('the run history of `default`'), None when none was."""
 
     def by_app(self) -> dict[str, list[MigrationDoc]]:
         """App label to its documented migrations, by name."""
@@ -98,13 +103,14 @@ class DocSet:
 def build_docs(config: Config, *, app_labels: Collection[str] = (), vendor: str | None = None,
                all_apps: bool = False, paths: Collection[str] | None = None,
                durations: Durations | None = None, history_alias: str | None = None,
-               whole: bool = False) -> DocSet:
+               whole: bool = False, measured: Measured | None = None, measured_from: str | None = None) -> DocSet:
     """Collect the documentation of the selected migrations (project apps by default); no connection.
 
     `vendor`: postgresql, mysql, mariadb or sqlite (default: the default alias's
     ENGINE). `paths`: only migration files at these absolute paths (--since).
     `durations`: the run history's last durations, from `pipeline.history.duration_history`.
     `whole`: render every model as `migrate` does instead of each operation's models (slower).
+    `measured`: figures with their sources (docgen/measured.py), read from `measured_from`.
     """
     configured = vendor_of_alias(DEFAULT_DB_ALIAS) if DEFAULT_DB_ALIAS in settings.DATABASES else None
     target = target_for(vendor or configured or "unknown", config.pg_version)
@@ -145,10 +151,17 @@ def build_docs(config: Config, *, app_labels: Collection[str] = (), vendor: str 
             doc.durations = {direction: durations[(key[0], key[1], backwards)]
                              for direction, backwards in (("apply", False), ("unapply", True))
                              if (key[0], key[1], backwards) in durations}
+        if measured is not None:
+            doc.measured = list(measured.get(key, []))
+            if durations is None and doc.measured:  # a real run's figure wins over a rehearsal's
+                doc.durations = {}
+                for figure in sorted(doc.measured, key=lambda f: f.kind != "rehearsal"):
+                    doc.durations[figure.direction] = figure.seconds
         docs.append(doc)
     project = [d for d in linted.diagnostics if not d.migration]
     return DocSet(target, docs, tuple(sorted(selection.apps)), project, history_alias,
-                  whole_project=not app_labels and paths is None, complete_apps=paths is None)
+                  whole_project=not app_labels and paths is None, complete_apps=paths is None,
+                  measured_from=measured_from)
 
 
 def _relative(path: str | None, root: Path) -> str | None:
@@ -257,7 +270,7 @@ def verification_steps(doc: MigrationDoc) -> list[str]:
 
 
 def render_markdown(doc: MigrationDoc, target: Target, documented: set[MigrationKey],
-                    history_alias: str | None) -> str:
+                    history_alias: str | None, measured_from: str | None = None) -> str:
     """The runbook's page for one migration, plus SQL, locks, findings, suppressions and durations."""
     lines = [MARKER, f"# Migration: {doc.name}", ""]
     facts = [f"App `{doc.app}`"]
@@ -306,7 +319,19 @@ def render_markdown(doc: MigrationDoc, target: Target, documented: set[Migration
             lines.append(f"- `{', '.join(item.rules)}` on {where}: {reason}")
     else:
         lines.append("None.")
-    if history_alias is not None:
+    if doc.measured is not None:
+        lines += ["", "## Measured durations", ""]
+        if doc.measured:
+            lines += ["| Direction | Duration | Statements | Longest statement | Source |", "|---|---|---|---|---|"]
+            lines += [f"| {f.direction} | {f.seconds:.3f} s | {f.statements if f.statements is not None else '-'} |"
+                      f" {'-' if f.longest_statement_s is None else f'{f.longest_statement_s:.3f} s'} | {f.source} |"
+                      for f in doc.measured]
+            if any(f.kind == "rehearsal" for f in doc.measured):
+                lines += ["", "A rehearsal runs on generated rows in a scratch database: its figures show the"
+                          " migration's shape, not production's time."]
+        else:
+            lines.append(f"No recorded run or rehearsal of this migration in {measured_from}.")
+    elif history_alias is not None:
         lines += ["", "## Measured durations", ""]
         if doc.durations:
             lines += ["| Direction | Last recorded duration |", "|---|---|"]
@@ -385,6 +410,7 @@ def doc_to_json(doc: MigrationDoc, target: Target) -> dict[str, Any]:
         "suppressions": [{"rules": list(s.rules), "reason": s.reason, "operation": s.operation,
                           "whole_file": s.whole_file} for s in doc.suppressions],
         "durations": doc.durations,
+        **({"measured": [f.to_json() for f in doc.measured]} if doc.measured is not None else {}),
     }
 
 
@@ -399,7 +425,7 @@ def render_pages(docset: DocSet, output_format: str = "markdown") -> dict[str, s
                 pages[f"{app}/{doc.name}.json"] = _json(doc_to_json(doc, docset.target))
             else:
                 pages[f"{app}/{doc.name}.md"] = render_markdown(doc, docset.target, documented,
-                                                                docset.history_alias)
+                                                                docset.history_alias, docset.measured_from)
         if docset.complete_apps:
             if output_format == "json":
                 pages[f"{app}/index.json"] = _json({"generator": GENERATOR, "app": app,

@@ -26,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--database", metavar="ALIAS",
                         help="Read measured durations from this alias's run history (connects; without it,"
                         " no database is touched).")
+    parser.add_argument("--rehearsal", metavar="FILE",
+                        help="Add the durations of this 'pilot rehearse --format json' report (no connection);"
+                        " with --database, the rehearsals recorded in its run history are read too.")
     parser.add_argument("--all-apps", action="store_true",
                         help="Also document third-party apps installed outside the project.")
     parser.add_argument("--since", metavar="GIT_REF",
@@ -46,16 +49,10 @@ def run(options: dict[str, Any], streams: Streams) -> int:
         config = config.with_overrides(pg_version=parse_pg_version(options["pg_version"], source="--pg-version"))
     paths = changed_paths(options["since"], config.project_root or Path.cwd()) if options.get("since") else None
     alias = options.get("database")
-    durations = None
-    if alias:
-        from migration_pilot.pipeline.history import duration_history
-        from migration_pilot.pipeline.preflight import connect
-
-        connect(alias)  # unreachable: one line naming the server, exit 2
-        durations = duration_history(alias)
+    measured, sources = _measured(alias, options.get("rehearsal"))
     docset = build_docs(config, app_labels=options.get("app_labels") or (), vendor=options.get("vendor"),
-                        all_apps=bool(options.get("all_apps")), paths=paths, durations=durations,
-                        history_alias=alias)
+                        all_apps=bool(options.get("all_apps")), paths=paths, history_alias=alias,
+                        measured=measured, measured_from=sources)
     output_format = options.get("output_format") or "markdown"
     rendered = render_pages(docset, output_format)
     extension = ".json" if output_format == "json" else ".md"
@@ -78,3 +75,22 @@ def run(options: dict[str, Any], streams: Streams) -> int:
                       f" ({docset.target.display}): {len(status.missing)} new, {len(status.stale)} updated,"
                       f" {len(status.orphaned)} removed.\n")
     return EXIT_OK
+
+
+def _measured(alias: str | None, report: str | None) -> tuple[Any, str | None]:
+    """Measured figures from the run history of `alias` and a rehearsal report; the sources in words."""
+    from migration_pilot.docgen import measured
+
+    found, sources = [], []
+    if report:
+        found.append(measured.from_report(Path(report)))
+        sources.append(f"rehearsal report `{Path(report).name}`")
+    if alias:
+        from migration_pilot.pipeline.preflight import connect
+
+        connect(alias)  # unreachable: one line naming the server, exit 2
+        found.append(measured.from_history(alias))
+        sources.insert(0, f"the run history of `{alias}`")
+    if not found:
+        return None, None
+    return measured.merge(*found), " or ".join(sources)
