@@ -1,6 +1,7 @@
 """bench/fleet: django-tenants' migrate_schemas (multiprocessing, 2 processes) vs pilot deploy --fleet --jobs 2.
 
     python bench/fleet/run.py [--sizes 100:3,300:3,1000:1]
+    python bench/fleet/run.py --noop-only --sizes 1000:3 [--pilot-only] [--keep --reuse]
 
 Builds bench/fleet/.venv (django-tenants 4.0.1 from PyPI, Django 5.2, psycopg 3) on first use, a scratch
 database `pilot_bench_fleet` on PostgreSQL at 127.0.0.1:5432, the project in bench/fleet/project (django-tenants'
@@ -10,6 +11,10 @@ one pending migration (a nullable column plus an index on shop_invoice) applied 
 starting state, then the no-op case (nothing pending) by each tool. After each pending run a catalog dump of
 every tenant schema (columns, indexes, constraints, applied migration names) is taken; the two tools' dumps must
 be identical. Prints medians and ratios.
+
+--noop-only measures only the no-op case (every tenant at shop.0001, nothing pending) for both tools, without
+the pending leg; --pilot-only leaves migrate_schemas out (for profiling runs). --keep keeps the database and
+--reuse starts from a kept one (its tenant schemas are reused, so N=1000 is not rebuilt each time).
 """
 
 from __future__ import annotations
@@ -63,8 +68,12 @@ def ensure_venv() -> None:
 
 
 def env() -> dict[str, str]:
-    return {**{k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
-            "PYTHONPATH": f"{ROOT / 'src'}:{PROJECT}", "DJANGO_SETTINGS_MODULE": "settings"}
+    # Bytecode is cached (outside the source tree) as an installed package's would be: without it every run
+    # of pilot compiled its modules from source, and Django's and django-tenants' came compiled from pip.
+    skip = {"DJANGO_SETTINGS_MODULE", "PYTHONDONTWRITEBYTECODE"}
+    return {**{k: v for k, v in os.environ.items() if k not in skip},
+            "PYTHONPATH": f"{ROOT / 'src'}:{PROJECT}", "DJANGO_SETTINGS_MODULE": "settings",
+            "PYTHONPYCACHEPREFIX": str(HERE / ".work" / "pycache")}
 
 
 INSIDE: list[float] = []
@@ -198,14 +207,39 @@ def measure(n: int, repeats: int) -> dict[str, list[float]]:
     return times
 
 
+def measure_noop(n: int, repeats: int, *, pilot_only: bool) -> dict[str, list[float]]:
+    """Only the no-op case: both tools on a fleet with nothing pending, `repeats` times each, alternating."""
+    times: dict[str, list[float]] = {"pilot no-op": [], "pilot no-op inside": []}
+    if not pilot_only:
+        times["migrate_schemas no-op"] = []
+    pending(False)
+    reset()
+    for repeat in range(repeats):
+        order = [("pilot no-op", PILOT)] + ([] if pilot_only else [("migrate_schemas no-op", MIGRATE_SCHEMAS)])
+        if repeat % 2:
+            order.reverse()
+        for name, command in order:
+            times[name].append(run(*command))
+            if name == "pilot no-op":
+                times["pilot no-op inside"].append(INSIDE[-1])
+        print(f"  N={n} no-op run {repeat + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()),
+              flush=True)
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="100:3,300:3,1000:1", help="N:repetitions, comma-separated")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--reuse", action="store_true", help="start from a kept database when there is one")
+    parser.add_argument("--noop-only", action="store_true", help="measure only the no-op case")
+    parser.add_argument("--pilot-only", action="store_true", help="with --noop-only: leave migrate_schemas out")
     args = parser.parse_args()
     ensure_venv()
-    psql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)", "postgres")
-    psql(f"CREATE DATABASE {DB}", "postgres")
+    exists = psql(f"SELECT count(*) FROM pg_database WHERE datname = '{DB}'", "postgres").strip() == "1"
+    if not (args.reuse and exists):
+        psql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)", "postgres")
+        psql(f"CREATE DATABASE {DB}", "postgres")
     pending(False)
     try:
         run("manage.py", "migrate_schemas", "--shared", "-v", "0")
@@ -214,8 +248,15 @@ def main() -> None:
             n, _, repeats = spec.partition(":")
             pending(False)
             tenants(int(n))
+            if args.noop_only:
+                times = measure_noop(int(n), int(repeats or 3), pilot_only=args.pilot_only)
+                print(f"N={n}, {repeats or 3} run(s), medians: " + ", ".join(
+                    f"{k} {statistics.median(v):.2f} s" for k, v in times.items()))
+                continue
             times = measure(int(n), int(repeats or 3))
             results.append((int(n), int(repeats or 3), {k: statistics.median(v) for k, v in times.items()}))
+        if not results:
+            return
         print("\n| N | runs | migrate_schemas mp x2 | pilot --fleet --jobs 2 (inside) | ratio |"
               " no-op migrate_schemas | no-op pilot (inside) | ratio |")
         print("|---|---|---|---|---|---|---|---|")

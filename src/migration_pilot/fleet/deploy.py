@@ -179,13 +179,15 @@ def _report_problems(plan: FleetPlan, emit: EventSink) -> None:
 def _gate(plan: FleetPlan, options: FleetOptions, config: Config, connection: Any, executor: Any,
           emit: EventSink) -> str | None:
     """Lint each group's plan once, against one tenant of the group; the refusal, if any."""
-    from migration_pilot.plan.build import build_plan
-
     conflicts = executor.loader.detect_conflicts()
     if conflicts:
         app, names = sorted(conflicts.items())[0]
         return (f"Refused: conflicting migrations in {app} ({', '.join(sorted(names))});"
                 f" run 'manage.py makemigrations --merge {app}'.")
+    if not plan.groups:
+        return None
+    from migration_pilot.plan.build import build_plan  # the plan renderer and lint: only when something is pending
+
     for found in plan.groups:
         tenant = found.tenants[0]
         target = connections[tenant] if plan.fleet.aliases else connection

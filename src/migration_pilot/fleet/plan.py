@@ -74,12 +74,16 @@ def build_fleet_plan(connection: Any, executor: MigrationExecutor, fleet: Fleet,
         rows, plan.missing_history = state.applied, list(state.missing_history)
     plan.read_s = time.monotonic() - started
     applied: dict[str, Applied] = {}
+    # Judged once per distinct applied set, not per tenant: most tenants share a handful of sets.
+    judged: dict[Applied, tuple[list[MigrationKey], Applied]] = {}
     for tenant, keys in rows.items():
-        ahead = diverged(executor.loader, keys)
+        if keys not in judged:
+            judged[keys] = (diverged(executor.loader, keys), effective(executor.loader, keys))
+        ahead, seen = judged[keys]
         if ahead:
             plan.diverged[tenant] = ahead
         else:
-            applied[tenant] = effective(executor.loader, keys)
+            applied[tenant] = seen
     started = time.monotonic()
     for found in group(applied):
         script = plan_for(executor, found.applied, targets)
