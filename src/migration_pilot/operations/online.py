@@ -16,13 +16,14 @@ same online form (migration_pilot.online):
   a type change that rewrites the table by an online swap;
 - RenameFieldOnline / RenameFieldContract: a column rename by expand/contract;
 - RenameModelOnline, AlterModelTableOnline / RenameTableContract: a table rename that
-  leaves an updatable view under the old name until the post-deploy contract.
+  leaves an updatable view under the old name until the post-deploy contract
+  (PostgreSQL and MySQL/MariaDB; see online/table_rename.py).
 
 They run outside a transaction (put them in a migration with `atomic = False`;
 inside one they refuse with that fix) and are idempotent: a migration that
 stopped half-way can simply be run again. On SQLite and MySQL/MariaDB, where
 the plain form is already what the database offers, they run as the plain
-operation.
+operation (the table renames excepted on MySQL/MariaDB).
 """
 
 from __future__ import annotations
