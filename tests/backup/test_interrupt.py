@@ -48,6 +48,9 @@ def test_killed_backup_is_never_listed(big_pg_shop):
     shop = big_pg_shop
     process = shop.start("backup")
     wait_until(lambda: any(p.stat().st_size > 0 for p in _temp_files(shop)), timeout=60, interval=0.05)
+    # Listed while the process lives: once it is dead, any other backup on this machine (the other
+    # Django leg's) may already clean them up.
+    killed_creds = list(Path(tempfile.gettempdir()).glob(f"pilot-cred-{process.pid}-*"))
 
     os.kill(process.pid, signal.SIGKILL)
     process.communicate()
@@ -57,7 +60,6 @@ def test_killed_backup_is_never_listed(big_pg_shop):
     # The dump child dies with its parent (PR_SET_PDEATHSIG); its server session ends when the
     # backend notices the closed socket, which on a loaded machine can take seconds: wait for it.
     wait_until(lambda: not _dump_sessions(shop), timeout=60, interval=0.1)
-    killed_creds = list(Path(tempfile.gettempdir()).glob(f"pilot-cred-{process.pid}-*"))
     shop.sql("DROP TABLE bulk")  # the dump below only has to run, not to take long
     fresh = shop.backup()  # the next backup removes the dead process's temporary files
     assert killed_creds and not any(path.exists() for path in killed_creds)
