@@ -134,3 +134,30 @@ def choose(app: str, leaves: Sequence[str], sides: dict[str, list[Path]], *, dir
     else:
         how = f"{branch} has the higher number (no git base or file time told them apart)"
     return BranchChoice((app, main), (app, branch), how)
+
+
+def choose_many(app: str, leaves: Sequence[str], sides: dict[str, list[Path]], *, directory: Path,
+                base: str | None) -> tuple[BranchChoice, list[str]]:
+    """Three or more leaves: (the main line's leaf and how it was told apart, the branches in the order to move).
+
+    The main line is the one leaf whose files are on the git base; without git (or when
+    several are on it) the leaf whose files were written first. The branches follow in
+    the order their files were written (then by number), so the newest work goes last.
+    """
+    def key(leaf: str) -> tuple[float, int, str]:
+        return max(path.stat().st_mtime for path in sides[leaf]), number(leaf) or 0, leaf
+
+    ordered = sorted(leaves, key=key)
+    resolved = resolve_base(directory, base)
+    if resolved is not None:
+        root, ref = resolved
+        leaf_files = {leaf: sides[leaf][-1] for leaf in ordered}
+        on_base = files_on_ref(root, ref, list(leaf_files.values()))
+        merged = [leaf for leaf in ordered if leaf_files[leaf] in on_base]
+        if len(merged) == 1:
+            branches = [leaf for leaf in ordered if leaf != merged[0]]
+            return (BranchChoice((app, merged[0]), (app, branches[-1]),
+                                 f"{', '.join(branches)} are not on {ref}"), branches)
+    branches = ordered[1:]
+    return (BranchChoice((app, ordered[0]), (app, branches[-1]),
+                         f"{', '.join(branches)} have later file times (no git base told them apart)"), branches)

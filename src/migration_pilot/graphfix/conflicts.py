@@ -1,10 +1,13 @@
-"""Repair an app with two leaf migrations by moving the branch's migrations after the main line's.
+"""Repair an app with two or more leaf migrations by moving each branch's migrations after the main line's.
 
 Instead of a merge migration, the branch's own migrations get new numbers after the
 main line's leaf, their files are renamed, the first of them depends on that leaf,
 and every migration of any app that named one of them is retargeted. History stays
 linear. Refused when a moved migration is applied in a database, or when both sides
 touch the same model field (the order would change what the schema ends as).
+With three or more leaves the branches go one after another (branch.choose_many
+says in which order); a migration two branches share but the main line lacks is
+refused, as it belongs to no one branch.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from django.db.migrations.loader import MigrationLoader
 
 from migration_pilot.exceptions import PilotError
 from migration_pilot.graphfix import source
-from migration_pilot.graphfix.branch import BranchChoice, choose, number
+from migration_pilot.graphfix.branch import BranchChoice, choose, choose_many, number
 from migration_pilot.graphfix.databases import DatabaseState
 from migration_pilot.graphfix.maxfile import max_file_path
 from migration_pilot.loader import migration_path
@@ -126,45 +129,60 @@ def _new_name(old: str, value: int) -> str:
 
 def plan_rebase(loader: MigrationLoader, app: str, leaves: Sequence[str], *, base: str | None,
                 databases: Sequence[DatabaseState]) -> Rebase:
-    """The moves and file edits that put the branch's migrations after the main line's leaf."""
-    if len(leaves) != 2:
-        raise RebaseRefusedError(
-            f"App {app} has {len(leaves)} leaf migrations ({', '.join(sorted(leaves))}); fix-conflicts"
-            f" moves one branch at a time. Merge the others first, or run 'pilot fix-conflicts {app} --merge'.")
+    """The moves and file edits that put each branch's migrations after the main line's leaf, branch after branch."""
+    if len(leaves) < 2:
+        raise RebaseRefusedError(f"App {app} has one leaf migration; there is nothing to fix.")
     graph = loader.graph
     ancestors = {leaf: set(graph.forwards_plan((app, leaf))) for leaf in leaves}
     own = {leaf: [k for k in graph.forwards_plan((app, leaf))
-                  if k[0] == app and k not in ancestors[other]]
-           for leaf, other in (tuple(leaves), tuple(reversed(leaves)))}
+                  if k[0] == app and not any(k in ancestors[other] for other in leaves if other != leaf)]
+           for leaf in leaves}
     directory = _file(loader, (app, leaves[0])).parent
-    choice = choose(app, leaves, {leaf: [_file(loader, k) for k in own[leaf]] for leaf in leaves},
-                    directory=directory, base=base, max_file=max_file_path(directory))
-    moved = own[choice.branch[1]]
-    main_only = own[choice.main[1]]
+    sides = {leaf: [_file(loader, k) for k in own[leaf]] for leaf in leaves}
+    if len(leaves) == 2:
+        choice = choose(app, leaves, sides, directory=directory, base=base, max_file=max_file_path(directory))
+        order = [choice.branch[1]]
+    else:
+        choice, order = choose_many(app, leaves, sides, directory=directory, base=base)
+    main = choice.main[1]
+    shared = sorted({k for leaf in order for k in ancestors[leaf]
+                     if k[0] == app and k not in ancestors[main] and not any(k in own[b] for b in order)})
+    if shared:
+        holders = [leaf for leaf in order if shared[0] in ancestors[leaf]]
+        raise RebaseRefusedError(
+            f"Cannot rebase {app}: {shared[0][1]} is on the branches of {' and '.join(holders)} but not on the main"
+            f" line ({main}), so it belongs to no one branch. Fix those branches first ('pilot fix-conflicts"
+            f" {app}' on a checkout with only one of them, or 'pilot fix-conflicts {app} --merge').")
+    moved = [k for leaf in order for k in own[leaf]]
+    main_only = own[main]
+    branch_of = {k: leaf for leaf in order for k in own[leaf]}
 
-    forks = sorted(p.key[1] for p in graph.node_map[moved[0]].parents if p.key[0] == app and p.key not in moved)
-    fork = forks[-1] if forks else "zero"
     for state in databases:
         if state.applied is None:
             continue
         applied = [k for k in moved if k in state.applied]
         if applied:
+            first = own[branch_of[applied[0]]][0]
+            forks = sorted(p.key[1] for p in graph.node_map[first].parents if p.key[0] == app and p.key not in moved)
+            fork = forks[-1] if forks else "zero"
             names = ", ".join(f"{a}.{n}" for a, n in applied)
             raise RebaseRefusedError(
                 f"Cannot move {names}: applied in database {state.label}. Unapply it there from a checkout"
                 f" of the branch without the merge ('manage.py migrate {app} {fork}'), or run"
                 f" 'pilot fix-conflicts {app} --merge' to keep it where it is.")
-    branch_fields = {k: touched(loader.disk_migrations[k].operations, app) for k in moved}
-    main_fields = {k: touched(loader.disk_migrations[k].operations, app) for k in main_only}
-    for bkey, bset in branch_fields.items():
-        for mkey, mset in main_fields.items():
-            clash = _clash(bset, mset)
-            if clash is not None:
-                what = f"model {clash[0]}" if clash[1] == MODEL_WIDE else f"field {clash[0]}.{clash[1]}"
-                raise RebaseRefusedError(
-                    f"Cannot rebase {app}: {bkey[1]} (branch) and {mkey[1]} (main line) both change {what},"
-                    f" so their order decides the schema. Resolve it by hand, or run 'pilot fix-conflicts {app}"
-                    " --merge' and check the result.")
+    fields = {k: touched(loader.disk_migrations[k].operations, app) for k in [*main_only, *moved]}
+    for position, leaf in enumerate(order):
+        earlier = [(k, "main line") for k in main_only] + [(k, "a branch moved before it") for b in order[:position]
+                                                          for k in own[b]]
+        for bkey in own[leaf]:
+            for mkey, side in earlier:
+                clash = _clash(fields[bkey], fields[mkey])
+                if clash is not None:
+                    what = f"model {clash[0]}" if clash[1] == MODEL_WIDE else f"field {clash[0]}.{clash[1]}"
+                    raise RebaseRefusedError(
+                        f"Cannot rebase {app}: {bkey[1]} (branch) and {mkey[1]} ({side}) both change {what},"
+                        f" so their order decides the schema. Resolve it by hand, or run 'pilot fix-conflicts"
+                        f" {app} --merge' and check the result.")
 
     start = max((number(n) or 0) for a, n in loader.disk_migrations if a == app and (a, n) not in moved)
     renames: dict[MigrationKey, MigrationKey] = {}
@@ -186,7 +204,9 @@ def plan_rebase(loader: MigrationLoader, app: str, leaves: Sequence[str], *, bas
         data = path.read_bytes()
         mapping = dict(renames)
         if key in moved_set and not any(dep in moved_set for dep in migration.dependencies):
-            mapping.update(_root_mapping(path, data, app, moved_set, choice.main))
+            position = order.index(branch_of[key])  # after the main line, or after the branch moved before it
+            after_leaf = choice.main if position == 0 else renames[own[order[position - 1]][-1]]
+            mapping.update(_root_mapping(path, data, app, moved_set, after_leaf))
         elif key not in moved_set and not any(name in data for name in old_names):
             continue
         after = source.retarget(path, data, mapping)

@@ -8,7 +8,8 @@ from typing import Any
 from migration_pilot.cli.commands import EXIT_OK, Streams
 
 NAME = "fix-conflicts"
-HELP = ("When an app has two leaf migrations, renumber the branch's migrations after the main line's and"
+HELP = ("When an app has two or more leaf migrations, renumber each branch's migrations after the main line's"
+        " (branch after branch) and"
         " retarget their dependencies (--merge: Django's merge migration instead). Refuses when a moved"
         " migration is applied in a database or both sides change the same field.")
 
