@@ -223,3 +223,26 @@ def test_contract_argument_round_trip():
 
     assert TableRename.from_arg(rename.contract_arg()) == rename
     assert TableRename.from_arg(("a", "b")).contract_arg() == ["a", "b"]
+
+
+def test_makesafe_leaves_a_refused_rename_as_it_is_and_says_why(postgresql_server, tmp_path, scratch_db_access):
+    with scratch_database(postgresql_server, "pilot_m2m_makesafe") as name:
+        project = DeployProject(tmp_path / "p", database_settings("postgresql", postgresql_server, name))
+        project.migration("0001_initial", POINTING)
+        (project.root / "shop" / "models.py").write_text(POINTING_MODELS.format(name="Invoice"))
+        assert project.deploy().code == 0
+        with admin_connection(postgresql_server, name) as conn:
+            conn.execute("INSERT INTO shop_invoice (number) SELECT 'n' || g FROM generate_series(1, 12000) g")
+            conn.execute("ANALYZE shop_invoice")
+        project.migration("0002_rename", RENAME)
+        (project.root / "shop" / "models.py").write_text(POINTING_MODELS.format(name="Bill"))
+        before = (project.root / "shop" / "migrations" / "0002_rename.py").read_text()
+
+        result = project.run("makesafe", "shop", "0002", "--vendor", "postgresql")
+        after = (project.root / "shop" / "migrations" / "0002_rename.py").read_text()
+        files = sorted(p.name for p in (project.root / "shop" / "migrations").glob("0002*"))
+
+    assert result.code == 0, result.out + result.err
+    assert ("warning: operation 0 left as it is: The table rename cannot be made online: it renames column"
+            " shop_tag_invoices.invoice_id to bill_id in place") in result.out
+    assert after == before and files == ["0002_rename.py"]

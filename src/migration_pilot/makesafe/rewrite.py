@@ -101,6 +101,11 @@ def make_safe(migration: Any, findings: list[Any], state_before: Any = None) -> 
             continue
         if ONLINE_TWINS[name] in _IN_TRANSACTION and state_before is None:
             continue
+        why = _table_rename_refusal(migration, index, state_before) if ONLINE_TWINS[name] in _IN_TRANSACTION else None
+        if why:  # e.g. a many-to-many column renamed in place: the online form would refuse at deploy
+            rewrite.warnings.append(f"operation {index} left as it is: {why}")
+            wanted.discard(index)  # (and no contract step for it)
+            continue
         call = calls[index]
         edits.append((_offset(original, call.func.lineno, call.func.col_offset),
                       _offset(original, call.func.end_lineno or call.func.lineno, call.func.end_col_offset or 0),
@@ -174,6 +179,21 @@ def _contracts(migration: Any, indexes: list[int], state_before: Any) -> list[st
             lines.append(f"        RenameTableContract({[r.contract_arg() for r in renames if r.old != r.new]!r}),\n")
         state = after
     return lines
+
+
+def _table_rename_refusal(migration: Any, index: int, state_before: Any) -> str | None:
+    """Why the online twin of the table rename at `index` would refuse (any vendor), or None."""
+    from migration_pilot.online.table_rename import refusal
+
+    state = state_before.clone()
+    for operation in migration.operations[:index]:
+        operation.state_forwards(migration.app_label, state)
+    after = state.clone()
+    operation = migration.operations[index]
+    operation.state_forwards(migration.app_label, after)
+    old, new = ((operation.old_name_lower, operation.new_name_lower) if type(operation).__name__ == "RenameModel"
+                else (operation.name_lower, operation.name_lower))
+    return refusal(migration.app_label, old, new, state, after, "postgresql")
 
 
 def _fixed_by_twin(operation: Any) -> frozenset[str]:

@@ -46,6 +46,8 @@ def run(options: dict[str, Any], streams: Streams) -> int:
     label = f"{app}.{migration.name}"
     if not rewrite.changed:
         streams.out.write(f"{label}: nothing to rewrite (no finding the online operations fix).\n")
+        for warning in rewrite.warnings:
+            streams.out.write(f"   warning: {warning}\n")
         return EXIT_OK
     if options.get("diff"):
         streams.out.writelines(difflib.unified_diff(
