@@ -33,6 +33,16 @@ def add_deploy_arguments(parser: argparse.ArgumentParser) -> None:
                         " other tenants after one fails (default: stop dispatching).")
 
 
+def add_rollback_arguments(parser: argparse.ArgumentParser) -> None:
+    """--fleet and its flags for `pilot rollback`."""
+    parser.add_argument("--fleet", action="store_true", help="Unapply, per tenant, what the last fleet deploy"
+                        " (or --run) applied there and is still applied; run it again to finish one that failed.")
+    parser.add_argument("--run", type=int, dest="fleet_run", metavar="ID",
+                        help="With --fleet: the fleet deploy to undo (pilot history --fleet lists them).")
+    parser.add_argument("--keep-going", action="store_true", help="With --fleet: go on with the other tenants"
+                        " after one fails (default: stop).")
+
+
 def add_history_arguments(parser: argparse.ArgumentParser) -> None:
     """--fleet for `pilot history`."""
     parser.add_argument("--fleet", action="store_true", help="Show fleet deploys with the outcome per tenant.")
@@ -135,6 +145,38 @@ def run_deploy(options: dict[str, Any], streams: Streams) -> int:
     return int(result.exit_code)
 
 
+def run_rollback(options: dict[str, Any], streams: Streams, confirm: Any) -> int:
+    """Roll back a fleet deploy per tenant and print what happened (exit 0, 1 refused or nothing, 4 failed)."""
+    from migration_pilot.cli.subcommands.deploy import build_options
+    from migration_pilot.fleet.rollback import FleetRollbackOptions, run_fleet_rollback
+
+    as_json = options.get("output_format") == "json"
+    alias = _databases(options)[0]
+    single = build_options({**options, "database": alias, "fail_on": "never"}, kind="rollback")
+    events: list[dict[str, Any]] = []
+
+    def emit(event: Any) -> None:
+        events.append({"kind": event.kind, "message": event.message, **event.data})
+        if not as_json:
+            streams.out.write(event.message + "\n")
+            streams.out.flush()
+
+    result = run_fleet_rollback(FleetRollbackOptions(
+        alias=alias, run_id=options.get("fleet_run"), dry_run=single.dry_run,
+        accept_data_loss=bool(options.get("accept_data_loss")), timeouts=single.timeouts, wait=single.wait,
+        keep_going=bool(options.get("keep_going"))), emit=emit, confirm=confirm)
+    if as_json:
+        streams.out.write(json.dumps({
+            "exit_code": result.exit_code, "outcome": result.outcome, "message": result.message,
+            "run_id": result.run_id, "deploy_id": result.deploy_id, "duration_s": result.duration_s,
+            "tenants": [{"tenant": r.tenant, "outcome": r.outcome, "error": r.error, "duration_s": r.duration_s,
+                         "unapplied": [list(k) for k in r.applied]} for r in result.results],
+            "not_attempted": result.not_attempted, "events": events}, indent=2, default=str) + "\n")
+        return int(result.exit_code)
+    streams.out.write(result.message + "\n")
+    return int(result.exit_code)
+
+
 class _progress:
     """A rich progress bar (done, failed, remaining, ETA) when writing to a terminal; else nothing."""
 
@@ -219,7 +261,7 @@ def run_history(options: dict[str, Any], streams: Streams) -> int:
         for t in r.tenants.all():
             counts[t.outcome] = counts.get(t.outcome, 0) + 1
         shown = ", ".join(f"{n} {outcome.replace('_', ' ')}" for outcome, n in sorted(counts.items()))
-        streams.out.write(f"#{r.id} fleet deploy {r.outcome} {r.started_at:%Y-%m-%d %H:%M:%S} by {r.user}@{r.host}:"
+        streams.out.write(f"#{r.id} fleet {r.kind} {r.outcome} {r.started_at:%Y-%m-%d %H:%M:%S} by {r.user}@{r.host}:"
                           f" {shown}\n")
         for t in r.tenants.all():
             if t.outcome == "failed":

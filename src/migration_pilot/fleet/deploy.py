@@ -430,4 +430,5 @@ def _options_json(options: FleetOptions, fleet: Fleet, window: int | None) -> di
     return {"fleet": True, "source": fleet.source, "tenants": fleet.size, "jobs": options.jobs,
             "atomic": options.atomic, "window": window, "resume": options.resume,
             "lock_timeout_s": options.timeouts.lock, "statement_timeout_s": options.timeouts.statement,
-            "databases": list(options.databases) if options.databases else None}
+            "databases": list(options.databases) if options.databases else None,
+            "shared_schemas": list(fleet.shared_schemas)}

@@ -13,6 +13,7 @@ import argparse
 import functools
 from typing import Any
 
+from migration_pilot.cli import fleet_output
 from migration_pilot.cli.commands import Streams
 from migration_pilot.cli.subcommands import deploy
 
@@ -45,6 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true")
     parser.add_argument("--metrics-file")
     parser.add_argument("--format", choices=["text", "json"], default="text", dest="output_format")
+    fleet_output.add_rollback_arguments(parser)
 
 
 def run(options: dict[str, Any], streams: Streams) -> int:
@@ -60,6 +62,8 @@ def run(options: dict[str, Any], streams: Streams) -> int:
         except EOFError:
             return False
 
+    if options.get("fleet"):
+        return fleet_output.run_rollback(options, streams, confirm if stdin_is_tty() else None)
     deploy_options = deploy.build_options({**options, "fail_on": "never", "no_verify": False},
                                           kind="rollback")
     runner = functools.partial(run_rollback, accept_data_loss=bool(options.get("accept_data_loss")),

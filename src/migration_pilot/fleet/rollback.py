@@ -1,0 +1,285 @@
+"""run_fleet_rollback(): unapply, per tenant, what a fleet deploy applied there, recorded per tenant.
+
+The run undone is the latest fleet deploy (or `run_id`). Each tenant's record
+in that run names the migrations it applied; those still applied in the
+tenant now are unapplied, newest first, by Django's executor against the
+tenant (its schema on the search_path, or its own alias), in one transaction
+per tenant on PostgreSQL. A tenant already rolled back has nothing left, so a
+rollback that failed half-way is finished by running it again (resumable).
+
+Before anything changes, each distinct set of reverses is classified once
+(analysis/reversal.py) against one tenant of that set; a reverse that is
+lossy counts as losing data in every tenant (values are not counted per
+tenant), so consent is asked as for `pilot rollback`: `accept_data_loss`, or
+"yes" from `confirm`, else refused (exit 1) before any tenant is touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connections, transaction
+from django.utils import timezone
+
+from migration_pilot.exceptions import ConfigError, MigrationLoadError
+from migration_pilot.fleet.applied import read_schemas
+from migration_pilot.fleet.compile import in_schema, with_applied
+from migration_pilot.fleet.replay import TenantResult, first_line
+from migration_pilot.loader import executor_for
+from migration_pilot.pipeline import history, lock
+from migration_pilot.pipeline.events import Event, EventSink, ignore
+from migration_pilot.pipeline.preflight import connect
+from migration_pilot.pipeline.timeouts import Timeouts, session_timeouts
+from migration_pilot.types import MigrationKey
+
+EXIT_DONE, EXIT_REFUSED, EXIT_NEEDS_PERSON = 0, 1, 4
+Confirm = Callable[[str], bool]
+
+
+@dataclass
+class FleetRollbackOptions:
+    """Everything `pilot rollback --fleet` takes."""
+
+    alias: str = "default"
+    run_id: int | None = None
+    dry_run: bool = False
+    accept_data_loss: bool = False
+    timeouts: Timeouts = field(default_factory=lambda: Timeouts(lock=None, statement=0.0))
+    wait: float = 30.0
+    keep_going: bool = False
+
+
+@dataclass
+class FleetRollbackResult:
+    """How a fleet rollback ended, per tenant."""
+
+    exit_code: int
+    outcome: str
+    message: str
+    deploy_id: int | None = None
+    run_id: int | None = None
+    results: list[TenantResult] = field(default_factory=list)
+    not_attempted: list[str] = field(default_factory=list)
+    duration_s: float = 0.0
+
+
+def run_fleet_rollback(options: FleetRollbackOptions, *, emit: EventSink = ignore,
+                       confirm: Confirm | None = None) -> FleetRollbackResult:
+    """Roll back a fleet deploy; raises PilotError only for usage problems (an unknown --run)."""
+    started = time.monotonic()
+    history.require_app()
+    connection = connect(options.alias)
+    options.timeouts = options.timeouts.for_vendor(connection.vendor)
+    held = None if options.dry_run else lock.acquire(connection, wait=options.wait)
+    try:
+        result = _locked(options, connection, emit, confirm)
+    finally:
+        if held is not None:
+            held.release()
+    result.duration_s = time.monotonic() - started
+    return result
+
+
+def _deploy_run(alias: str, run_id: int | None) -> Any:
+    from migration_pilot.models import DeployRun
+
+    if not history.require_readable(alias):
+        return None
+    runs = DeployRun.objects.using(alias).filter(kind="deploy")
+    if run_id is not None:
+        run = runs.filter(id=run_id).first()
+        if run is None or not run.options.get("fleet"):
+            raise ConfigError(f"No fleet deploy #{run_id} is recorded on {alias}; 'pilot history --fleet' lists"
+                              " them", source="--run")
+        return run
+    return next((r for r in runs.order_by("-id")[:200] if r.options.get("fleet")), None)
+
+
+def _still_applied(run: Any, connection: Any) -> tuple[dict[str, list[MigrationKey]], dict[str, str]]:
+    """Per tenant the deploy migrated: its migrations still applied there, newest first; and each tenant's alias."""
+    rows = [t for t in run.tenants.all() if t.outcome == "migrated" and t.applied]
+    aliases = {t.tenant: t.alias for t in rows}
+    schemas = [t.tenant for t in rows if _own_alias(run, t.tenant)]
+    now: dict[str, frozenset[MigrationKey]] = {}
+    by_schema = [t.tenant for t in rows if t.tenant not in schemas]
+    if by_schema:
+        with connection.cursor() as cursor:
+            now.update(read_schemas(cursor, by_schema, connection.ops.quote_name).applied)
+    for alias in schemas:
+        from django.db.migrations.recorder import MigrationRecorder
+
+        recorder = MigrationRecorder(connections[alias])
+        now[alias] = frozenset(recorder.applied_migrations()) if recorder.has_table() else frozenset()
+    left: dict[str, list[MigrationKey]] = {}
+    for t in rows:
+        keys = [(str(a), str(n)) for a, n in t.applied if (str(a), str(n)) in now.get(t.tenant, frozenset())]
+        if keys:
+            left[t.tenant] = list(reversed(keys))
+    return left, aliases
+
+
+def _locked(options: FleetRollbackOptions, connection: Any, emit: EventSink,
+            confirm: Confirm | None) -> FleetRollbackResult:
+    deploy = _deploy_run(options.alias, options.run_id)
+    if deploy is None:
+        return FleetRollbackResult(EXIT_REFUSED, "refused",
+                                   f"Nothing to roll back: no fleet deploy is recorded on {options.alias}.")
+    left, aliases = _still_applied(deploy, connection)
+    if not left:
+        return FleetRollbackResult(EXIT_REFUSED, "refused", f"Nothing to roll back: no tenant still has a migration"
+                                   f" fleet deploy #{deploy.id} applied.", deploy_id=deploy.id)
+    try:
+        executor = executor_for(connection)
+    except MigrationLoadError as exc:
+        return FleetRollbackResult(EXIT_REFUSED, "refused", f"Refused: {exc}", deploy_id=deploy.id)
+    groups: dict[tuple[MigrationKey, ...], list[str]] = {}
+    for tenant, keys in left.items():
+        groups.setdefault(tuple(keys), []).append(tenant)
+    emit(Event("rollback_plan", f"Rolling back fleet deploy #{deploy.id} ({deploy.started_at:%Y-%m-%d %H:%M} UTC):"
+               f" {len(left)} tenant(s) still have its migrations, in {len(groups)} group(s).",
+               {"run_id": deploy.id, "tenants": len(left)}))
+    refusal = _consent(deploy, groups, aliases, connection, executor, options, emit, confirm)
+    if refusal:
+        return FleetRollbackResult(EXIT_REFUSED, "refused", refusal, deploy_id=deploy.id)
+    if options.dry_run:
+        return FleetRollbackResult(EXIT_DONE, "dry-run", f"Dry run: {len(left)} tenant(s) to roll back; nothing"
+                                   " was changed.", deploy_id=deploy.id)
+    return _execute(deploy, left, aliases, connection, options, emit)
+
+
+def _consent(deploy: Any, groups: dict[tuple[MigrationKey, ...], list[str]], aliases: dict[str, str],
+             connection: Any, executor: Any, options: FleetRollbackOptions, emit: EventSink,
+             confirm: Confirm | None) -> str | None:
+    """Classify each group's reverses once; the refusal when some lose data and nobody consented."""
+    from migration_pilot.fleet.applied import effective
+    from migration_pilot.plan.build import build_plan
+
+    losses: list[str] = []
+    for keys, tenants in groups.items():
+        tenant = tenants[0]
+        own_alias = _own_alias(deploy, tenant)
+        scope = (contextlib.nullcontext() if own_alias
+                 else in_schema(connection, tenant, _shared(deploy)))
+        with scope:
+            target = connections[tenant] if own_alias else connection
+            if own_alias:
+                tenant_executor = None
+            else:
+                with connection.cursor() as cursor:
+                    applied = read_schemas(cursor, [tenant], connection.ops.quote_name).applied[tenant]
+                tenant_executor = with_applied(executor, effective(executor.loader, applied))
+            plan = build_plan(target.alias, with_sql=False, unapply=list(keys), executor=tenant_executor)
+        for entry in plan.migrations:
+            for op in reversed(entry.operations):
+                if op.rollback is not None and op.rollback.kind in ("lossy", "impossible"):
+                    verb = "cannot be reversed: " if op.rollback.kind == "impossible" else ""
+                    text = f"{entry.app}.{entry.name} ({op.kind}) {verb}{op.rollback.what}"
+                    line = f"{text} (counted in {tenant}; {len(tenants)} tenant(s) roll it back)"
+                    if line not in losses:
+                        losses.append(line)
+    if not losses:
+        return None
+    listed = "; ".join(losses)
+    what = f"fleet deploy #{deploy.id}"
+    if options.accept_data_loss:
+        emit(Event("data_loss", f"Accepted data loss (--accept-data-loss): {listed}."))
+        return None
+    if confirm is not None and not options.dry_run and confirm(f"Rolling back {what} loses data: {listed}."):
+        emit(Event("data_loss", f"Accepted data loss (confirmed at the terminal): {listed}."))
+        return None
+    restore = (f"'pilot restore {deploy.backup_id}' (the backup taken before it)" if deploy.backup_id
+               else "'pilot restore' from a backup taken before it ('pilot backups' lists them)")
+    return (f"Refused: rolling back {what} loses data: {listed}. Pass --accept-data-loss to roll back anyway,"
+            f" or restore instead: {restore}.")
+
+
+def _own_alias(deploy: Any, tenant: str) -> bool:
+    """Whether `tenant` is a database alias of its own (a multi-database fleet), not a schema."""
+    return bool(deploy.options.get("databases")) and tenant in connections.settings
+
+
+def _shared(deploy: Any) -> tuple[str, ...]:
+    """Schemas after the tenant's on its search_path, as the deploy had them (django-tenants: public)."""
+    if "shared_schemas" in deploy.options:
+        return tuple(deploy.options["shared_schemas"] or ())
+    if deploy.options.get("databases"):
+        return ()
+    from migration_pilot.fleet.discovery import discover
+
+    with contextlib.suppress(ConfigError):
+        return discover(deploy.alias).shared_schemas
+    return ()
+
+
+def _execute(deploy: Any, left: dict[str, list[MigrationKey]], aliases: dict[str, str], connection: Any,
+             options: FleetRollbackOptions, emit: EventSink) -> FleetRollbackResult:
+    from migration_pilot.models import FleetTenant
+
+    alias = options.alias
+    run = history.start_run(alias, "rollback", sorted({k for keys in left.values() for k in keys}),
+                            {"fleet": True, "of_run": deploy.id, "tenants": len(left),
+                             "databases": deploy.options.get("databases")})
+    rows = {t: FleetTenant(run=run, tenant=t, alias=aliases[t]) for t in left}
+    FleetTenant.objects.using(alias).bulk_create(rows.values(), batch_size=500)
+    results: list[TenantResult] = []
+    shared = _shared(deploy)
+    for tenant, keys in left.items():
+        if results and results[-1].outcome == "failed" and not options.keep_going:
+            break
+        result = _unapply(tenant, keys, _own_alias(deploy, tenant), connection, shared, options)
+        results.append(result)
+        row = rows[tenant]
+        row.outcome, row.error, row.duration_s, row.finished_at = (result.outcome, result.error,
+                                                                   result.duration_s, timezone.now())
+        row.applied = [list(k) for k in result.applied]
+        row.save(using=alias)
+        if result.outcome == "failed":
+            emit(Event("tenant_failed", f"   {tenant}: {result.error}"))
+    done = {r.tenant for r in results}
+    not_attempted = [t for t in left if t not in done]
+    failed = [r for r in results if r.outcome == "failed"]
+    rolled = len(results) - len(failed)
+    if not failed:
+        message = f"Rolled back fleet deploy #{deploy.id} in {rolled} tenant(s)."
+        history.finish_run(run, "succeeded")
+        code, outcome = EXIT_DONE, "succeeded"
+    else:
+        message = (f"Fleet rollback failed in {len(failed)} tenant(s) (first: {failed[0].tenant}: {failed[0].error});"
+                   f" {rolled} rolled back, {len(not_attempted)} not attempted, each failed tenant left as it was."
+                   " Fix the cause, then run 'pilot rollback --fleet' again: it picks up what is left.")
+        history.finish_run(run, "failed", error=message)
+        code, outcome = EXIT_NEEDS_PERSON, "failed"
+    return FleetRollbackResult(code, outcome, message, deploy_id=deploy.id, run_id=run.id, results=results,
+                               not_attempted=not_attempted)
+
+
+def _unapply(tenant: str, keys: list[MigrationKey], own: bool, connection: Any, shared: tuple[str, ...],
+             options: FleetRollbackOptions) -> TenantResult:
+    """Unapply `keys` (newest first) in one tenant; with transactional DDL, all of it in one transaction."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    started = time.monotonic()
+    target = connections[tenant] if own else connection
+    scope = contextlib.nullcontext() if own else in_schema(connection, tenant, shared)
+    try:
+        with scope, session_timeouts(target, options.timeouts.for_vendor(target.vendor)):
+            executor = MigrationExecutor(target)
+            applied = set(executor.loader.applied_migrations)
+            chosen = set(keys)
+            for key in keys:
+                later = [c.key for c in executor.loader.graph.node_map[key].children
+                         if c.key in applied and c.key not in chosen]
+                if later:
+                    raise RuntimeError(f"{later[0][0]}.{later[0][1]}, applied later, depends on {key[0]}.{key[1]};"
+                                       f" unapply it first (pilot rollback --to {key[0]} <migration>)")
+            plan = [(executor.loader.graph.nodes[key], True) for key in keys]
+            whole = target.features.can_rollback_ddl and all(m.atomic for m, _ in plan)
+            with transaction.atomic(using=target.alias) if whole else contextlib.nullcontext():
+                executor.migrate([], plan=plan)
+    except Exception as exc:
+        return TenantResult(tenant, "failed", error=first_line(exc), duration_s=time.monotonic() - started)
+    return TenantResult(tenant, "rolled_back", list(keys), duration_s=time.monotonic() - started)
