@@ -3,6 +3,7 @@
 targets.py    which tables (the run history's migrations, mapped by the migration walk), or --table
 inspect.py    the report: size, dead tuples, estimated bloat, invalid and duplicate indexes
 actions.py    the statements per vendor, what blocks, privileges, running them
+after_deploy.py  the cheap, non-blocking part (ANALYZE) that `pilot deploy` runs by itself (--maintain)
 """
 
 from __future__ import annotations
