@@ -22,7 +22,8 @@ from typing import Any, Final
 from migration_pilot.drift.differences import Difference
 
 _PG_SEQUENCES: Final = """
-SELECT n.nspname, c.relname, a.attname, sn.nspname, seq.relname
+SELECT n.nspname, c.relname, a.attname, sn.nspname, seq.relname,
+       has_table_privilege(c.oid, 'SELECT') AND has_sequence_privilege(seq.oid, 'SELECT, USAGE')
 FROM pg_depend d
 JOIN pg_class seq ON seq.oid = d.objid AND seq.relkind = 'S'
 JOIN pg_namespace sn ON sn.oid = seq.relnamespace
@@ -39,10 +40,14 @@ _CAUSE: Final = ("a restore of data only, COPY, or rows inserted with explicit i
                  " INSERT without an id fails with a duplicate key")
 
 
-def sequence_differences(connection: Any) -> list[Difference]:
-    """One `sequence_behind` difference per sequence or AUTO_INCREMENT at or below max(its column)."""
+def sequence_differences(connection: Any, notes: list[str] | None = None) -> list[Difference]:
+    """One `sequence_behind` difference per sequence or AUTO_INCREMENT at or below max(its column).
+
+    On PostgreSQL a sequence the role may not read (a SELECT-only role has no privilege on sequences:
+    pg_sequences then shows no value) is not judged; `notes` gets one line naming them and the grant.
+    """
     if connection.vendor == "postgresql":
-        return _postgresql(connection)
+        return _postgresql(connection, notes if notes is not None else [])
     if connection.vendor == "mysql":
         return _mysql(connection)
     return []
@@ -52,12 +57,16 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _postgresql(connection: Any) -> list[Difference]:
+def _postgresql(connection: Any, notes: list[str]) -> list[Difference]:
     quote = connection.ops.quote_name
     found = []
+    unreadable: list[tuple[str, str]] = []
     with connection.cursor() as cursor:
         cursor.execute(_PG_SEQUENCES)
-        for schema, table, column, seq_schema, seq_name in cursor.fetchall():
+        for schema, table, column, seq_schema, seq_name, readable in cursor.fetchall():
+            if not readable:
+                unreadable.append((seq_schema, seq_name))
+                continue
             relation = f"{quote(schema)}.{quote(table)}"
             # max() first, the sequence after: every row max() sees took its value before, so under
             # concurrent INSERTs the sequence read second is never behind it by a race (it can be,
@@ -78,6 +87,14 @@ def _postgresql(connection: Any) -> list[Difference]:
                 expected=f"next value above max({column}) = {highest}", actual=f"next value {following}",
                 cause=f"Sequence {seq_name} is behind the data of {name}.{column}: {_CAUSE}.",
                 fix=f"SELECT setval({_literal(sequence)}, (SELECT max({quote(column)}) FROM {relation}));"))
+        if unreadable:
+            cursor.execute("SELECT current_user")
+            role = quote(str(cursor.fetchone()[0]))
+            grants = "; ".join(f"GRANT SELECT ON ALL SEQUENCES IN SCHEMA {quote(s)} TO {role}"
+                               for s in sorted({schema for schema, _ in unreadable}))
+            names = ", ".join(name for _, name in unreadable[:5]) + (", ..." if len(unreadable) > 5 else "")
+            notes.append(f"Did not check {len(unreadable)} sequence(s) against their table's max(id): this role may"
+                         f" not read them ({names}). For that check: {grants}.")
     return found
 
 

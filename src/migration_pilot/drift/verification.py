@@ -102,7 +102,7 @@ def verify(alias: str = "default", *, against: str | None = None, use_cache: boo
             differences = _edited_files_named(alias, loader, differences)
     if against is None:  # sequences behind their table's data: the next INSERT would fail (G3)
         try:
-            differences = [*differences, *sequence_differences(live)]
+            differences = [*differences, *sequence_differences(live, notes)]
         except DatabaseError as exc:
             raise CatalogReadError(alias, _first_line(exc)) from exc
     return VerifyResult(alias=alias, reference=reference, cached=cached, differences=tuple(differences),

@@ -197,6 +197,12 @@ def _run_locked(options: DeployOptions, config: Config, connection: Any, emit: E
         executor = executor_for(connection)
     except MigrationLoadError as exc:
         return DeployResult(EXIT_REFUSED, "refused", f"Refused: {exc}")
+    from migration_pilot.pipeline.privileges import deploy_refusal
+
+    # Before the history tables are created or upgraded; otherwise checked with the plan's tables below.
+    lacking = deploy_refusal(connection, set(), options.kind) if history.own_migrations_pending(alias) else None
+    if lacking:
+        return DeployResult(EXIT_REFUSED, "refused", lacking)
     own = history.ensure_tables(alias, executor) if not options.dry_run else []
     if own:
         verb = "Created" if own[0].startswith("0001") else "Upgraded"
@@ -236,6 +242,9 @@ def _run_locked(options: DeployOptions, config: Config, connection: Any, emit: E
         emit(Event("warning", f"Warning: {_keys(irreversible)} cannot be unapplied: if the deploy fails after"
                    " it, the rollback stops there (exit 4); '--on-failure restore' restores the pre-deploy"
                    " backup instead."))
+    lacking = deploy_refusal(connection, _touched_tables(plan), options.kind)
+    if lacking:  # not recorded: the role could not write the record
+        return DeployResult(EXIT_REFUSED, "refused", lacking, plan=plan)
     refusal = validate(plan, options, connection, emit, executor)
     gate = options.before_apply(plan) if options.before_apply is not None and not refusal else None
     if gate:  # e.g. a rollback that would lose data, without consent: refused before it is recorded
@@ -501,6 +510,9 @@ def _verify_after(alias: str, emit: EventSink, *, started_empty: bool = False, b
     elif result.reference == "shadow":
         emit(Event("verify_note", f"Built the reference schema in a shadow database ({result.duration_s:.1f}s);"
                    " 'pilot verify --prepare' in the build step makes this a cache read."))
+    if result.reference != "skipped":  # e.g. no CREATEDB: compared with the migration state, coarser (S9)
+        for note in result.notes:
+            emit(Event("verify_note", f"Note: {note}"))
     # Unapplied migrations are expected after a --target deploy, and rows left by apps no longer
     # installed are Django's own leftovers (migrate ignores them too); every other history finding is drift.
     broken_history = [d for d in result.history if d.kind != "unapplied_migration"
@@ -521,7 +533,8 @@ def _verify_after(alias: str, emit: EventSink, *, started_empty: bool = False, b
         return (f"verification found {len(schema_drift)} difference(s) after applying"
                 f" (first: {first.kind} on {first.table} {first.object or ''})".rstrip())
     checked = ("the migration history and models match the migrations" if result.reference == "skipped"
-               else "the live schema matches the migrations")
+               else "the live schema matches the migration state (tables, columns, nullability and names; no"
+               " shadow database)" if result.reference == "state" else "the live schema matches the migrations")
     emit(Event("verify_finished", f"Verified: {checked}."))
     return None
 

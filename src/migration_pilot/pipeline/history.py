@@ -128,11 +128,17 @@ def finish_run(run: Any, outcome: str, *, error: str = "", backup_id: str | None
 
 
 def rerecord_run(alias: str, run: Any, migration_runs: Sequence[Any]) -> Any:
-    """After a restore replaced the history tables, write this run (and its migrations) again."""
+    """After a restore replaced the history tables, write this run (and its migrations) again.
+
+    The backup was taken after the run was recorded, so the restored tables hold a copy of this run
+    as 'running': it is replaced, under the same id, or the next deploy would take it for an
+    interrupted run and "complete" it.
+    """
     from migration_pilot.models import DeployRun, MigrationRun
 
     ensure_tables(alias)
-    fields = {f.name: getattr(run, f.name) for f in DeployRun._meta.concrete_fields if f.name != "id"}
+    DeployRun.objects.using(alias).filter(id=run.id).delete()
+    fields = {f.name: getattr(run, f.name) for f in DeployRun._meta.concrete_fields}
     new_run = DeployRun.objects.using(alias).create(**fields)
     for entry in migration_runs:
         values = {f.name: getattr(entry, f.name) for f in MigrationRun._meta.concrete_fields

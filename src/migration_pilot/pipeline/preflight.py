@@ -66,6 +66,9 @@ def connect(alias: str) -> Any:
         if password:
             reason = reason.replace(password, "***")
         raise DatabaseUnreachableError(alias, str(where), reason) from None
+    from migration_pilot.pipeline.privileges import check_history_readable
+
+    check_history_readable(connection)
     return connection
 
 

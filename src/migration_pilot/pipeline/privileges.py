@@ -1,0 +1,173 @@
+"""Missing database privileges, named in one line with the grant that fixes them (S9).
+
+The tool needs no superuser: a deploy needs a role that owns the tables it alters and holds CREATE on
+the schema; verify needs SELECT only (and CREATEDB for its shadow database, else it falls back to the
+migration state). When the role lacks what a command reads, the command stops with one line naming
+every table it may not read and the GRANT statement, instead of a driver traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Final
+
+from migration_pilot.exceptions import PilotError
+
+_PG_UNREADABLE: Final = """
+SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = ANY (current_schemas(false)) AND c.relkind IN ('r', 'p', 'v', 'm')
+  AND NOT has_table_privilege(c.oid, 'SELECT')
+ORDER BY 1, 2
+"""
+
+
+class MissingPrivilegeError(PilotError, PermissionError):
+    """The database role may not read what the command needs; names the tables and the grant."""
+
+    def __init__(self, alias: str, role: str, tables: list[tuple[str, str]]) -> None:
+        self.alias, self.role, self.tables = alias, role, tables
+
+    def __str__(self) -> str:
+        shown = ", ".join(name for _schema, name in self.tables[:8]) + (", ..." if len(self.tables) > 8 else "")
+        schemas = sorted({schema for schema, _name in self.tables})
+        grants = "; ".join(f"GRANT SELECT ON ALL TABLES IN SCHEMA {_ident(s)} TO {_ident(self.role)}"
+                           for s in schemas)
+        return (f"Role {self.role!r} of database alias {self.alias!r} may not read {len(self.tables)} table(s):"
+                f" {shown} (permission denied). Grant it: {grants} (a deploy also needs INSERT, UPDATE and"
+                " DELETE on django_migrations and the migration_pilot_* tables, and must own the tables it"
+                " alters).")
+
+
+def _ident(name: str) -> str:
+    """A PostgreSQL identifier as it would be typed in a GRANT (quoted only when it must be)."""
+    plain = name.isidentifier() and name == name.lower() and name.isascii()
+    return name if plain else '"' + name.replace('"', '""') + '"'
+
+
+def check_history_readable(connection: Any) -> None:
+    """Raise MissingPrivilegeError when the role may not read django_migrations (PostgreSQL).
+
+    One catalog query; a table that does not exist yet is not a problem (a first deploy creates it).
+    Other vendors: a MySQL/MariaDB user without privileges on the database cannot connect to it at all,
+    which is already a one-line error.
+    """
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT has_table_privilege(to_regclass(%s), 'SELECT')",
+                       [connection.ops.quote_name("django_migrations")])
+        allowed = cursor.fetchone()[0]
+    if allowed is False:
+        raise missing_select(connection)
+
+
+def missing_select(connection: Any) -> MissingPrivilegeError:
+    """Every table on the search path the role may not SELECT from (PostgreSQL)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_PG_UNREADABLE)
+        tables = [(str(schema), str(name)) for schema, name in cursor.fetchall()]
+        cursor.execute("SELECT current_user")
+        role = str(cursor.fetchone()[0])
+    return MissingPrivilegeError(connection.alias, role, tables)
+
+
+def deploy_refusal(connection: Any, tables: frozenset[str] | set[str], kind: str = "deploy") -> str | None:
+    """The refusal when the role lacks what a deploy of `tables` needs (PostgreSQL), else None.
+
+    Needed: SELECT, INSERT, UPDATE, DELETE on django_migrations and the run history tables (USAGE on
+    their sequences), ownership of every existing table the plan alters (ALTER TABLE needs it, or
+    membership in the owner's role), CREATE on the schema for the tables it creates. All of it is
+    named in one line, before anything is recorded or changed.
+    """
+    if connection.vendor == "mysql":
+        return _mysql_refusal(connection, tables, kind)
+    if connection.vendor != "postgresql":
+        return None
+    from django.apps import apps
+
+    quote = connection.ops.quote_name
+    history = ["django_migrations",
+               *(m._meta.db_table for m in apps.get_app_config("migration_pilot").get_models())]
+    missing: dict[tuple[str, ...], list[str]] = {}
+    sequences: list[str] = []
+    owners: list[tuple[str, str]] = []
+    creates = False
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_user, current_schema(), has_schema_privilege(current_schema(), 'CREATE')")
+        role, schema, can_create = cursor.fetchone()
+        for table in history:
+            cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [quote(table)])
+            if not cursor.fetchone()[0]:
+                creates = True
+                continue
+            cursor.execute(
+                "SELECT ARRAY(SELECT p FROM unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']) p"
+                " WHERE NOT has_table_privilege(to_regclass(%s), p)), pg_get_serial_sequence(%s, 'id')",
+                [quote(table), quote(table)])
+            lacking, sequence = cursor.fetchone()
+            if lacking:
+                missing.setdefault(tuple(lacking), []).append(table)
+            if sequence:
+                cursor.execute("SELECT has_sequence_privilege(%s, 'USAGE')", [sequence])
+                if not cursor.fetchone()[0]:
+                    sequences.append(table)
+        for table in sorted(tables):
+            cursor.execute("SELECT pg_get_userbyid(c.relowner), pg_has_role(c.relowner, 'USAGE') FROM pg_class c"
+                           " WHERE c.oid = to_regclass(%s)", [quote(table)])
+            row = cursor.fetchone()
+            if row is None:
+                creates = True
+            elif not row[1]:
+                owners.append((table, str(row[0])))
+    problems, grants = [], []
+    for lacking, names in missing.items():
+        problems.append(f"{', '.join(lacking)} on {', '.join(names)}")
+        grants.append(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(quote(n) for n in names)}"
+                      f" TO {quote(role)}")
+    if sequences:
+        problems.append(f"USAGE on the id sequences of {', '.join(sequences)}")
+        grants.append(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {quote(schema)} TO {quote(role)}")
+    for table, owner in owners:
+        problems.append(f"ownership of {table} (owner {owner})")
+        grants.append(f"ALTER TABLE {quote(table)} OWNER TO {quote(role)} (or GRANT {quote(owner)} TO {quote(role)})")
+    if creates and not can_create:
+        problems.append(f"the CREATE privilege on schema {schema}")
+        grants.append(f"GRANT CREATE ON SCHEMA {quote(schema)} TO {quote(role)}")
+    if not problems:
+        return None
+    return (f"Refused: role {role!r} lacks privileges this {kind} needs: {'; '.join(problems)}."
+            f" Grant them (no superuser needed): {'; '.join(grants)}.")
+
+
+_MY_GRANTEE: Final = ("CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''',"
+                      " SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')")
+
+
+def _mysql_refusal(connection: Any, tables: frozenset[str] | set[str], kind: str) -> str | None:
+    """MySQL/MariaDB: the database-level privileges a deploy needs that the user holds neither globally
+    nor on this database. Table-level grants and active roles are not judged (None: the server says)."""
+    needed = ["SELECT", "INSERT", "UPDATE", "DELETE"]
+    if tables:
+        needed += ["CREATE", "ALTER", "DROP", "INDEX", "REFERENCES"]
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT CURRENT_USER(), DATABASE(), {_MY_GRANTEE}")
+        _user, database, grantee = cursor.fetchone()
+        with contextlib.suppress(Exception):  # privileges through an active role are not listed below
+            cursor.execute("SELECT CURRENT_ROLE()")
+            if str(cursor.fetchone()[0] or "NONE") != "NONE":
+                return None
+        cursor.execute("SELECT COUNT(*) FROM information_schema.TABLE_PRIVILEGES WHERE GRANTEE = %s"
+                       " AND TABLE_SCHEMA = DATABASE()", [grantee])
+        if cursor.fetchone()[0]:
+            return None
+        cursor.execute("SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = %s"
+                       " UNION SELECT PRIVILEGE_TYPE FROM information_schema.SCHEMA_PRIVILEGES"
+                       " WHERE GRANTEE = %s AND DATABASE() LIKE TABLE_SCHEMA", [grantee, grantee])
+        held = {str(row[0]).upper() for row in cursor.fetchall()}
+    lacking = [p for p in needed if p not in held]
+    if not lacking:
+        return None
+    quote = connection.ops.quote_name
+    return (f"Refused: user {grantee} lacks privileges this {kind} needs on database {database}:"
+            f" {', '.join(lacking)}. Grant them (no SUPER needed): GRANT {', '.join(needed)} ON"
+            f" {quote(database)}.* TO {grantee}.")
