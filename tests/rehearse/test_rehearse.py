@@ -384,3 +384,226 @@ def test_from_backup_rehearses_on_a_restore_of_the_backup(deployable):
     assert len(unknown.err.strip().splitlines()) == 1 and "19990101T000000-nothing" in unknown.err, unknown.err
     assert _gone(vendor, server, live, f"{live}_rehearse" if vendor != "sqlite"
                  else str(Path(live).with_name("db_rehearse.sqlite3")))
+
+
+SHORT_KEYS = '''
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0001_initial")]
+    operations = [
+        migrations.CreateModel(
+            name="Country",
+            fields=[
+                ("code", models.CharField(max_length=2, primary_key=True, serialize=False)),
+                ("name", models.CharField(max_length=60)),
+            ],
+        ),
+        migrations.CreateModel(
+            name="Tag",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("letter", models.CharField(max_length=1, unique=True)),
+            ],
+        ),
+        migrations.CreateModel(
+            name="Address",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("line", models.CharField(max_length=40)),
+                ("country", models.ForeignKey("shop.country", on_delete=models.CASCADE)),
+                ("tag", models.ForeignKey("shop.tag", on_delete=models.CASCADE)),
+            ],
+        ),
+    ]
+'''
+
+SHORT_KEYS_MODELS = """
+from django.db import models
+
+
+class Invoice(models.Model):
+    number = models.CharField(max_length=30)
+    amount = models.IntegerField(default=0)
+
+
+class Country(models.Model):
+    code = models.CharField(max_length=2, primary_key=True)
+    name = models.CharField(max_length=60)
+
+
+class Tag(models.Model):
+    letter = models.CharField(max_length=1, unique=True)
+
+
+class Address(models.Model):
+    line = models.CharField(max_length=40)
+    country = models.ForeignKey(Country, on_delete=models.CASCADE)
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE)
+"""
+
+ADD_POSTCODE = '''
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0002_places")]
+    operations = [migrations.AddField("address", "postcode", models.CharField(max_length=10, default=""))]
+'''
+
+
+def test_short_unique_keys_use_the_whole_alphabet_and_a_full_column_is_reported(deployable):
+    project, vendor, server, live = deployable
+    project.migration("0002_places", SHORT_KEYS)
+    (project.root / "shop" / "models.py").write_text(SHORT_KEYS_MODELS)
+    assert project.deploy().code == 0
+    query(vendor, server, live, "INSERT INTO shop_country (code, name) VALUES ('fr', 'France')")
+    project.migration("0003_postcode", ADD_POSTCODE)
+    scratch = f"{live}_short" if vendor != "sqlite" else str(Path(live).with_name("short.sqlite3"))
+    room = 36 if vendor == "mysql" else 62  # MySQL/MariaDB's default collation ignores case
+
+    try:
+        done = project.run("rehearse", "--rows", "300", "--keep", "--scratch-name", scratch, "--format", "json")
+
+        assert done.code == 0, done.out + done.err
+        [postcode] = json.loads(done.out)["migrations"]
+        # SQLite's scratch database is a copy of the live file: its country 'fr' is kept and not generated again.
+        countries = 299 if vendor == "sqlite" else 300
+        assert postcode["generated"] == {"shop_address": 300, "shop_country": countries, "shop_tag": room}
+        assert postcode["limited"] == {"shop_tag": f"{room} of 300 rows: letter (CharField, max_length 1) has room"
+                                                  f" for {room} more distinct values"}
+        assert postcode["not_generated"] == {} and postcode["lossless"]
+        codes = [r[0] for r in query(vendor, server, scratch, "SELECT code FROM shop_country")]
+        distinct = (lambda values: {v.lower() for v in values}) if vendor == "mysql" else set
+        assert len(codes) == 300 and len(distinct(codes)) == 300 and ("fr" in codes) == (vendor == "sqlite")
+        assert all(1 <= len(c) <= 2 for c in codes)
+        letters = [r[0] for r in query(vendor, server, scratch, "SELECT letter FROM shop_tag")]
+        assert len(distinct(letters)) == room
+        # Dependants are filled from the rows that exist: every address points at a real country and tag.
+        orphans = query(vendor, server, scratch, "SELECT count(*) FROM shop_address a LEFT JOIN shop_country c"
+                                                 " ON a.country_id = c.code LEFT JOIN shop_tag t ON a.tag_id = t.id"
+                                                 " WHERE c.code IS NULL OR t.id IS NULL")
+        assert orphans == [(0,)]
+    finally:
+        _drop(vendor, server, scratch)
+
+    text = project.run("rehearse", "--rows", "300")
+    assert text.code == 0, text.out + text.err
+    assert (f"filled partly: shop_tag: {room} of 300 rows: letter (CharField, max_length 1) has room for {room}"
+            " more distinct values") in text.out
+
+
+BOOKING = '''
+from django.db import migrations, models
+from django.db.models import F, Q
+from django.db.models.functions import Length
+from django.db.models.lookups import LessThanOrEqual
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0001_initial")]
+    operations = [
+        migrations.CreateModel(
+            name="Booking",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("label", models.CharField(max_length=20)),
+                ("start", models.DateField()),
+                ("end", models.DateField()),
+                ("percent", models.IntegerField()),
+                ("price", models.DecimalField(max_digits=6, decimal_places=2)),
+            ],
+            options={"constraints": [
+                models.CheckConstraint(condition=Q(end__gt=F("start")), name="booking_ends_after_start"),
+                models.CheckConstraint(condition=Q(percent__gte=0) & Q(percent__lte=100), name="booking_percent"),
+                models.CheckConstraint(condition=Q(price__gt=0) | Q(label__startswith="free"), name="booking_paid"),
+                # Python cannot evaluate Length(): asked of the database, row by row.
+                models.CheckConstraint(condition=LessThanOrEqual(Length("label"), 8), name="booking_short_label"),
+            ]},
+        ),
+    ]
+'''
+
+BOOKING_MODELS = """
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Length
+from django.db.models.lookups import LessThanOrEqual
+
+
+class Invoice(models.Model):
+    number = models.CharField(max_length=30)
+    amount = models.IntegerField(default=0)
+
+
+class Booking(models.Model):
+    label = models.CharField(max_length=20)
+    start = models.DateField()
+    end = models.DateField()
+    percent = models.IntegerField()
+    price = models.DecimalField(max_digits=6, decimal_places=2)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(end__gt=F("start")), name="booking_ends_after_start"),
+            models.CheckConstraint(condition=Q(percent__gte=0) & Q(percent__lte=100), name="booking_percent"),
+            models.CheckConstraint(condition=Q(price__gt=0) | Q(label__startswith="free"), name="booking_paid"),
+            models.CheckConstraint(condition=LessThanOrEqual(Length("label"), 8), name="booking_short_label"),
+        ]
+"""
+
+# A CHECK only the database knows (Django's state does not): the rows it refuses are left out one by one.
+DATABASE_ONLY_CHECK = '''
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0002_booking")]
+    operations = [migrations.RunSQL("ALTER TABLE shop_booking ADD CONSTRAINT booking_half CHECK (percent <= 50)",
+                                    "ALTER TABLE shop_booking DROP CONSTRAINT booking_half")]
+'''
+
+ADD_SEATS = '''
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "{parent}")]
+    operations = [migrations.AddField("booking", "seats", models.IntegerField(default=1))]
+'''
+
+
+def test_rows_satisfy_check_constraints_and_rows_left_out_are_counted(deployable):
+    project, vendor, server, live = deployable
+    project.migration("0002_booking", BOOKING)
+    (project.root / "shop" / "models.py").write_text(BOOKING_MODELS)
+    parent = "0002_booking"
+    if vendor != "sqlite":  # SQLite cannot add a CHECK to an existing table
+        project.migration("0003_half", DATABASE_ONLY_CHECK)
+        parent = "0003_half"
+    assert project.deploy().code == 0
+    project.migration("0009_seats", ADD_SEATS.format(parent=parent))
+    scratch = f"{live}_checks" if vendor != "sqlite" else str(Path(live).with_name("checks.sqlite3"))
+
+    try:
+        done = project.run("rehearse", "--rows", "120", "--keep", "--scratch-name", scratch, "--format", "json")
+
+        assert done.code == 0, done.out + done.err
+        [seats] = json.loads(done.out)["migrations"]
+        # Labels are 'r<token>-<row>': 8 characters up to row 99, so rows 100-119 cannot satisfy the Length check.
+        left = "20 rows left out: no values found that satisfy check constraint booking_short_label (20)"
+        if vendor == "sqlite":
+            assert seats["generated"] == {"shop_booking": 100}
+            assert seats["left_out"] == {"shop_booking": left}
+        else:  # percent is the row number, repaired to 0 above 100: rows 51-99 break the database-only check
+            assert seats["generated"] == {"shop_booking": 51}
+            assert seats["left_out"]["shop_booking"].startswith(f"{left}; 49 rows refused by the database (")
+            assert "booking_half" in seats["left_out"]["shop_booking"]
+        assert seats["not_generated"] == {} and seats["ok"]
+        rows = query(vendor, server, scratch, "SELECT label, start, " + ("\"end\"" if vendor != "mysql" else "`end`")
+                     + ", percent, price FROM shop_booking")
+        assert all(len(r[0]) <= 8 and str(r[2]) > str(r[1]) and 0 <= r[3] <= 100 and float(r[4]) > 0 for r in rows)
+        assert max(r[3] for r in rows) == (99 if vendor == "sqlite" else 50)
+    finally:
+        _drop(vendor, server, scratch)

@@ -49,6 +49,8 @@ class MigrationRehearsal:
     forward_again: Direction | None = None
     generated: dict[str, int] = field(default_factory=dict)
     not_generated: dict[str, str] = field(default_factory=dict)
+    limited: dict[str, str] = field(default_factory=dict)
+    left_out: dict[str, str] = field(default_factory=dict)
     tables: list[str] = field(default_factory=list)
     lost_backward: list[str] = field(default_factory=list)
     lost_forward_again: list[str] = field(default_factory=list)
@@ -213,6 +215,8 @@ def rehearse_one(executor: Any, state: Any, migration: Any, rows: int, timer: _T
     filled = generator.fill(generate.models_for(tables, before))
     result.generated = {t: n for t, n in filled.rows.items() if n}
     result.not_generated = dict(filled.skipped)
+    result.limited = dict(filled.limited)
+    result.left_out = dict(filled.left_out)
     sums_before = checksums.table_sums(connection, tables)
     try:
         with timer.direction(connection) as forward:

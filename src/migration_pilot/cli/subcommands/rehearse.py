@@ -86,6 +86,10 @@ def render(report: Any) -> str:
             lines.append("          rows generated: " + ", ".join(f"{t} {n}" for t, n in sorted(m.generated.items())))
         for table, reason in sorted(m.not_generated.items()):
             lines.append(f"          not filled: {table}: {reason}")
+        for table, reason in sorted(m.limited.items()):
+            lines.append(f"          filled partly: {table}: {reason}")
+        for table, reason in sorted(m.left_out.items()):
+            lines.append(f"          rows left out: {table}: {reason}")
         if m.error:
             lines.append(f"          {m.error}")
         if m.continued:
