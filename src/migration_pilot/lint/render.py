@@ -6,6 +6,7 @@ exactly what `makemigrations` would write for the same values.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,8 @@ _IMPORT_OF: dict[str, str] = {
     "AddConstraintNotValid":
         "from django.contrib.postgres.operations import AddConstraintNotValid",
     "ValidateConstraint": "from django.contrib.postgres.operations import ValidateConstraint",
+    "RenameFieldOnline": "from migration_pilot.operations import RenameFieldOnline",
+    "RenameFieldContract": "from migration_pilot.operations import RenameFieldContract",
 }
 
 
@@ -94,8 +97,9 @@ def migration(
     dependencies: Sequence[MigrationKey] = (),
     atomic: bool = True,
     comment: str | None = None,
+    phase: str | None = None,
 ) -> str:
-    """A complete migration module holding `operations`."""
+    """A complete migration module holding `operations`; `phase="post"` marks it post-deploy."""
     imports = {"from django.db import migrations"}
     for op in operations:
         imports |= op.imports
@@ -103,6 +107,8 @@ def migration(
     body = ["class Migration(migrations.Migration):"]
     if comment:
         body.append(f"    # {comment}")
+    if phase:
+        body.append(f"    deploy_phase = {phase!r}")
     if not atomic:
         body.append("    atomic = False")
     deps = ", ".join(f"({app!r}, {name!r})" for app, name in dependencies)
@@ -125,6 +131,39 @@ def with_code(migration_text: str, *blocks: str, imports: Sequence[str] = ()) ->
     code = "\n\n\n".join(block.strip("\n") for block in blocks if block.strip())
     parts = ["\n".join(merged), code] if code else ["\n".join(merged)]
     return "\n\n\n".join(parts) + "\n\n\n" + marker + tail
+
+
+NEXT_MIGRATION = "# --- next migration ---"
+"""Separates the migrations of one deploy step in a fix (bench/realapps/fixcheck.py splits on it)."""
+
+DEPLOY_HEADER = "# === Deploy {number} of {total}: {when} ==="
+"""Heads each deploy step of a staged fix (an expand/contract); fixcheck.py splits on `# === Deploy `."""
+
+PRE_DEPLOY = "pre-deploy, before the new code rolls out (the old code still runs)"
+POST_DEPLOY = ('post-deploy (deploy_phase = "post", `pilot deploy --phase post`), once no process of the'
+               " old release runs")
+
+
+def chain(*migrations: str) -> str:
+    """Migrations applied one after the other in the same deploy step."""
+    return f"\n\n{NEXT_MIGRATION}\n".join(migrations)
+
+
+def staged(*deploys: tuple[str, Sequence[str]]) -> str:
+    """A fix in deploy steps, each `(when, migrations)`: applied all in order, they give the schema
+    the original migration gives; each step is safe for the code running while it runs."""
+    parts = []
+    for number, (when, migrations) in enumerate(deploys, 1):
+        header = DEPLOY_HEADER.format(number=number, total=len(deploys), when=when)
+        parts.append(f"{header}\n{chain(*migrations)}")
+    return "\n\n".join(parts)
+
+
+def deploy_steps(fix: str) -> list[list[str]]:
+    """A fix's migrations grouped by deploy step (one group for a fix that is not staged)."""
+    groups = re.split(r"^# === Deploy \d+ of \d+: .*$", fix, flags=re.MULTILINE)
+    return [[part.strip("\n") + "\n" for part in group.split(NEXT_MIGRATION)]
+            for group in groups if group.strip()]
 
 
 def steps(*items: str) -> str:

@@ -4,6 +4,7 @@ import pytest
 from django.db import migrations, models
 
 from migration_pilot.conf import Config
+from migration_pilot.lint.render import deploy_steps
 from tests.lint.helpers import assert_allows, assert_flags, lint_one, migration_source
 
 RULE = "add-field-not-null"
@@ -35,27 +36,26 @@ def test_message():
     assert diagnostic.lock is None
 
 
-def test_safe_alternative_keeps_the_default_in_the_database():
+def test_safe_alternative_keeps_the_default_in_the_database_until_deploy_2():
     (diagnostic,) = lint_one(RULE, [ADD_TIER])
 
-    assert diagnostic.safe_alternative == (
-        "from django.db import migrations, models\n"
-        "\n"
-        "\n"
-        "class Migration(migrations.Migration):\n"
-        "    dependencies = [('testapp', '0001_initial')]\n"
-        "    operations = [\n"
-        "        migrations.AddField('customer', 'tier',"
-        " models.CharField(db_default='basic', default='basic', max_length=10)),\n"
-        "    ]\n"
-    )
+    (first,), (second,) = deploy_steps(diagnostic.safe_alternative or "")
+    assert diagnostic.safe_alternative.startswith("# === Deploy 1 of 2: pre-deploy")
+    assert "# === Deploy 2 of 2: post-deploy" in diagnostic.safe_alternative
+    assert ("migrations.AddField('customer', 'tier',"
+            " models.CharField(db_default='basic', default='basic', max_length=10))") in first
+    assert "deploy_phase = 'post'" in second
+    assert "dependencies = [('testapp', '0002_change')]" in second
+    assert ("migrations.AlterField('customer', 'tier', models.CharField(default='basic', max_length=10))"
+            in second)
 
 
 @pytest.mark.parametrize("vendor", VENDORS)
 def test_safe_alternative_is_not_flagged_itself(vendor):
     (diagnostic,) = lint_one(RULE, [ADD_TIER], vendor=vendor)
 
-    assert_allows(RULE, source=diagnostic.safe_alternative, vendor=vendor)
+    for migration in deploy_steps(diagnostic.safe_alternative or "")[0]:
+        assert_allows(RULE, source=migration, vendor=vendor)
 
 
 def test_safe_alternative_for_a_callable_default_is_nullable():
@@ -66,13 +66,25 @@ def test_safe_alternative_for_a_callable_default_is_nullable():
     assert "models.UUIDField(default=uuid.uuid4, null=True)" in (diagnostic.safe_alternative or "")
 
 
-def test_safe_alternative_drops_a_one_off_default():
+def test_safe_alternative_drops_a_one_off_default_in_deploy_2():
     op = add(models.IntegerField(default=0), name="visits", preserve_default=False)
 
     (diagnostic,) = lint_one(RULE, [op], config=ONLY)
 
-    assert "migrations.AddField('customer', 'visits', models.IntegerField(null=True))" in (
-        diagnostic.safe_alternative or "")
+    (first,), (second,) = deploy_steps(diagnostic.safe_alternative or "")
+    assert "migrations.AddField('customer', 'visits', models.IntegerField(db_default=0))" in first
+    assert "migrations.AlterField('customer', 'visits', models.IntegerField())" in second
+
+
+def test_safe_alternative_for_a_callable_default_fills_then_sets_not_null():
+    op = add(models.UUIDField(default=uuid.uuid4), name="token")
+
+    (diagnostic,) = lint_one(RULE, [op], config=ONLY)
+
+    deploy_1, deploy_2 = deploy_steps(diagnostic.safe_alternative or "")
+    assert len(deploy_1) == 1
+    assert "update(token=uuid.uuid4())" in deploy_2[0] and "atomic = False" in deploy_2[0]
+    assert "AlterField('customer', 'token', models.UUIDField(default=uuid.uuid4))" in deploy_2[-1]
 
 
 def test_flags_field_without_any_default():

@@ -112,3 +112,37 @@ def test_postgresql_really_re_creates_constraints_into_a_renamed_table(postgresq
                         ("0002_nullable", "0003_rename"))
 
     assert 'REFERENCES "testapp_purchase"' in sql
+
+
+HIDDEN = '''from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("testapp", "0001_initial")]
+    operations = [
+        migrations.AlterField("invoice", "order", models.ForeignKey("testapp.order", related_name="+",
+                                                                    on_delete=models.CASCADE)),
+    ]
+'''
+
+
+def _rename_after(parent):
+    return migration_source([migrations.RenameModel("Order", "Purchase")]).replace(
+        "('testapp', '0001_initial')", f"('testapp', '{parent}')")
+
+
+def test_allows_rename_into_which_only_a_hidden_relation_points():
+    # Django's RenameModel alters only _meta.related_objects, which leave out related_name="+".
+    found = [d for d in lint_files({"0002_hidden": HIDDEN, "0003_rename": _rename_after("0002_hidden")})
+             if d.rule == RULE and d.migration == "0003_rename"]
+
+    assert found == []
+
+
+def test_postgresql_leaves_a_hidden_relation_into_a_renamed_table_alone(postgresql_server, tmp_path):
+    with scratch_connection("postgresql", postgresql_server, tmp_path) as connection:
+        sql = _executed(connection, {"0002_hidden": HIDDEN, "0003_rename": _rename_after("0002_hidden")},
+                        ("0002_hidden", "0003_rename"))
+
+    assert "RENAME TO" in sql
+    assert "FOREIGN KEY" not in sql and "DROP CONSTRAINT" not in sql

@@ -2,6 +2,7 @@ import pytest
 from django.db import migrations, models
 
 from migration_pilot.conf import Config
+from migration_pilot.lint.render import deploy_steps
 from tests.lint.helpers import assert_allows, assert_flags, lint_files, lint_one, migration_source
 
 RULE = "rename-column"
@@ -43,14 +44,15 @@ def test_message():
 
 
 def test_safe_alternative_pins_the_column_with_the_users_names():
-    (diagnostic,) = lint_one(RULE, [RENAME_NOTE])
+    (diagnostic,) = lint_one(RULE, [RENAME_NOTE], vendor="sqlite")
 
     assert diagnostic.safe_alternative == (
         "from django.db import migrations, models\n"
         "\n"
         "\n"
         "class Migration(migrations.Migration):\n"
-        "    # Also set db_column='note' on the field in models.py.\n"
+        "    # Keeps the column note (the schema differs from the original's by that name alone): also set"
+        " db_column='note' on the field in models.py.\n"
         "    dependencies = [('testapp', '0001_initial')]\n"
         "    operations = [\n"
         "        migrations.AlterField('order', 'note',"
@@ -60,11 +62,22 @@ def test_safe_alternative_pins_the_column_with_the_users_names():
     )
 
 
+def test_safe_alternative_on_postgresql_alone_is_an_online_rename_then_its_contract():
+    (diagnostic,) = lint_one(RULE, [RENAME_NOTE])
+
+    (first,), (second,) = deploy_steps(diagnostic.safe_alternative or "")
+    assert diagnostic.safe_alternative.startswith("# === Deploy 1 of 2: pre-deploy")
+    assert "RenameFieldOnline('order', 'note', 'remark')" in first and "atomic = False" in first
+    assert "RenameFieldContract('order', 'note', 'remark')" in second
+    assert "deploy_phase = 'post'" in second
+
+
 @pytest.mark.parametrize("vendor", VENDORS)
 def test_safe_alternative_is_not_flagged_itself(vendor):
     (diagnostic,) = lint_one(RULE, [RENAME_NOTE], vendor=vendor)
 
-    assert_allows(RULE, source=diagnostic.safe_alternative, vendor=vendor)
+    for migration in deploy_steps(diagnostic.safe_alternative or "")[0]:
+        assert_allows(RULE, source=migration, vendor=vendor)
 
 
 def test_flags_foreign_key_rename_with_its_column_names():
@@ -73,7 +86,10 @@ def test_flags_foreign_key_rename_with_its_column_names():
     diagnostic = assert_flags(RULE, [op], config=ONLY)
 
     assert diagnostic.message.startswith("Renaming column customer_id to buyer_id in testapp_order ")
-    assert "db_column='customer_id'" in (diagnostic.safe_alternative or "")
+    # PostgreSQL alone: the online rename refuses a column in a foreign key, so there is no fix.
+    assert diagnostic.safe_alternative is None
+    on_sqlite = assert_flags(RULE, [op], config=ONLY, vendor="sqlite")
+    assert "db_column='customer_id'" in (on_sqlite.safe_alternative or "")
 
 
 def test_allows_rename_of_field_whose_db_column_stays():

@@ -64,7 +64,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.db import migrations
-from django.db.models import Field, Value
+from django.db.models import Field, JSONField, Value
 from django.db.models.fields import AutoFieldMixin
 from pglast import ast, enums
 
@@ -72,6 +72,8 @@ from migration_pilot.diagnostics import Severity
 from migration_pilot.lint import render
 from migration_pilot.lint.context import OperationContext, SqlContext
 from migration_pilot.lint.registry import Finding, Rule
+from migration_pilot.lint.rules.set_not_null import not_null_migrations
+from migration_pilot.lint.rules.vendor_specific_operation import targeted_vendors
 
 rule = Rule(__name__, severity=Severity.ERROR, category="breaks-code")
 
@@ -79,6 +81,7 @@ HINT = (
     "Give the field db_default= so the database fills the column for old code,"
     " or add it with null=True and make it NOT NULL in a later release."
 )
+BATCH = 1000
 _SERIAL_TYPES = frozenset({"smallserial", "serial", "bigserial", "serial2", "serial4", "serial8"})
 
 
@@ -129,18 +132,111 @@ def _is_exempt(field: Field) -> bool:
     )
 
 
-def _fixed_field(op: migrations.AddField) -> Field:
-    """The field with db_default= its constant default, or nullable when there is none."""
+def _constant_default(op: migrations.AddField) -> bool:
+    """Whether the default can live in the database as it is (db_default=): a constant, not JSON."""
     field = op.field
-    _, _, args, kwargs = field.deconstruct()
-    if op.preserve_default and field.has_default() and not callable(field.default):
-        kwargs["db_default"] = field.default
+    return (field.has_default() and not callable(field.default) and field.default is not None
+            and not isinstance(field, JSONField))
+
+
+def _final_field(op: migrations.AddField) -> Field:
+    """The field as the original migration leaves it in the state (preserve_default=False drops the default)."""
+    if op.preserve_default:
+        return op.field
+    _, _, args, kwargs = op.field.deconstruct()
+    kwargs.pop("default", None)
+    return type(op.field)(*args, **kwargs)
+
+
+def _expanded_field(op: migrations.AddField) -> Field:
+    """Deploy 1's field: db_default= its constant default, or nullable when there is none."""
+    _, _, args, kwargs = _final_field(op).deconstruct()
+    if _constant_default(op):
+        kwargs["db_default"] = op.field.default
     else:
         kwargs["null"] = True
         kwargs.pop("db_default", None)
-        if not op.preserve_default:
-            kwargs.pop("default", None)
-    return type(field)(*args, **kwargs)
+    return type(op.field)(*args, **kwargs)
+
+
+def _touched_later(ctx: OperationContext, model_name: str, name: str) -> bool:
+    """Whether a later operation of the migration changes this field or its model again."""
+    model, field = model_name.lower(), name.lower()
+    for operation in ctx.migration.migration.operations[ctx.visit.index + 1:]:
+        if isinstance(operation, migrations.RenameModel | migrations.DeleteModel | migrations.AlterModelTable):
+            return True
+        if isinstance(operation, migrations.SeparateDatabaseAndState):
+            return True
+        if getattr(operation, "model_name_lower", None) == model and (
+                getattr(operation, "name_lower", None) == field
+                or getattr(operation, "old_name_lower", None) == field):
+            return True
+    return False
+
+
+def _fill(ctx: OperationContext, op: migrations.AddField, column: str) -> str:
+    """A post-deploy migration that fills the rows old code inserted without the column, in batches."""
+    default = render.value(op.field.default)
+    function = f"fill_{op.name}"
+    code = f"""def {function}(apps, schema_editor):
+    # The rows that have no {column} yet (before deploy 1, and those the old code inserted since),
+    # {BATCH} at a time, each batch committed on its own.
+    model = apps.get_model({ctx.app_label!r}, {op.model_name!r})
+    while True:
+        batch = list(model.objects.filter({op.name}__isnull=True).values_list("pk", flat=True)[:{BATCH}])
+        if not batch:
+            break
+        model.objects.filter(pk__in=batch).update({op.name}={default.text}())"""
+    run = render.call("migrations.RunPython", render.raw(function),
+                      reverse_code=render.raw("migrations.RunPython.noop"))
+    text = render.migration([run], dependencies=[(ctx.app_label, ctx.migration.name)], atomic=False,
+                            phase="post", comment=f"Save as {ctx.migration.name}_fill_{op.name}.py.")
+    return render.with_code(text, code, imports=sorted(default.imports))
+
+
+def _contract(ctx: OperationContext, op: migrations.AddField, table: str, column: str) -> list[str]:
+    """Deploy 2: the field as the original migration leaves it (post-deploy)."""
+    final = _final_field(op)
+    after = [(ctx.app_label, ctx.migration.name)]
+    if _constant_default(op):
+        alter = render.call("migrations.AlterField", op.model_name, op.name, final)
+        return [render.migration([alter], dependencies=after, phase="post",
+                                 comment="The old code is gone: drop the database default.")]
+    parts: list[str] = []
+    if op.field.has_default() and callable(op.field.default):
+        parts.append(_fill(ctx, op, column))
+        after = [(ctx.app_label, f"{ctx.migration.name}_fill_{op.name}")]
+    alter_op = migrations.AlterField(op.model_name, op.name, final)
+    not_null: list[str] = []
+    if targeted_vendors(ctx) == {"postgresql"}:
+        not_null = not_null_migrations(ctx, alter_op, table, column, after, f"{ctx.migration.name}_not_null")
+    if not not_null:
+        not_null = [render.migration([render.call("migrations.AlterField", op.model_name, op.name, final)],
+                                     dependencies=after)]
+    if not parts:
+        not_null[0] = not_null[0].replace(
+            "class Migration(migrations.Migration):\n",
+            "class Migration(migrations.Migration):\n"
+            f"    # Fill {column} on every row first: the original migration had no value for them.\n", 1)
+    return parts + [_post(text) for text in not_null]
+
+
+def _post(migration_text: str) -> str:
+    """`migration_text` marked post-deploy."""
+    if "deploy_phase" in migration_text:
+        return migration_text
+    return migration_text.replace("class Migration(migrations.Migration):\n",
+                                  "class Migration(migrations.Migration):\n    deploy_phase = 'post'\n", 1)
+
+
+def _alternative(ctx: OperationContext, op: migrations.AddField, table: str, column: str) -> str | None:
+    """Deploy 1 adds the column so old INSERTs work; deploy 2 gives it the original's definition."""
+    if _touched_later(ctx, op.model_name, op.name):
+        return None  # a contract step after the migration would undo what comes later
+    expand = render.call("migrations.AddField", op.model_name, op.name, _expanded_field(op))
+    first = render.migration([expand], dependencies=ctx.migration.dependencies)
+    return render.staged((render.PRE_DEPLOY, [first]),
+                         (render.POST_DEPLOY, _contract(ctx, op, table, column)))
 
 
 @rule.on(migrations.AddField)
@@ -151,13 +247,12 @@ def check_add_field(ctx: OperationContext, op: migrations.AddField) -> Iterator[
     column = ctx.column(op.name, op.field)
     if column is None:
         return
-    fixed = render.call("migrations.AddField", op.model_name, op.name, _fixed_field(op))
     # MySQL/MariaDB give existing rows the type's implicit default (0, ''); the others refuse.
     fails = ctx.vendor != "mysql" and not _fills_existing_rows(op.field)
     yield Finding(
         message=_fails_message(column, table) if fails else _message(column, table),
         hint=FAILS_HINT if fails else HINT,
-        safe_alternative=render.migration([fixed], dependencies=ctx.migration.dependencies),
+        safe_alternative=_alternative(ctx, op, table, column),
     )
 
 

@@ -9,7 +9,8 @@ Flags, on a table created before this migration:
   (a nullable foreign key made NOT NULL, its type, `db_index`, ...): Django's
   schema editor drops the constraint and adds it back, validated;
 - `RenameModel` that renames the table: Django re-creates every foreign key
-  that points at it (from other tables and from the table itself), validated;
+  that points at it (from other tables and from the table itself), validated,
+  except those with a `related_name` ending in `+`, which it leaves alone;
 - RunSQL `ALTER TABLE ... ADD [CONSTRAINT ...] FOREIGN KEY` and
   `ADD COLUMN ... REFERENCES` without `NOT VALID`.
 
@@ -318,7 +319,7 @@ def check_rename_model(ctx: OperationContext, op: migrations.RenameModel) -> Ite
             key = related_model_key(field, app_label)
             if key is None and getattr(field.remote_field, "model", None) == "self" and referencing is model:
                 key = renamed
-            if key != renamed or not _has_constraint(field):
+            if key != renamed or not _has_constraint(field) or _hidden(field):
                 continue
             column = column_of(name, field) or name
             yield Finding(
@@ -330,6 +331,14 @@ def check_rename_model(ctx: OperationContext, op: migrations.RenameModel) -> Ite
                       " Django then renames nothing and re-creates no foreign key."),
                 lock=dataclasses.replace(ctx.lock(DDL.ADD_FOREIGN_KEY, table), scans=True),
             )
+
+
+def _hidden(field: Field) -> bool:
+    """A relation with related_name ending in '+': RenameModel skips it (Django alters only the
+    model's `_meta.related_objects`, which leave hidden ones out); the constraint follows the
+    renamed table by itself."""
+    related_name = getattr(field.remote_field, "related_name", None) or ""
+    return related_name.endswith("+")
 
 
 def _checks(table: str, target: str) -> str:

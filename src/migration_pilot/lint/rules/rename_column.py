@@ -65,12 +65,13 @@ from django.db import migrations
 from django.db.models import Field
 from pglast import ast, enums
 
-from migration_pilot.analysis.schema import columns_of
+from migration_pilot.analysis.schema import columns_of, related_model_key
 from migration_pilot.backends.base import DDL
 from migration_pilot.diagnostics import Severity
 from migration_pilot.lint import render
 from migration_pilot.lint.context import OperationContext, SqlContext
 from migration_pilot.lint.registry import Finding, Rule
+from migration_pilot.lint.rules.vendor_specific_operation import targeted_vendors
 
 rule = Rule(__name__, severity=Severity.ERROR, category="breaks-code")
 
@@ -104,18 +105,78 @@ def check_rename_field(ctx: OperationContext, op: migrations.RenameField) -> Ite
     new_column = ctx.column(op.new_name, field)
     if old_column is None or new_column is None or old_column == new_column:
         return
-    pin = render.call("migrations.AlterField", op.model_name, op.old_name, _pinned(field, old_column))
-    rename = render.call("migrations.RenameField", op.model_name, op.old_name, op.new_name)
+    if targeted_vendors(ctx) == {"postgresql"}:
+        alternative = (None if _model_changed_later(ctx, op.model_name) or not _renames_online(ctx, op, field)
+                       else _online(ctx, op, old_column))
+    else:
+        pin = render.call("migrations.AlterField", op.model_name, op.old_name, _pinned(field, old_column))
+        rename = render.call("migrations.RenameField", op.model_name, op.old_name, op.new_name)
+        alternative = render.migration(
+            [pin, rename],
+            dependencies=ctx.migration.dependencies,
+            comment=(f"Keeps the column {old_column} (the schema differs from the original's by that"
+                     f" name alone): also set db_column={old_column!r} on the field in models.py."),
+        )
     yield Finding(
         message=_message(old_column, new_column, table),
         hint=HINT,
         lock=ctx.lock(DDL.RENAME, table),
-        safe_alternative=render.migration(
-            [pin, rename],
-            dependencies=ctx.migration.dependencies,
-            comment=f"Also set db_column={old_column!r} on the field in models.py.",
-        ),
+        safe_alternative=alternative,
     )
+
+
+def _renames_online(ctx: OperationContext, op: migrations.RenameField, field: Field) -> bool:
+    """Whether RenameFieldOnline can take the column (online/rename.py refuses a column in a constraint
+    or an index of a constraint, referenced by a foreign key, or with a database default)."""
+    if field.primary_key or field.unique or field.has_db_default():
+        return False
+    if getattr(field, "remote_field", None) is not None and getattr(field, "db_constraint", False):
+        return False
+    model = ctx.model(op.model_name)
+    if model is None:
+        return False
+    for constraint in model.options.get("constraints") or ():
+        if op.old_name in (getattr(constraint, "fields", None) or ()) or op.old_name in str(
+                getattr(constraint, "condition", "") or getattr(constraint, "check", "") or ""):
+            return False
+    if any(op.old_name in together for together in model.options.get("unique_together") or ()):
+        return False
+    wanted = (ctx.app_label, op.model_name.lower())
+    for (app_label, _), other in ctx.state.models.items():
+        for other_field in other.fields.values():
+            remote = getattr(other_field, "remote_field", None)
+            if remote is not None and getattr(remote, "field_name", None) == op.old_name and (
+                    related_model_key(other_field, app_label) == wanted):
+                return False
+    return True
+
+
+def _model_changed_later(ctx: OperationContext, model_name: str) -> bool:
+    """Whether a later operation of the migration changes the model again (its indexes, fields, ...):
+    those would be built during the expand, on the new column beside the old, which the contract
+    does not carry over; the fix is then left out rather than given wrong."""
+    wanted = model_name.lower()
+    for operation in ctx.migration.migration.operations[ctx.visit.index + 1:]:
+        names = {getattr(operation, attr, None) for attr in ("model_name_lower", "name_lower", "old_name_lower")}
+        if wanted in names or isinstance(operation, migrations.SeparateDatabaseAndState | migrations.RunSQL
+                                         | migrations.RunPython):
+            return True
+    return False
+
+
+def _online(ctx: OperationContext, op: migrations.RenameField, old_column: str) -> str:
+    """PostgreSQL only: both columns, kept equal by a trigger, until the post-deploy contract drops
+    the old one (migration_pilot.operations.RenameFieldOnline / RenameFieldContract)."""
+    expand = render.call("RenameFieldOnline", op.model_name, op.old_name, op.new_name)
+    contract = render.call("RenameFieldContract", op.model_name, old_column, op.new_name)
+    name = ctx.migration.name
+    others = " (the migration's other operations in migrations of their own, before and after it)" if len(
+        ctx.migration.migration.operations) > 1 else ""
+    first = render.migration([expand], dependencies=ctx.migration.dependencies, atomic=False,
+                             comment=f"In place of the RenameField{others}: the new column beside the old one.")
+    second = render.migration([contract], dependencies=[(ctx.app_label, name)], atomic=False, phase="post",
+                              comment=f"Save as {name}_contract.py: drop the old column {old_column}.")
+    return render.staged((render.PRE_DEPLOY, [first]), (render.POST_DEPLOY, [second]))
 
 
 @rule.on(migrations.AlterField)

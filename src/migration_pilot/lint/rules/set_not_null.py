@@ -135,15 +135,24 @@ def _next_name(name: str, offset: int, suffix: str) -> str:
 
 def _alternative(ctx: OperationContext, op: migrations.AlterField, table: str,
                  column: str) -> str | None:
+    parts = not_null_migrations(ctx, op, table, column, ctx.migration.dependencies, ctx.migration.name)
+    return render.chain(*parts) if parts else None
+
+
+def not_null_migrations(ctx: OperationContext, op: migrations.AlterField, table: str, column: str,
+                        dependencies: list[tuple[str, str]], own: str) -> list[str]:
+    """The three migrations that make `column` NOT NULL without a scan under ACCESS EXCLUSIVE
+    (PostgreSQL 12+; [] before): CHECK NOT VALID, VALIDATE, then SET NOT NULL with the state's
+    AlterField. The first depends on `dependencies`; `own` names the later ones."""
     if not _uses_check(ctx):
-        return None
+        return []
     name = truncate_name(f"{op.model_name.lower()}_{op.name}_not_null",
                          ctx.profile.max_name_length())
     check = CheckConstraint(condition=Q((f"{op.name}__isnull", False)), name=name)
-    own = ctx.migration.name
     validate = _next_name(own, 1, f"{op.model_name.lower()}_{op.name}_validate")
     first = render.migration([render.call("AddConstraintNotValid", op.model_name, check)],
-                             dependencies=ctx.migration.dependencies)
+                             dependencies=dependencies,
+                             comment=None if own == ctx.migration.name else f"Save as {own}.py.")
     second = render.migration([render.call("ValidateConstraint", op.model_name, name)],
                               dependencies=[(ctx.app_label, own)],
                               comment=f"{validate}: backfill NULLs in batches before it runs.")
@@ -162,7 +171,7 @@ def _alternative(ctx: OperationContext, op: migrations.AlterField, table: str,
         dependencies=[(ctx.app_label, validate)],
         comment=f"{_next_name(own, 2, f'{op.model_name.lower()}_{op.name}_not_null')}",
     )
-    return "\n\n# --- next migration ---\n".join([first, second, third])
+    return [first, second, third]
 
 
 @rule.on(migrations.AlterField)
