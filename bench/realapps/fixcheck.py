@@ -11,7 +11,9 @@ migration itself on `default` and each migration of the fix in its place on
 as). A fix for one operation takes that operation's place: the operations
 before it run first, the ones after it last, each group as a migration with
 the original's atomicity; a fix for a whole migration (no operation) replaces
-it. reads both catalogs with drift.catalog_postgresql.read and compares them
+it. A staged fix (`# === Deploy N of M` headers: an expand/contract) has its
+first deploy in that place and the later deploys after the whole migration,
+as they run in production. Reads both catalogs with drift.catalog_postgresql.read and compares them
 with drift.compare (names included); prints a JSON list of the differences
 ([] = the same schema).
 """
@@ -32,8 +34,7 @@ from django.db.migrations.executor import MigrationExecutor  # noqa: E402
 
 from migration_pilot.drift import catalog_postgresql  # noqa: E402
 from migration_pilot.drift.compare import compare  # noqa: E402
-
-SEPARATOR = "# --- next migration ---"
+from migration_pilot.lint.render import deploy_steps  # noqa: E402
 
 
 def _migrate_to_parents(alias: str, key: tuple[str, str]) -> None:
@@ -42,12 +43,18 @@ def _migrate_to_parents(alias: str, key: tuple[str, str]) -> None:
     executor.migrate([parent.key for parent in parents])
 
 
-def _fix_migrations(app: str, name: str, code: str) -> list[migrations.Migration]:
-    found = []
-    for number, chunk in enumerate(code.split(SEPARATOR)):
-        module = types.ModuleType(f"fix_{app}_{name}_{number}")
-        exec(compile(chunk, f"<fix {app}.{name} part {number + 1}>", "exec"), module.__dict__)
-        found.append(module.Migration(f"{name}_fix{number}", app))
+def _fix_migrations(app: str, name: str, code: str) -> list[list[migrations.Migration]]:
+    """The fix's migrations, grouped by deploy step (one group for a fix that is not staged)."""
+    found: list[list[migrations.Migration]] = []
+    number = 0
+    for deploy in deploy_steps(code):
+        group = []
+        for chunk in deploy:
+            module = types.ModuleType(f"fix_{app}_{name}_{number}")
+            exec(compile(chunk, f"<fix {app}.{name} part {number + 1}>", "exec"), module.__dict__)
+            group.append(module.Migration(f"{name}_fix{number}", app))
+            number += 1
+        found.append(group)
     return found
 
 
@@ -68,13 +75,15 @@ def main() -> int:
     MigrationExecutor(connections["default"]).migrate([key])
     fixed = MigrationExecutor(connections["fixed"])
     state = fixed._create_project_state(with_applied_migrations=True)
-    steps = _fix_migrations(app, name, request["fix"])
+    deploys = _fix_migrations(app, name, request["fix"])
+    steps = [migration for group in deploys[:1] for migration in group]
+    later = [migration for group in deploys[1:] for migration in group]
     index = request.get("operation")
     if index is not None:
         original = fixed.loader.get_migration(app, name)
         steps = [_part(original, original.operations[:index], "before"), *steps,
                  _part(original, original.operations[index + 1:], "after")]
-    for migration in steps:
+    for migration in [*steps, *later]:  # deploy 1 in the operation's place, the later deploys after
         state = fixed.apply_migration(state, migration)
     differences = compare(catalog_postgresql.read(connections["default"]),
                           catalog_postgresql.read(connections["fixed"]),

@@ -22,9 +22,12 @@ list with --fixes N) is applied on scratch PostgreSQL databases by
 fixcheck.py: the migration's parents are applied once, the database copied
 (CREATE DATABASE ... TEMPLATE), then the original migration on one copy and
 the fix in its place on the other; the two catalogs (drift.catalog_postgresql.read) must be
-the same, index and constraint names included. Fixes that say they are a first
-release of several ("Release 1", "# Then:") are counted apart: their schema is
-meant to differ until the later steps run.
+the same, index and constraint names included. A staged fix (an
+expand/contract, "# === Deploy 1 of 2: ..." headers) is applied whole: its
+first deploy in the operation's place, the later deploys after the migration,
+and must end in the original schema too. Fixes that still say they are only a
+first release ("Release 1", "# Then:" with the later steps in prose) are
+counted apart, not compared.
 
 Exit 1 on a finding with no review, a precision below 0.98 for an
 application, a missing-migration finding that makemigrations does not
@@ -58,7 +61,9 @@ WORK = ROOT / "bench" / ".work" / "realapps"
 EXPECTATIONS = HERE / "expectations.json"
 PACKAGES = ["Django>=5.2,<5.3", "wagtail==8.0.1", "django-oscar==4.2.1", "psycopg[binary]"]
 PRECISION_TARGET = 0.98
-STAGED_MARKERS = ("Release 1", "# Then:")
+STAGED_MARKERS = ("# === Deploy 1 of ",)
+# Fixes still written as a first release only, with the later steps in prose: not compared.
+UNFINISHED_MARKERS = ("Release 1", "# Then:")
 
 DATABASES = '''DATABASES = {{
     "default": {{"ENGINE": "django.db.backends.postgresql", "NAME": os.environ.get("BENCH_DB", "postgres"),
@@ -212,14 +217,17 @@ def dump(app: str, findings: list[dict[str, Any]], folder: Path) -> None:
 
 def check_fixes(app: str, findings: list[dict[str, Any]], limit: int | None) -> dict[str, Any]:
     """Apply each fix written as migration code in place of its migration; compare the schemas."""
-    candidates = [f for f in findings if (f.get("safe_alternative") or "").lstrip().startswith(("from ", "import "))
+    candidates = [f for f in findings
+                  if (f.get("safe_alternative") or "").lstrip().startswith(("from ", "import ", "# === Deploy "))
                   and "class Migration" in f["safe_alternative"]]
-    staged = [f for f in candidates if any(m in f["safe_alternative"] for m in STAGED_MARKERS)]
-    complete = [f for f in candidates if f not in staged]
+    unfinished = [f for f in candidates if any(m in f["safe_alternative"] for m in UNFINISHED_MARKERS)]
+    complete = [f for f in candidates if f not in unfinished]
+    staged = [f for f in complete if any(m in f["safe_alternative"] for m in STAGED_MARKERS)]
     if limit is not None and limit < len(complete):
         step = len(complete) / limit
         complete = [complete[int(i * step)] for i in range(limit)]
-    results: dict[str, Any] = {"candidates": len(candidates), "staged": len(staged), "checked": 0,
+    results: dict[str, Any] = {"candidates": len(candidates), "staged": len(staged),
+                               "unfinished": len(unfinished), "checked": 0,
                                "same": 0, "different": {}, "failed": {}}
     for number, finding in enumerate(complete, 1):
         print(f"   fix {number}/{len(complete)}: {key_of(finding)}", flush=True)
@@ -296,8 +304,9 @@ def main() -> int:
             failures.append(f"{app}: {len(missing)} missing-migration finding(s) makemigrations does not confirm")
         if args.fixes != "none":
             result = check_fixes(app, findings, None if args.fixes == "all" else int(args.fixes))
-            print(f"   fixes as migration code: {result['candidates']} ({result['staged']} staged over releases, "
-                  f"not compared); applied {result['checked']}: {result['same']} same schema, "
+            print(f"   fixes as migration code: {result['candidates']} ({result['staged']} staged in deploy steps,"
+                  f" applied whole; {result['unfinished']} first releases only, not compared); "
+                  f"applied {result['checked']}: {result['same']} same schema, "
                   f"{len(result['different'])} different, {len(result['failed'])} failed to apply")
             for key, differences in result["different"].items():
                 print(f"   different: {key}: {'; '.join(differences[:3])}")
