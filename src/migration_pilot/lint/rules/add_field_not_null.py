@@ -181,12 +181,12 @@ def _fill(ctx: OperationContext, op: migrations.AddField, column: str) -> str:
     code = f"""def {function}(apps, schema_editor):
     # The rows that have no {column} yet (before deploy 1, and those the old code inserted since),
     # {BATCH} at a time, each batch committed on its own.
-    model = apps.get_model({ctx.app_label!r}, {op.model_name!r})
+    rows = apps.get_model({ctx.app_label!r}, {op.model_name!r}).objects.using(schema_editor.connection.alias)
     while True:
-        batch = list(model.objects.filter({op.name}__isnull=True).values_list("pk", flat=True)[:{BATCH}])
+        batch = list(rows.filter({op.name}__isnull=True).values_list("pk", flat=True)[:{BATCH}])
         if not batch:
             break
-        model.objects.filter(pk__in=batch).update({op.name}={default.text}())"""
+        rows.filter(pk__in=batch).update({op.name}={default.text}())"""
     run = render.call("migrations.RunPython", render.raw(function),
                       reverse_code=render.raw("migrations.RunPython.noop"))
     text = render.migration([run], dependencies=[(ctx.app_label, ctx.migration.name)], atomic=False,
