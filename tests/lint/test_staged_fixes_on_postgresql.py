@@ -11,7 +11,7 @@ from migration_pilot.drift import catalog_postgresql
 from migration_pilot.drift.compare import compare
 from migration_pilot.lint.render import deploy_steps
 from tests.databases import scratch_connection
-from tests.lint.helpers import lint_one, migration_source, write_package
+from tests.lint.helpers import lint_one, lint_operations, migration_source, write_package
 
 CASES = {
     "constant default": ("add-field-not-null",
@@ -54,6 +54,24 @@ def test_staged_fix_ends_in_the_original_schema(case, postgresql_server, tmp_pat
 
     original = _schema(postgresql_server, tmp_path / "original", {"0002_change": migration_source([operation])})
     fixed = _schema(postgresql_server, tmp_path / "fixed", fixed_files)
+
+    differences = compare(original, fixed, strict_names=True, skip_tables=["django_migrations"])
+    assert differences == [], [str(d) for d in differences]
+
+
+NULLABLE_FK = migrations.AlterField("invoice", "order", models.ForeignKey("testapp.order", null=True,
+                                                                           on_delete=models.CASCADE))
+
+
+def test_recreated_foreign_key_fix_ends_in_the_original_schema(postgresql_server, tmp_path):
+    # AlterField of a foreign key (here NOT NULL -> null): Django drops the constraint and adds it back.
+    (finding,) = lint_one("add-foreign-key-validating", [NULLABLE_FK])
+    (first, second), = deploy_steps(finding.safe_alternative or "")
+    assert "db_constraint=False" in first and "NOT VALID" in first and "VALIDATE CONSTRAINT" in second
+    assert [d.rule for d in lint_operations(source=first) if d.rule == "add-foreign-key-validating"] == []
+
+    original = _schema(postgresql_server, tmp_path / "original", {"0002_change": migration_source([NULLABLE_FK])})
+    fixed = _schema(postgresql_server, tmp_path / "fixed", {"0002_change": first, "0003_validate": second})
 
     differences = compare(original, fixed, strict_names=True, skip_tables=["django_migrations"])
     assert differences == [], [str(d) for d in differences]

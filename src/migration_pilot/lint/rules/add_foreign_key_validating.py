@@ -286,6 +286,7 @@ def check_alter_field(ctx: OperationContext, op: migrations.AlterField) -> Itera
                 ),
                 hint=RECREATE_HINT,
                 lock=dataclasses.replace(ctx.lock(DDL.ADD_FOREIGN_KEY, table), scans=True),
+                safe_alternative=_recreate_alternative(ctx, op),
             )
         return
     yield Finding(
@@ -331,6 +332,30 @@ def check_rename_model(ctx: OperationContext, op: migrations.RenameModel) -> Ite
                       " Django then renames nothing and re-creates no foreign key."),
                 lock=dataclasses.replace(ctx.lock(DDL.ADD_FOREIGN_KEY, table), scans=True),
             )
+
+
+def _recreate_alternative(ctx: OperationContext, op: migrations.AlterField) -> str | None:
+    """The change with db_constraint=False (Django drops the constraint and adds none), Django's
+    own constraint added back NOT VALID, then validated in the next migration."""
+    fk = sqlgen.field_foreign_key_after(ctx.state, ctx.app_label, op, op.model_name, op.name)
+    if fk is None:
+        return None
+    _, _, args, kwargs = op.field.deconstruct()
+    kwargs["db_constraint"] = False
+    loose = render.call("migrations.AlterField", op.model_name, op.name, type(op.field)(*args, **kwargs))
+    state = render.call("migrations.AlterField", op.model_name, op.name, op.field)
+    sql = render.call("migrations.RunSQL", fk.add_not_valid, reverse_sql=fk.drop)
+    first = render.migration([render.call(
+        "migrations.SeparateDatabaseAndState",
+        state_operations=render.Code(f"[{state.text}]", state.imports),
+        database_operations=render.Code(f"[{loose.text}, {sql.text}]", loose.imports | sql.imports),
+    )], dependencies=ctx.migration.dependencies)
+    name = f"{ctx.migration.name}_validate"
+    second = render.migration(
+        [render.call("migrations.RunSQL", fk.validate, reverse_sql=render.raw("migrations.RunSQL.noop"))],
+        dependencies=[(ctx.app_label, ctx.migration.name)],
+        comment=f"Save as {name}.py: validation scans without blocking reads or writes.")
+    return render.chain(first, second)
 
 
 def _hidden(field: Field) -> bool:
