@@ -115,6 +115,8 @@ def test_role_that_does_not_own_the_table_gets_a_one_line_error(pg_deployed, tmp
     role = f"pilot_maint_{uuid.uuid4().hex[:8]}"
     with admin_connection(server) as conn:
         conn.execute(f"CREATE ROLE {role} LOGIN")
+    with admin_connection(server, name) as conn:  # it may read (every command checks that first), not maintain
+        conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
     try:
         settings = {**database_settings("postgresql", server, name), "USER": role}
         other = DeployProject(tmp_path / "other", settings)
@@ -126,5 +128,7 @@ def test_role_that_does_not_own_the_table_gets_a_one_line_error(pg_deployed, tmp
             f"error: role {role} may not ANALYZE, VACUUM or REINDEX shop_invoice: only its owner postgres may;"
             f" run as postgres, or grant it: GRANT postgres TO {role}")
     finally:
+        with admin_connection(server, name) as conn:
+            conn.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}")
         with admin_connection(server) as conn:
             conn.execute(f"DROP ROLE {role}")
