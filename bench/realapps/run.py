@@ -248,8 +248,8 @@ def check_fixes(app: str, findings: list[dict[str, Any]], limit: int | None) -> 
         results["checked"] += 1
         if done.returncode != 0:
             results["failed"][key_of(finding)] = (done.stderr.strip().splitlines() or ["?"])[-1]
-        elif json.loads(done.stdout):
-            results["different"][key_of(finding)] = json.loads(done.stdout)
+        elif json.loads((done.stdout.strip().splitlines() or ["[]"])[-1]):  # (a migration may print first)
+            results["different"][key_of(finding)] = json.loads(done.stdout.strip().splitlines()[-1])
         else:
             results["same"] += 1
     return results
