@@ -141,8 +141,11 @@ def test_flags_alter_field_changing_db_column():
         "Renaming column number to num in testapp_invoice breaks the running code,"
         " which still uses number."
     )
+    # On PostgreSQL alone the pin (a schema other than the original's) is left out; elsewhere it is given.
+    assert diagnostic.safe_alternative is None
+    on_mysql = assert_flags(RULE, [op], config=ONLY, vendor="mysql")
     assert ("migrations.AlterField('invoice', 'number',"
-            " models.CharField(db_column='number', max_length=30))") in (diagnostic.safe_alternative or "")
+            " models.CharField(db_column='number', max_length=30))") in (on_mysql.safe_alternative or "")
 
 
 def test_flags_alter_field_dropping_db_column():

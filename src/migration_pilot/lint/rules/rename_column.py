@@ -191,11 +191,17 @@ def check_alter_field(ctx: OperationContext, op: migrations.AlterField) -> Itera
         return
     keep = render.call("migrations.AlterField", op.model_name, op.name,
                        _pinned(op.field, old_column))
+    # The pin keeps the old column name: a schema other than the original's. On a PostgreSQL-only
+    # project, where RenameField has an online fix that ends in the original schema, it is left out.
+    pinned = None if targeted_vendors(ctx) == {"postgresql"} else render.migration(
+        [keep], dependencies=ctx.migration.dependencies,
+        comment=(f"Keeps the column {old_column} (the schema differs from the original's by that"
+                 f" name alone): also set db_column={old_column!r} on the field in models.py."))
     yield Finding(
         message=_message(old_column, new_column, table),
         hint=HINT,
         lock=ctx.lock(DDL.RENAME, table),
-        safe_alternative=render.migration([keep], dependencies=ctx.migration.dependencies),
+        safe_alternative=pinned,
     )
 
 
