@@ -16,6 +16,22 @@ from migration_pilot.exceptions import BackfillDefinitionError
 from migration_pilot.operations import Backfill
 
 
+@pytest.fixture
+def file_database(tmp_path):
+    """The default alias on a file for one test: the commands refuse the test settings' in-memory database."""
+    from django.db import connections
+
+    connection = connections["default"]
+    connection.close()
+    before = connection.settings_dict["NAME"]
+    connection.settings_dict["NAME"] = str(tmp_path / "db.sqlite3")
+    try:
+        yield
+    finally:
+        connection.close()
+        connection.settings_dict["NAME"] = before
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (("testapp.Order", "--update", "nope=1"), "Model testapp.Order has no field 'nope'. Its fields are: id,"),
     (("testapp.Order", "--update", "quantity=missing + 1"), "Model testapp.Order has no field 'missing'."),
@@ -38,7 +54,7 @@ from migration_pilot.operations import Backfill
     (("testapp", "0001", "--where", "n > 1"), "--where goes with --update or --function, not with a migration."),
     (("--resume", "nothing.here"), "No backfill named 'nothing.here'"),
 ])
-def test_one_line_and_exit_2(args, message, capsys, scratch_db_access):
+def test_one_line_and_exit_2(args, message, capsys, scratch_db_access, file_database):
     code = main(["--settings", "tests.settings", "backfill", *args])
 
     out, err = capsys.readouterr()
