@@ -18,11 +18,17 @@ from migration_pilot.operations import Backfill
 
 @pytest.fixture
 def file_database(tmp_path):
-    """The default alias on a file for one test: the commands refuse the test settings' in-memory database."""
+    """The default alias on a file for one test: the commands refuse a new in-memory database.
+
+    Left alone when this process already holds the in-memory test database open (pytest-django set it up
+    for an earlier test): the commands accept that one, and closing it would destroy it.
+    """
     from django.db import connections
 
     connection = connections["default"]
-    connection.close()
+    if connection.connection is not None:
+        yield
+        return
     before = connection.settings_dict["NAME"]
     connection.settings_dict["NAME"] = str(tmp_path / "db.sqlite3")
     try:

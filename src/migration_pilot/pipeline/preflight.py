@@ -53,7 +53,10 @@ def connect(alias: str) -> Any:
     require_alias(alias)
     connection = connections[alias]
     name = connection.settings_dict.get("NAME")
-    if connection.vendor == "sqlite" and isinstance(name, str) and connection.creation.is_in_memory_db(name):
+    # A new in-memory database is empty and dies with this process. One already open in this process (a
+    # test calling the command in-process, on pytest-django's in-memory test database) holds real data.
+    if (connection.vendor == "sqlite" and isinstance(name, str) and connection.creation.is_in_memory_db(name)
+            and connection.connection is None):
         raise InMemoryDatabaseError(alias, name)
     try:
         connection.ensure_connection()
