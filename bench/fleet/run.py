@@ -176,7 +176,7 @@ def catalog() -> dict[str, tuple[str, ...]]:
 
 
 MIGRATE_SCHEMAS = ("manage.py", "migrate_schemas", "--tenant", "--executor", "multiprocessing", "-v", "0")
-PILOT = ("-m", "migration_pilot.cli.main", "deploy", "--fleet", "--jobs", "2", "--fail-on", "never", "--format",
+PILOT = ("-m", "migration_pilot.cli.main", "deploy", "--fleet", "--jobs", "2", "--fail-on", "never", "--no-backup", "--format",
          "json")
 
 

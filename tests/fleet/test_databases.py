@@ -79,3 +79,22 @@ def test_failed_database_is_recorded_and_resume_finishes(mysql_fleet):
     assert "Deployed: 2 tenant(s) migrated" in resumed.out
     assert all(_has_note(server, name) for name in names.values())
 
+
+
+def test_rollback_unapplies_every_database_and_no_backup_is_taken(mysql_fleet):
+    project, server, names = mysql_fleet
+    deployed = project.run("deploy", "--fleet", "--database", "all")
+    assert deployed.code == 0, deployed.out + deployed.err
+
+    refused = project.run("rollback", "--fleet")
+
+    assert "No pre-deploy backup for a fleet of databases (one per tenant)" in deployed.out
+    assert refused.code == 1, refused.out + refused.err
+    assert "Refused: rolling back fleet deploy" in refused.out
+    assert all(_has_note(server, name) for name in names.values())
+
+    result = project.run("rollback", "--fleet", "--accept-data-loss")
+
+    assert result.code == 0, result.out + result.err
+    assert "in 3 tenant(s)." in result.out
+    assert not any(_has_note(server, name) for name in names.values())

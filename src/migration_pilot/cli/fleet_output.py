@@ -112,7 +112,8 @@ def fleet_options(options: dict[str, Any]) -> Any:
                         dry_run=single.dry_run, fail_on=single.fail_on, timeouts=single.timeouts,
                         retry=single.retry, wait=single.wait, jobs=options.get("jobs") or 2,
                         atomic=bool(options.get("atomic_fleet")), atomic_window=options.get("atomic_window"),
-                        resume=bool(options.get("resume")), keep_going=bool(options.get("keep_going")))
+                        resume=bool(options.get("resume")), keep_going=bool(options.get("keep_going")),
+                        backup=single.backup, backup_dir=single.backup_dir)
 
 
 def run_deploy(options: dict[str, Any], streams: Streams) -> int:
@@ -135,6 +136,7 @@ def run_deploy(options: dict[str, Any], streams: Streams) -> int:
         streams.out.write(json.dumps({
             "exit_code": result.exit_code, "outcome": result.outcome, "message": result.message,
             "run_id": result.run_id, "window": result.window, "duration_s": result.duration_s,
+            "backup_id": result.backup_id,
             "tenants": [{"tenant": r.tenant, "outcome": r.outcome, "error": r.error, "duration_s": r.duration_s,
                          "retries": r.retries} for r in result.results],
             "not_attempted": result.not_attempted, "events": events}, indent=2, default=str) + "\n")

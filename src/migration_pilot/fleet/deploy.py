@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from django.db import connections
@@ -61,6 +62,8 @@ class FleetOptions:
     atomic_window: int | None = None
     resume: bool = False
     keep_going: bool = False
+    backup: bool = True
+    backup_dir: Path | None = None
 
 
 @dataclass
@@ -76,6 +79,7 @@ class FleetResult:
     not_attempted: list[str] = field(default_factory=list)
     window: int | None = None
     duration_s: float = 0.0
+    backup_id: str | None = None
 
 
 def run_fleet_deploy(options: FleetOptions, *, emit: EventSink = ignore, progress: Progress | None = None,
@@ -126,8 +130,7 @@ def _locked(options: FleetOptions, config: Config, connection: Any, emit: EventS
     if not options.dry_run:
         emit(Event("settings", f"Lock timeout {options.timeouts.lock or 0:g}s, statement timeout"
                    f" {options.timeouts.statement:g}s per tenant, lock timeouts retried; {options.jobs} job(s);"
-                   f" {'all or nothing' if options.atomic else 'each tenant commits on its own (resumable)'}."
-                   " No pre-deploy backup is taken for a fleet yet: take one of your own first."))
+                   f" {'all or nothing' if options.atomic else 'each tenant commits on its own (resumable)'}."))
     plan = build_fleet_plan(connection, executor, fleet)
     _report_problems(plan, emit)
     if not fleet.size:
@@ -152,7 +155,14 @@ def _locked(options: FleetOptions, config: Config, connection: Any, emit: EventS
         code = EXIT_REFUSED if problems else EXIT_DEPLOYED
         return FleetResult(code, "succeeded", f"Nothing to deploy: {len(plan.at_head)} tenant(s) at the target"
                            + (f", {problems} refused (see above)." if problems else "."), plan=plan)
+    backup = _backup(options, fleet, emit)
+    if isinstance(backup, FleetResult):
+        backup.plan = plan
+        return backup
     run = history.start_run(alias, "deploy", plan.keys, _options_json(options, fleet, window))
+    if backup is not None:
+        run.backup_id = backup
+        run.save(using=alias, update_fields=["backup_id"])
     rows = _record_tenants(run, plan)
     if slow:
         emit(Event("slow_path", f"{len(slow)} tenant(s) run Python or non-atomic migrations: Django's executor"
@@ -160,7 +170,32 @@ def _locked(options: FleetOptions, config: Config, connection: Any, emit: EventS
     if window is not None:
         emit(Event("window", f"All or nothing: up to {window} tenant(s) prepared at once"
                    f" ({len(plan.pending)} pending; the window holds their locks until the fleet commits)."))
-    return _execute(options, connection, executor, plan, run, rows, window, emit, progress)
+    result = _execute(options, connection, executor, plan, run, rows, window, emit, progress)
+    result.backup_id = backup
+    return result
+
+
+def _backup(options: FleetOptions, fleet: Fleet, emit: EventSink) -> str | FleetResult | None:
+    """One dump of the fleet's database before any tenant changes (not one per tenant); its id, or the failure."""
+    if not options.backup:
+        emit(Event("backup_skipped", "No pre-deploy backup (--no-backup)."))
+        return None
+    if fleet.aliases:
+        emit(Event("backup_skipped", "No pre-deploy backup for a fleet of databases (one per tenant): back them"
+                   " up yourself, or deploy each with 'pilot deploy --database ALIAS'."))
+        return None
+    from migration_pilot.backup import create_backup
+    from migration_pilot.exceptions import PilotError
+
+    emit(Event("backup_started", f"Backing up database {options.alias} (every tenant schema) before applying..."))
+    try:
+        manifest = create_backup(options.alias, directory=options.backup_dir, label="before-fleet-deploy")
+    except Exception as exc:
+        code = EXIT_USAGE if isinstance(exc, PilotError) and exc.exit_code == EXIT_USAGE else EXIT_ROLLED_BACK
+        return FleetResult(code, "failed", f"Backup failed, no tenant was changed: {exc}")
+    emit(Event("backup_finished", f"Backup {manifest.id} taken ({manifest.size:,} bytes), once for the fleet;"
+               f" 'pilot restore {manifest.id}' brings every tenant back to now.", {"backup_id": manifest.id}))
+    return str(manifest.id)
 
 
 def _report_problems(plan: FleetPlan, emit: EventSink) -> None:
