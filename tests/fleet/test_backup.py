@@ -25,7 +25,7 @@ def test_one_backup_for_the_fleet_holding_every_tenant_schema(fleet_project):
     out = json.loads(result.out)
     backup_id = out["backup_id"]
     assert backup_id
-    assert [e["message"] for e in out["events"] if e["kind"] == "backup_finished"][0].startswith(
+    assert next(e["message"] for e in out["events"] if e["kind"] == "backup_finished").startswith(
         f"Backup {backup_id} taken (")
     new = [path for path in _archives(fleet_project) if path not in before]
     assert len(new) == 1, new  # once per run, not per tenant
