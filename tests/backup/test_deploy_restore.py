@@ -55,7 +55,10 @@ def test_failed_deploy_is_restored_from_its_backup(deployable):
     project.models("number = models.CharField(max_length=30)\n    amount = models.IntegerField(default=0)\n"
                    "    note = models.CharField(max_length=50, null=True)")
 
-    result = project.run("deploy", "--on-failure", "restore", "--retry-delay", "0.1s", "--format", "json")
+    # MySQL counts writes per server: the other Django leg's writes would make the check "cannot tell" and refuse
+    # (that refusal is tested below); here the restore itself is under test.
+    consent = ["--discard-writes"] if vendor == "mysql" else []
+    result = project.run("deploy", "--on-failure", "restore", "--retry-delay", "0.1s", "--format", "json", *consent)
 
     assert "Restored backup" in result.out, result.out + result.err
     assert schema_dump(vendor, server, name) == before_schema
