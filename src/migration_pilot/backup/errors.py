@@ -100,6 +100,24 @@ class RestoreTargetError(_ProblemWithHint, ValueError):
     exit_code = 2
 
 
+class RestorePreflightError(PilotError, PermissionError):
+    """The restoring role lacks roles, memberships or extension privileges the archive needs (G1)."""
+
+    exit_code = 2
+
+    def __init__(self, backup_id: str, database: str, problems: list[tuple[str, str]]) -> None:
+        self.backup_id = backup_id
+        self.database = database
+        self.problems = problems
+
+    def __str__(self) -> str:
+        numbered = len(self.problems) > 1
+        said = "; ".join(f"({i}) {p}" if numbered else p for i, (p, _) in enumerate(self.problems, 1))
+        fixes = "; ".join(f"({i}) {f}" if numbered else f for i, (_, f) in enumerate(self.problems, 1))
+        return (f"Refusing to restore backup {self.backup_id} into database {self.database!r}:"
+                f" {said}. Fix: {fixes}. Nothing was changed.")
+
+
 class ConfirmationRequiredError(PilotError, PermissionError):
     """A destructive restore or prune needs consent: --yes, or an answer on a terminal."""
 

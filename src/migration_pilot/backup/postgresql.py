@@ -146,7 +146,7 @@ def drop_statements(connection: Any, extras: list[tuple[str, str, str]]) -> str:
 
 
 def restore(settings: Mapping[str, Any], found: Tools, path: Path, fmt: str, *, jobs: int, clean: bool,
-            drops: str, no_owner: bool, meter: Meter, lock_wait: float | None = None) -> None:
+            drops: str, no_owner: bool, meter: Meter, lock_wait: float | None = None, no_acl: bool = False) -> None:
     """Restore `path` into the database of `settings`; the target is untouched if it fails (jobs == 1)."""
     name = str(settings["NAME"])
     options = ["--exit-on-error"]
@@ -154,6 +154,8 @@ def restore(settings: Mapping[str, Any], found: Tools, path: Path, fmt: str, *, 
         options += ["--clean", "--if-exists"]
     if no_owner:
         options += ["--no-owner", "--no-acl"]
+    elif no_acl:
+        options.append("--no-acl")
     parallel = jobs > 1
     with credentials.postgresql(settings) as creds:
         env = tools.pg_env(creds.env)

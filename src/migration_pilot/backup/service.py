@@ -20,13 +20,14 @@ from django.conf import settings as django_settings
 from django.db import connections
 
 from migration_pilot import __version__
-from migration_pilot.backup import catalogue, mysql, position, postgresql, sqlite, state
+from migration_pilot.backup import catalogue, mysql, position, postgresql, privileges, sqlite, state
 from migration_pilot.backup.errors import (
     BackupError,
     BadOptionError,
     CorruptBackupError,
     DiscardWritesRequiredError,
     RestoreError,
+    RestorePreflightError,
     RestoreTargetError,
     UnsupportedDatabaseError,
 )
@@ -210,6 +211,16 @@ def _check_archive(manifest: Manifest, server_major: int | None) -> Any:
     return mysql.find_tools(), []
 
 
+def _preflight(manifest: Manifest, found: postgresql.Tools, toc: list[str], connection: Any, *, database: str,
+               new_database: bool, no_owner: bool, no_acl: bool) -> None:
+    """Refuse, naming everything at once, a restore the connecting role lacks roles or privileges for (G1)."""
+    needs = privileges.archive_needs(toc, manifest.path, found.pg_restore, acl=not (no_owner or no_acl))
+    problems = privileges.missing_privileges(connection, needs, database=database, new_database=new_database,
+                                             no_owner=no_owner, no_acl=no_acl)
+    if problems:
+        raise RestorePreflightError(manifest.id, database, [(p.problem, p.fix) for p in problems])
+
+
 @dataclass(frozen=True, slots=True)
 class _Target:
     alias: str | None
@@ -263,14 +274,16 @@ def writes_since_backup(manifest: Manifest, *, alias: str, target_database: str 
 
 
 def restore_backup(manifest: Manifest, *, alias: str, target_database: str | None = None, jobs: int = 1,
-                   progress: ProgressCallback | None = None, no_owner: bool = False,
+                   progress: ProgressCallback | None = None, no_owner: bool = False, no_acl: bool = False,
                    lock_wait: float | None = DEFAULT_LOCK_WAIT, discard_writes: bool = False,
                    since: position.WriteWatch | None = None) -> RestoreResult:
     """Put a backup back into `alias` (or into `target_database`: another alias, or a new database).
 
     Refuses, before touching anything, a backup whose checksum, size or format
     check fails, and (unless `discard_writes`) a restore that would throw away
-    writes made since the backup, or since `since` (E5), or cannot tell.
+    writes made since the backup, or since `since` (E5), or cannot tell, and
+    (PostgreSQL) a restore the connecting role lacks roles or privileges for
+    (G1): owners unless `no_owner`, grant roles unless `no_acl`, extensions.
     Afterwards the database holds exactly the backup's tables; the result says
     which migrations are applied there and which the code has that it lacks.
     """
@@ -282,6 +295,10 @@ def restore_backup(manifest: Manifest, *, alias: str, target_database: str | Non
     target = _resolve_target(connection, alias, target_database, manifest)
     server_major = state.server_major(connection) if manifest.vendor == "postgresql" else None
     found, toc = _check_archive(manifest, server_major)
+    if manifest.vendor == "postgresql":
+        _preflight(manifest, found, toc, connections[target.alias] if target.alias else connection,
+                   database=str(target.settings["NAME"]), new_database=target.create, no_owner=no_owner,
+                   no_acl=no_acl)
     lost = writes_since_backup(manifest, alias=alias, target_database=target_database, since=since)
     if since is not None:
         since.stop()
@@ -300,8 +317,8 @@ def restore_backup(manifest: Manifest, *, alias: str, target_database: str | Non
                 drops = postgresql.drop_statements(connections[target.alias], extras)
                 dropped = [f"{schema}.{name}" for schema, name, _ in extras]
             postgresql.restore(target.settings, found, manifest.path, manifest.format, jobs=jobs,
-                               clean=not target.create, drops=drops, no_owner=no_owner, meter=meter,
-                               lock_wait=lock_wait)
+                               clean=not target.create, drops=drops, no_owner=no_owner, no_acl=no_acl,
+                               meter=meter, lock_wait=lock_wait)
         elif manifest.vendor == "sqlite":
             if target.alias is not None:
                 connections[target.alias].close()

@@ -3,8 +3,11 @@
 Refuses a backup whose checksum does not match; refuses (exit 2) a restore
 that would throw away writes made since the backup unless --discard-writes
 (--yes does not imply it); asks for confirmation unless --yes (and refuses
-with exit 2 when nobody can answer). Exit 1 when the restore failed or the
-backup is corrupt.
+with exit 2 when nobody can answer). On PostgreSQL, refuses (exit 2) before
+touching the target a restore the connecting role lacks roles, memberships or
+extension privileges for, naming every one (--no-owner, --no-acl skip the
+owner and grant checks). Exit 1 when the restore failed or the backup is
+corrupt.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="PostgreSQL: parallel restore jobs (not one transaction when more than 1).")
     parser.add_argument("--no-owner", action="store_true",
                         help="PostgreSQL: do not restore ownership and grants (restore as a non-superuser).")
+    parser.add_argument("--no-acl", action="store_true",
+                        help="PostgreSQL: restore ownership but not grants (GRANT, REVOKE, default privileges).")
     parser.add_argument("--lock-wait", default="60s",
                         help="PostgreSQL: fail when a table lock is not granted within this time.")
     parser.add_argument("--storage", help="Fetch the backup from this settings.STORAGES backend first.")
@@ -77,6 +82,7 @@ def run(options: dict[str, Any], streams: Streams) -> int:
     with ProgressDisplay(streams) as progress:
         result = restore_backup(manifest, alias=alias, target_database=options.get("target"), jobs=options["jobs"],
                                 progress=progress, no_owner=bool(options.get("no_owner")),
+                                no_acl=bool(options.get("no_acl")),
                                 lock_wait=parse_duration(options["lock_wait"], source="--lock-wait") or None,
                                 discard_writes=discard)
     discarded = result.discarded
