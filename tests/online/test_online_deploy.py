@@ -546,7 +546,14 @@ def test_rollback_behind_a_long_reader_retries_its_lock_timeouts(pg_project):
         reader.execute("SELECT count(*) FROM shop_invoice")  # holds ACCESS SHARE until it ends
         rollback = project.start("rollback", "--no-backup", "--accept-data-loss", "--blocker-wait", "0",
                                  "--retry-delay", "200ms")
-        time.sleep(2)
+        # Until the rollback's DDL has been seen waiting behind the reader (a fixed sleep lost the race on a
+        # loaded machine), then long enough for that wait to time out.
+        with admin_connection(server, name) as watcher:
+            wait_until(lambda: watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND application_name LIKE 'migration-pilot%%' AND wait_event_type = 'Lock'").fetchone()[0] > 0,
+                timeout=60, interval=0.02)
+        time.sleep(0.5)
         reader.execute("COMMIT")
         out, err = rollback.communicate(timeout=120)
 
