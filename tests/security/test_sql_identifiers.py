@@ -26,6 +26,8 @@ ALLOWED: dict[tuple[str, str], tuple[set[str], str]] = {
     ("analysis/reversal.py", "LiveData.count"): ({"condition"}, "built by the callers from quote(column) (count())"),
     ("backup/position.py", "_mysql_position_once"): ({"scope", "variable"}, CONSTANT),
     ("backup/postgresql.py", "drop_statements"): ({"kind"}, CONSTANT + " (TABLE, VIEW, SEQUENCE by relkind)"),
+    ("backup/privileges.py", "_extension_problem"): ({"database", "user"}, FOR_A_PERSON),
+    ("backup/privileges.py", "_role_problems"): ({"fix.format(user=user)", "role", "user"}, FOR_A_PERSON),
     ("drift/catalog_mysql.py", "_rows"): ({"column", "view"}, CONSTANT + " (information_schema views)"),
     ("drift/explain.py", "_Explainer._add_constraint"): ({"c.definition"}, SQL_FRAGMENT),
     ("drift/explain.py", "_Explainer._alter_column"): (
