@@ -15,6 +15,17 @@ class PilotError(Exception):
     exit_code: int = 2
 
 
+class MessageError(PilotError):
+    """A PilotError whose whole message is composed where it is raised (the graph repairs' refusals)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
 class ConfigError(PilotError, ValueError):
     """The configuration (settings, pyproject.toml or a flag) is malformed."""
 

@@ -22,7 +22,7 @@ from typing import Any
 from django.db.migrations import operations as ops
 from django.db.migrations.loader import MigrationLoader
 
-from migration_pilot.exceptions import PilotError
+from migration_pilot.exceptions import MessageError
 from migration_pilot.graphfix import source
 from migration_pilot.graphfix.branch import BranchChoice, choose, choose_many, number
 from migration_pilot.graphfix.databases import DatabaseState
@@ -33,16 +33,10 @@ from migration_pilot.types import MigrationKey
 MODEL_WIDE = "*"
 
 
-class RebaseRefusedError(PilotError, RuntimeError):
+class RebaseRefusedError(MessageError, RuntimeError):
     """The branch's migrations cannot be moved: applied somewhere, or both sides touch one field."""
 
     exit_code = 1
-
-    def __init__(self, message: str) -> None:
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from typing import Any
 from django.db.migrations import operations as ops
 from django.db.migrations.loader import MigrationLoader
 
-from migration_pilot.exceptions import PilotError
+from migration_pilot.exceptions import MessageError
 from migration_pilot.graphfix import source
 from migration_pilot.graphfix.conflicts import FileChange
 from migration_pilot.graphfix.databases import DatabaseState
@@ -27,26 +27,14 @@ from migration_pilot.loader import migration_path
 from migration_pilot.types import MigrationKey
 
 
-class SquashInputError(PilotError, ValueError):
+class SquashInputError(MessageError, ValueError):
     """A squash names a migration that does not exist, or a range that cannot be squashed."""
 
-    def __init__(self, message: str) -> None:
-        self.message = message
 
-    def __str__(self) -> str:
-        return self.message
-
-
-class SquashRefusedError(PilotError, RuntimeError):
+class SquashRefusedError(MessageError, RuntimeError):
     """A database is not past the range (squash) or has not applied the squashed migration (finish)."""
 
     exit_code = 1
-
-    def __init__(self, message: str) -> None:
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
 
 
 @dataclass(frozen=True, slots=True)
