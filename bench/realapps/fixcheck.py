@@ -10,7 +10,8 @@ migration itself on `default` and each migration of the fix in its place on
 `fixed` (the fix's code is executed as the migration module it would be saved
 as). A fix for one operation takes that operation's place: the operations
 before it run first, the ones after it last, each group as a migration with
-the original's atomicity; a fix for a whole migration (no operation) replaces
+the original's atomicity (operations the fix says it replaces, in its
+"# This fix replaces operations #i, #j" first line, are left out too); a fix for a whole migration (no operation) replaces
 it. A staged fix (`# === Deploy N of M` headers: an expand/contract) has its
 first deploy in that place and the later deploys after the whole migration,
 as they run in production. Reads both catalogs with drift.catalog_postgresql.read and compares them
@@ -34,7 +35,7 @@ from django.db.migrations.executor import MigrationExecutor  # noqa: E402
 
 from migration_pilot.drift import catalog_postgresql  # noqa: E402
 from migration_pilot.drift.compare import compare  # noqa: E402
-from migration_pilot.lint.render import deploy_steps  # noqa: E402
+from migration_pilot.lint.render import deploy_steps, replaced_operations  # noqa: E402
 
 
 def _migrate_to_parents(alias: str, key: tuple[str, str]) -> None:
@@ -80,9 +81,12 @@ def main() -> int:
     later = [migration for group in deploys[1:] for migration in group]
     index = request.get("operation")
     if index is not None:
+        # The fix takes the place of its operation and of every other one it says it replaces.
+        replaced = set(replaced_operations(request["fix"]) or ()) | {index}
         original = fixed.loader.get_migration(app, name)
-        steps = [_part(original, original.operations[:index], "before"), *steps,
-                 _part(original, original.operations[index + 1:], "after")]
+        kept = [(i, op) for i, op in enumerate(original.operations) if i not in replaced]
+        steps = [_part(original, [op for i, op in kept if i < index], "before"), *steps,
+                 _part(original, [op for i, op in kept if i > index], "after")]
     for migration in [*steps, *later]:  # deploy 1 in the operation's place, the later deploys after
         state = fixed.apply_migration(state, migration)
     differences = compare(catalog_postgresql.read(connections["default"]),

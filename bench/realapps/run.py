@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark: is `pilot lint` right on real applications? wagtail 8.0.1 and django-oscar 4.2.1 from PyPI.
 
-    python3 bench/realapps/run.py [--apps wagtail,oscar] [--fixes all|none|N] [--dump DIR]
+    python3 bench/realapps/run.py [--apps wagtail,oscar] [--fixes all|none|N] [--dump DIR] [--venv DIR]
 
 Both applications are installed from PyPI into bench/.venvs/realapps with this
 project (editable). For each, a minimal project (bench/.work/realapps) lints
@@ -55,7 +55,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 from common.wagtail_site import PG, WAGTAIL_APPS, psql, sh, web_settings  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-VENV = ROOT / "bench" / ".venvs" / "realapps"
+DEFAULT_VENV = ROOT / "bench" / ".venvs" / "realapps"
+VENV = DEFAULT_VENV
 PY = VENV / "bin" / "python"
 WORK = ROOT / "bench" / ".work" / "realapps"
 EXPECTATIONS = HERE / "expectations.json"
@@ -64,6 +65,8 @@ PRECISION_TARGET = 0.98
 STAGED_MARKERS = ("# === Deploy 1 of ",)
 # Fixes still written as a first release only, with the later steps in prose: not compared.
 UNFINISHED_MARKERS = ("Release 1", "# Then:")
+# migration_pilot.lint.render.REPLACES_PREFIX: a fix that replaces several operations starts with it.
+REPLACES_PREFIX = "# This fix replaces operations "
 
 DATABASES = '''DATABASES = {{
     "default": {{"ENGINE": "django.db.backends.postgresql", "NAME": os.environ.get("BENCH_DB", "postgres"),
@@ -128,7 +131,7 @@ print(json.dumps(sorted(c.label for c in apps.get_app_configs() if c.name.starts
 
 
 def ensure_venv() -> None:
-    if (VENV / ".installed").exists():
+    if (VENV / ".installed").exists() or VENV != DEFAULT_VENV:
         return
     print("creating", VENV, "(wagtail, django-oscar, this project)", flush=True)
     sh([sys.executable, "-m", "venv", str(VENV)])
@@ -215,14 +218,18 @@ def dump(app: str, findings: list[dict[str, Any]], folder: Path) -> None:
             (folder / f"{label}.{migration}.md").write_text("\n".join(text))
 
 
-def check_fixes(app: str, findings: list[dict[str, Any]], limit: int | None) -> dict[str, Any]:
+def check_fixes(app: str, findings: list[dict[str, Any]], limit: int | None,
+                only: str | None = None) -> dict[str, Any]:
     """Apply each fix written as migration code in place of its migration; compare the schemas."""
     candidates = [f for f in findings
-                  if (f.get("safe_alternative") or "").lstrip().startswith(("from ", "import ", "# === Deploy "))
+                  if (f.get("safe_alternative") or "").lstrip().startswith(
+                      ("from ", "import ", "# === Deploy ", REPLACES_PREFIX))
                   and "class Migration" in f["safe_alternative"]]
     unfinished = [f for f in candidates if any(m in f["safe_alternative"] for m in UNFINISHED_MARKERS)]
     complete = [f for f in candidates if f not in unfinished]
     staged = [f for f in complete if any(m in f["safe_alternative"] for m in STAGED_MARKERS)]
+    if only:
+        complete = [f for f in complete if only in key_of(f)]
     if limit is not None and limit < len(complete):
         step = len(complete) / limit
         complete = [complete[int(i * step)] for i in range(limit)]
@@ -265,7 +272,13 @@ def main() -> int:
     parser.add_argument("--apps", default="wagtail,oscar")
     parser.add_argument("--fixes", default="all", help="all, none, or how many fixes to apply per application")
     parser.add_argument("--dump", type=Path, help="write new findings with their migration's SQL here")
+    parser.add_argument("--only", help="apply only the fixes whose key (app.migration#op:rule) holds this")
+    parser.add_argument("--venv", type=Path, default=DEFAULT_VENV,
+                        help="an existing virtualenv with the application(s) and this project installed"
+                             " (default: bench/.venvs/realapps, created when missing)")
     args = parser.parse_args()
+    global VENV, PY
+    VENV, PY = args.venv.resolve(), args.venv.resolve() / "bin" / "python"
     ensure_venv()
     write_projects()
     expectations: dict[str, dict[str, str]] = json.loads(EXPECTATIONS.read_text()) if EXPECTATIONS.exists() else {}
@@ -303,7 +316,7 @@ def main() -> int:
         if makemigrations == "no changes" and missing:
             failures.append(f"{app}: {len(missing)} missing-migration finding(s) makemigrations does not confirm")
         if args.fixes != "none":
-            result = check_fixes(app, findings, None if args.fixes == "all" else int(args.fixes))
+            result = check_fixes(app, findings, None if args.fixes == "all" else int(args.fixes), args.only)
             print(f"   fixes as migration code: {result['candidates']} ({result['staged']} staged in deploy steps,"
                   f" applied whole; {result['unfinished']} first releases only, not compared); "
                   f"applied {result['checked']}: {result['same']} same schema, "

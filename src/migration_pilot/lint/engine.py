@@ -15,7 +15,7 @@ from migration_pilot.backends import BackendProfile
 from migration_pilot.conf import Config
 from migration_pilot.diagnostics import Diagnostic, Severity
 from migration_pilot.exceptions import ConfigError, UnknownAppError
-from migration_pilot.lint import ignores, sql
+from migration_pilot.lint import ignores, render, sql
 from migration_pilot.lint.context import (
     MigrationContext,
     OperationContext,
@@ -292,12 +292,12 @@ class LintVisitor:
 
     def _diagnostic(self, rule: Rule, finding: Finding, visit: MigrationVisit,
                     index: int | None, line: int | None) -> Diagnostic:
-        description = None
-        if index is not None and 0 <= index < len(visit.migration.operations):
-            try:
-                description = visit.migration.operations[index].describe()
-            except Exception:  # a custom operation's describe() must not break linting
-                description = type(visit.migration.operations[index]).__name__
+        description = _describe(visit, index)
+        fix = finding.safe_alternative
+        if fix is not None and index is not None and set(finding.replaces) - {index}:
+            replaced = sorted({index, *finding.replaces})
+            fix = render.replaces_comment(f"{visit.app_label}.{visit.name}",
+                                          [(i, _describe(visit, i) or "?") for i in replaced]) + fix
         return Diagnostic(
             rule=rule.id,
             severity=self.config.severity.get(rule.id, rule.severity),
@@ -310,9 +310,19 @@ class LintVisitor:
             path=visit.path,
             line=line,
             lock=finding.lock,
-            safe_alternative=finding.safe_alternative,
+            safe_alternative=fix,
             operation_description=description,
         )
+
+
+def _describe(visit: MigrationVisit, index: int | None) -> str | None:
+    """Operation `index`'s describe(), or its class name when a custom describe() fails."""
+    if index is None or not 0 <= index < len(visit.migration.operations):
+        return None
+    try:
+        return str(visit.migration.operations[index].describe())
+    except Exception:  # a custom operation's describe() must not break linting
+        return type(visit.migration.operations[index]).__name__
 
 
 def _suppressed_above(source: object, line: int, rule_id: str,

@@ -47,6 +47,9 @@ class Finding:
     # Rules whose finding on the same operation this one already explains (with the right locks):
     # one operation, one finding per hazard.
     covers: frozenset[str] = frozenset()
+    # Every operation of the migration the fix takes the place of, when that is more than the
+    # finding's own (an AddField the fix must run first): the rendered fix names them all.
+    replaces: tuple[int, ...] = ()
 
 
 OperationCheck = Callable[["OperationContext", Any], Iterator[Finding]]

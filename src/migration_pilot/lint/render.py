@@ -160,10 +160,42 @@ def staged(*deploys: tuple[str, Sequence[str]]) -> str:
 
 
 def deploy_steps(fix: str) -> list[list[str]]:
-    """A fix's migrations grouped by deploy step (one group for a fix that is not staged)."""
+    """A fix's migrations grouped by deploy step (one group for a fix that is not staged).
+
+    Comment lines before the first step (the `replaces_comment`) are not a step.
+    """
     groups = re.split(r"^# === Deploy \d+ of \d+: .*$", fix, flags=re.MULTILINE)
     return [[part.strip("\n") + "\n" for part in group.split(NEXT_MIGRATION)]
-            for group in groups if group.strip()]
+            for group in groups if _has_code(group)]
+
+
+def _has_code(text: str) -> bool:
+    return any(line.strip() and not line.lstrip().startswith("#") for line in text.splitlines())
+
+
+REPLACES_PREFIX = "# This fix replaces operations "
+"""Heads a fix that takes the place of more than its finding's operation (see `replaced_operations`)."""
+
+
+def replaces_comment(migration: str, operations: Sequence[tuple[int, str]]) -> str:
+    """The comment that heads a fix replacing several operations of `migration`.
+
+    `operations` are (index, description) pairs. A person copying the fix learns
+    what to delete from the migration; bench/realapps reads the indexes back.
+    """
+    numbers = ", ".join(f"#{index}" for index, _ in operations)
+    lines = [f"{REPLACES_PREFIX}{numbers} of {migration}: delete all of them there, this takes their place"]
+    lines += [f"#   #{index}: {description}" for index, description in operations]
+    return "\n".join(lines) + "\n"
+
+
+def replaced_operations(fix: str) -> list[int] | None:
+    """The operation indexes a fix's `replaces_comment` names, or None when it has none."""
+    first = fix.lstrip("\n").split("\n", 1)[0]
+    if not first.startswith(REPLACES_PREFIX):
+        return None
+    numbers = first[len(REPLACES_PREFIX):].partition(" of ")[0]
+    return [int(n) for n in re.findall(r"#(\d+)", numbers)]
 
 
 def steps(*items: str) -> str:

@@ -410,3 +410,61 @@ def test_field_fix_gives_the_original_schema_on_postgresql(postgresql_server, tm
             schemas[label] = (forwards, pg_schema(connection))
 
     assert schemas["fixed"] == schemas["original"]
+
+
+ADD_MEMO = migrations.AddField("invoice", "memo", models.TextField(null=True))
+
+
+def test_fix_that_moves_an_add_field_names_every_operation_it_replaces():
+    from migration_pilot.lint.render import replaced_operations
+
+    (diagnostic,) = lint_one(RULE, [ADD_CODE, ADD_MEMO, CODE_UNIQUE])
+    code = diagnostic.safe_alternative or ""
+
+    assert diagnostic.operation == 2
+    assert replaced_operations(code) == [0, 2]
+    assert code.startswith("# This fix replaces operations #0, #2 of testapp.0002_change: delete all of them")
+    assert "#   #0: Add field code to invoice" in code
+    assert "#   #1" not in code
+
+
+def test_fix_for_its_own_operation_alone_names_no_others():
+    from migration_pilot.lint.render import replaced_operations
+
+    (diagnostic,) = lint_one(RULE, [ADD_MEMO, ADD_UNIQUE])
+
+    assert replaced_operations(diagnostic.safe_alternative or "") is None
+
+
+def _depending_on(text, previous):
+    head, _, tail = text.partition("dependencies = [")
+    return head + f"dependencies = [('testapp', {previous!r})" + tail[tail.index("]"):]
+
+
+def test_fix_in_place_of_the_operations_it_replaces_gives_the_original_schema_on_postgresql(
+        postgresql_server, tmp_path):
+    """As bench/realapps splices it: the other operations stay, the replaced ones go (django-oscar basket 0002)."""
+    from migration_pilot.lint.render import replaced_operations
+    from tests.lint.schema import pg_schema
+
+    operations = [ADD_CODE, ADD_MEMO, CODE_UNIQUE]
+    (diagnostic,) = lint_one(RULE, operations)
+    code = diagnostic.safe_alternative or ""
+    replaced = replaced_operations(code) or []
+    kept = [op for index, op in enumerate(operations) if index not in replaced]
+    first, second = split_steps(code)
+    layouts = {
+        "original": {"0002_change": migration_source(operations)},
+        "fixed": {"0002_change": migration_source(kept), "0003_build": _depending_on(first, "0002_change"),
+                  "0004_attach": _depending_on(second, "0003_build")},
+    }
+    schemas = {}
+    for label, files in layouts.items():
+        package = write_package(files)
+        with (scratch_connection("postgresql", postgresql_server, tmp_path / label) as connection,
+              override_settings(MIGRATION_MODULES={"testapp": package})):
+            MigrationExecutor(connection).migrate([("testapp", list(files)[-1])])
+            schemas[label] = pg_schema(connection)
+
+    assert kept == [ADD_MEMO]
+    assert schemas["fixed"] == schemas["original"]

@@ -212,6 +212,13 @@ def _added_here(ctx: OperationContext, model_name: str, fields: Sequence[str]) -
             and op.model_name_lower == model_name.lower() and op.name_lower in wanted]
 
 
+def _indexes(ctx: OperationContext, moved: Sequence[Any]) -> tuple[int, ...]:
+    """This operation's index and those of the operations its fix moves in (it replaces them all)."""
+    operations = ctx.migration.migration.operations
+    found = [i for i, op in enumerate(operations) if any(op is m for m in moved)]
+    return (ctx.visit.index, *found) if found else ()
+
+
 def _index_constraint_code(ctx: OperationContext, op: migrations.AddConstraint) -> str | None:
     """The constraint's own CREATE UNIQUE INDEX (Django's SQL, condition and all), concurrently."""
     index = sqlgen.constraint_index_after(ctx.state, ctx.app_label, op, op.model_name)
@@ -256,9 +263,10 @@ def check_add_constraint(ctx: OperationContext, op: migrations.AddConstraint) ->
         return
     finding = _message(what, table, ctx, DDL.ADD_UNIQUE)
     columns = _columns(ctx, op.model_name, constraint.fields)
-    code = _two_step(ctx, table, [_unique_index(constraint, columns)], op,
-                     first=_added_here(ctx, op.model_name, constraint.fields))
-    yield Finding(finding.message, finding.hint, finding.lock, safe_alternative=code)
+    moved = _added_here(ctx, op.model_name, constraint.fields)
+    code = _two_step(ctx, table, [_unique_index(constraint, columns)], op, first=moved)
+    yield Finding(finding.message, finding.hint, finding.lock, safe_alternative=code,
+                  replaces=_indexes(ctx, moved))
 
 
 @rule.on(migrations.AlterUniqueTogether)
@@ -276,12 +284,13 @@ def check_unique_together(ctx: OperationContext, op: Any) -> Iterator[Finding]:
     for fields in added:
         columns = _columns(ctx, op.name, fields)
         uniques.append(UniqueIndex(render.django_index_name(table, columns, "_uniq", max_length), columns))
-    code = _two_step(ctx, table, uniques, op, first=_added_here(
-        ctx, op.name, [name for fields in added for name in fields]))
+    moved = _added_here(ctx, op.name, [name for fields in added for name in fields])
+    code = _two_step(ctx, table, uniques, op, first=moved)
     for fields in added:
         finding = _message(f"Adding unique constraint on ({', '.join(fields)}) to {table}",
                            table, ctx, DDL.ADD_UNIQUE)
-        yield Finding(finding.message, finding.hint, finding.lock, safe_alternative=code)
+        yield Finding(finding.message, finding.hint, finding.lock, safe_alternative=code,
+                      replaces=_indexes(ctx, moved))
 
 
 @rule.on(migrations.AddField)
