@@ -207,6 +207,13 @@ def _alongside_record(executor: MigrationExecutor, write: Callable[[], None]) ->
     record in atomic(savepoint=False) joins the first case and makes the second
     one transaction of two rows. A squashed migration records each migration it
     replaces: `write` runs once.
+
+    Inside the migration's transaction a failed record must not leave that
+    transaction marked as broken (Django's save marks it): SQLite's schema
+    editor checks foreign keys on its way out, before it rolls back, and on a
+    transaction marked broken that check fails and the rollback never happens,
+    leaving the connection stuck in the migration's atomic block (B6). The
+    exception still propagates, so the transaction is rolled back all the same.
     """
     from django.db import transaction
 
@@ -214,13 +221,24 @@ def _alongside_record(executor: MigrationExecutor, write: Callable[[], None]) ->
     original = recorder.record_applied
     written = False
 
-    def record_applied(app: str, name: str) -> None:
+    def record(app: str, name: str) -> None:
         nonlocal written
+        original(app, name)
+        if not written:
+            written = True
+            write()
+
+    def record_applied(app: str, name: str) -> None:
+        connection = executor.connection
+        if connection.in_atomic_block:
+            try:
+                record(app, name)
+            except Exception:
+                connection.needs_rollback = False
+                raise
+            return
         with transaction.atomic(using=executor.connection.alias, savepoint=False):
-            original(app, name)
-            if not written:
-                written = True
-                write()
+            record(app, name)
 
     recorder.record_applied = record_applied  # type: ignore[method-assign]
     try:
