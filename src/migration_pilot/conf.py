@@ -58,6 +58,9 @@ _KEYS: Final = {
     "maintain": "true or false: ANALYZE the existing tables a deploy changed, right after it (default true)",
     "fleet": "a table: 'schemas' (a callable or its dotted path) or 'sql' (a query), for pilot deploy --fleet",
     "FLEET": "the same as 'fleet'",
+    "tools": ("a table of client tool name (pg_dump, pg_restore, psql, mariadb-dump, mysqldump, mariadb, mysql)"
+              " to its absolute path; tools not named are looked up on PATH"),
+    "TOOLS": "the same as 'tools'",
 }
 
 

@@ -38,7 +38,7 @@ def default_directory() -> Path:
     Relative paths are taken from the project root (settings.BASE_DIR), so the
     same setting works from any working directory.
     """
-    value, root = _configured("backup_dir")
+    value, root = configured("backup_dir")
     if value is None:
         return root / "backups"
     path = Path(os.path.expanduser(str(value)))
@@ -53,7 +53,7 @@ def default_retention() -> timedelta:
     """
     from migration_pilot.backup.errors import BadOptionError
 
-    value, _root = _configured("backup_retention_hours")
+    value, _root = configured("backup_retention_hours")
     if value is None:
         return DEFAULT_RETENTION
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
@@ -61,7 +61,7 @@ def default_retention() -> timedelta:
     return timedelta(hours=value)
 
 
-def _configured(key: str) -> tuple[Any, Path]:
+def configured(key: str) -> tuple[Any, Path]:
     """A key from settings.MIGRATION_PILOT, else [tool.migration_pilot]; with the directory it is relative to."""
     import tomllib
 

@@ -59,6 +59,12 @@ class Manifest:
     pilot_version: str = ""
     write_position: dict[str, Any] | None = None
     """Where the database's writes stood when the dump started (backup/position.py); None from older versions."""
+    tool_paths: dict[str, str] = field(default_factory=dict)
+    """The absolute path of each client tool that made and checked the backup (S13); empty for SQLite."""
+    roles: list[str] | None = None
+    """PostgreSQL: every role the dump names (owners, grantees, default-privilege roles) (F4)."""
+    extensions: dict[str, str] | None = None
+    """PostgreSQL: the extensions installed in the database at backup time, name -> version (F4)."""
     directory: Path = field(default=Path("."), compare=False)
 
     @property
@@ -123,6 +129,10 @@ class Manifest:
                 duration_s=float(data.get("duration_s", 0.0)),
                 pilot_version=str(data.get("pilot_version", "")),
                 write_position=_position(data.get("write_position")),
+                tool_paths={str(k): str(v) for k, v in dict(data.get("tool_paths") or {}).items()},
+                roles=None if data.get("roles") is None else [str(r) for r in data["roles"]],
+                extensions=(None if data.get("extensions") is None
+                            else {str(k): str(v) for k, v in dict(data["extensions"]).items()}),
                 directory=directory,
             )
         except (KeyError, TypeError, ValueError) as exc:

@@ -57,6 +57,11 @@ class ArchiveNeeds:
     extensions: tuple[str, ...] = ()
     commented_extensions: frozenset[str] = frozenset()
 
+    @property
+    def roles(self) -> frozenset[str]:
+        """Every role the archive names: owners, grantees and the roles ACL statements act as."""
+        return frozenset(self.owners) | self.grantees | self.acting_roles
+
 
 @dataclass(frozen=True, slots=True)
 class Problem:
@@ -189,3 +194,40 @@ def _extension_problem(name: str, available: bool, trusted: bool, installed: boo
         return [Problem(f"extension {name} must be created and {user} lacks CREATE on database {database}",
                         f"GRANT CREATE ON DATABASE {database} TO {user}")]
     return []
+
+
+def installed_extensions(connection: Any) -> dict[str, str]:
+    """name -> version of every extension installed in the database of `connection`, for the manifest (F4)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT extname, extversion FROM pg_extension ORDER BY extname")
+        return {name: version for name, version in cursor.fetchall()}
+
+
+def extension_version_problems(connection: Any, recorded: dict[str, str], needs: ArchiveNeeds) -> list[Problem]:
+    """Extensions the manifest recorded at a version the server of `connection` does not offer (F4).
+
+    pg_dump writes `CREATE EXTENSION` without a version, so the restore gets the
+    server's default version: a different one from the backup's, whose objects
+    may differ. An extension the server lacks entirely is named by
+    missing_privileges() when the archive creates it, so it is skipped here.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name, version FROM pg_available_extension_versions WHERE name = ANY(%s)"
+                       " ORDER BY name, version", [sorted(recorded)])
+        offered: dict[str, list[str]] = {}
+        for name, version in cursor.fetchall():
+            offered.setdefault(name, []).append(version)
+    problems = []
+    for name, version in sorted(recorded.items()):
+        versions = offered.get(name)
+        if not versions:
+            if name not in needs.extensions:
+                problems.append(Problem(f"extension {name} {version} was installed when the backup was taken but"
+                                        " is not installed on the server",
+                                        f"install the package that provides {name} on the database server"))
+        elif version not in versions:
+            problems.append(Problem(f"extension {name} was version {version} when the backup was taken but the"
+                                    f" server offers only {', '.join(versions)}",
+                                    f"install {name} {version} on the database server, or pass"
+                                    " --any-extension-version to restore with the server's default version"))
+    return problems

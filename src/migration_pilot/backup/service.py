@@ -53,6 +53,8 @@ class RestoreResult:
     duration_s: float = 0.0
     discarded: position.WritesSince | None = None
     """What was written since the backup and thrown away (None for a new database)."""
+    tools: dict[str, str] = field(default_factory=dict)
+    """The client tools the restore ran, name -> absolute path (S13); empty for SQLite."""
 
     @property
     def applied_migrations(self) -> list[tuple[str, str]]:
@@ -139,6 +141,8 @@ def create_backup(alias: str, *, directory: str | Path | None = None, label: str
     where = position.read_position(connection)  # before the dump: writes while it starts count as after it
     meter = Meter("backup", progress)
     temp = catalogue.temp_name(folder)
+    roles: list[str] | None = None
+    extensions: dict[str, str] | None = None
     try:
         if vendor == "postgresql":
             found = postgresql.find_tools(state.server_major(connection))
@@ -146,14 +150,19 @@ def create_backup(alias: str, *, directory: str | Path | None = None, label: str
                 os.close(catalogue.create_private_file(temp))
             fmt, compression = postgresql.dump(settings, found, temp, jobs=jobs, lock_wait=lock_wait, meter=meter)
             catalogue.fsync_tree(temp)
-            postgresql.check_archive(temp, fmt, found)
-            versions = {"pg_dump": found.versions["pg_dump"]}
+            toc = postgresql.check_archive(temp, fmt, found)
+            versions = {"pg_dump": found.versions["pg_dump"], "pg_restore": found.versions["pg_restore"]}
+            paths = {"pg_dump": str(found.pg_dump), "pg_restore": str(found.pg_restore)}
+            needs = privileges.archive_needs(toc, temp, found.pg_restore, acl=True)
+            roles = sorted(needs.roles)
+            extensions = privileges.installed_extensions(connection)
         elif vendor == "sqlite":
             os.close(catalogue.create_private_file(temp))
             with catalogue.private_umask():
                 fmt, compression = sqlite.dump(_sqlite_path(settings, alias), temp, meter=meter)
             catalogue.fsync_tree(temp)
             versions = {"sqlite3": state.server_version(connection)}
+            paths = {}
         else:
             tools = mysql.find_tools()
             fd = catalogue.create_private_file(temp)
@@ -162,6 +171,7 @@ def create_backup(alias: str, *, directory: str | Path | None = None, label: str
             finally:
                 os.close(fd)
             versions = {tools.dump.name: tools.versions[tools.dump.name]}
+            paths = {tools.dump.name: str(tools.dump)}
         digest, size = catalogue.checksum(temp)
         meter.finish(size)
         backup_id = _new_id(alias, created)
@@ -169,7 +179,8 @@ def create_backup(alias: str, *, directory: str | Path | None = None, label: str
             id=backup_id, created_at=created, alias=alias, vendor=vendor, database=_database_label(settings),
             server_version=version, tool_versions=versions, format=fmt, compression=compression, size=size,
             sha256=digest, applied_migrations=applied, label=label, duration_s=round(time.monotonic() - started, 3),
-            pilot_version=__version__, write_position=where, directory=folder)
+            pilot_version=__version__, write_position=where, tool_paths=paths, roles=roles, extensions=extensions,
+            directory=folder)
         catalogue.publish(temp, manifest.path)
         try:
             catalogue.write_manifest(manifest)
@@ -212,11 +223,18 @@ def _check_archive(manifest: Manifest, server_major: int | None) -> Any:
 
 
 def _preflight(manifest: Manifest, found: postgresql.Tools, toc: list[str], connection: Any, *, database: str,
-               new_database: bool, no_owner: bool, no_acl: bool) -> None:
-    """Refuse, naming everything at once, a restore the connecting role lacks roles or privileges for (G1)."""
+               new_database: bool, no_owner: bool, no_acl: bool, any_extension_version: bool) -> None:
+    """Refuse, naming everything at once, a restore the connecting role lacks roles or privileges for (G1).
+
+    With a manifest that recorded the extensions' versions (F4), also refuse a
+    server that cannot give the restore the same versions, unless
+    `any_extension_version`.
+    """
     needs = privileges.archive_needs(toc, manifest.path, found.pg_restore, acl=not (no_owner or no_acl))
     problems = privileges.missing_privileges(connection, needs, database=database, new_database=new_database,
                                              no_owner=no_owner, no_acl=no_acl)
+    if manifest.extensions and not any_extension_version:
+        problems += privileges.extension_version_problems(connection, manifest.extensions, needs)
     if problems:
         raise RestorePreflightError(manifest.id, database, [(p.problem, p.fix) for p in problems])
 
@@ -276,14 +294,15 @@ def writes_since_backup(manifest: Manifest, *, alias: str, target_database: str 
 def restore_backup(manifest: Manifest, *, alias: str, target_database: str | None = None, jobs: int = 1,
                    progress: ProgressCallback | None = None, no_owner: bool = False, no_acl: bool = False,
                    lock_wait: float | None = DEFAULT_LOCK_WAIT, discard_writes: bool = False,
-                   since: position.WriteWatch | None = None) -> RestoreResult:
+                   since: position.WriteWatch | None = None, any_extension_version: bool = False) -> RestoreResult:
     """Put a backup back into `alias` (or into `target_database`: another alias, or a new database).
 
     Refuses, before touching anything, a backup whose checksum, size or format
     check fails, and (unless `discard_writes`) a restore that would throw away
     writes made since the backup, or since `since` (E5), or cannot tell, and
     (PostgreSQL) a restore the connecting role lacks roles or privileges for
-    (G1): owners unless `no_owner`, grant roles unless `no_acl`, extensions.
+    (G1): owners unless `no_owner`, grant roles unless `no_acl`, extensions, and
+    (F4) the extension versions the manifest recorded unless `any_extension_version`.
     Afterwards the database holds exactly the backup's tables; the result says
     which migrations are applied there and which the code has that it lacks.
     """
@@ -298,7 +317,7 @@ def restore_backup(manifest: Manifest, *, alias: str, target_database: str | Non
     if manifest.vendor == "postgresql":
         _preflight(manifest, found, toc, connections[target.alias] if target.alias else connection,
                    database=str(target.settings["NAME"]), new_database=target.create, no_owner=no_owner,
-                   no_acl=no_acl)
+                   no_acl=no_acl, any_extension_version=any_extension_version)
     lost = writes_since_backup(manifest, alias=alias, target_database=target_database, since=since)
     if since is not None:
         since.stop()
@@ -340,7 +359,16 @@ def restore_backup(manifest: Manifest, *, alias: str, target_database: str | Non
         with state.temporary_alias(target.settings) as restored:
             now = state.migration_state(restored)
     return RestoreResult(manifest.id, target.alias or alias, str(target.settings["NAME"]), target.create, now,
-                         dropped, round(time.monotonic() - started, 3), lost)
+                         dropped, round(time.monotonic() - started, 3), lost, _tool_paths(found))
+
+
+def _tool_paths(found: Any) -> dict[str, str]:
+    """name -> path of the client tools a restore resolved (none for SQLite)."""
+    if isinstance(found, postgresql.Tools):
+        return {"pg_restore": str(found.pg_restore), **({"psql": str(found.psql)} if found.psql else {})}
+    if isinstance(found, mysql.Tools):
+        return {found.client.name: str(found.client)}
+    return {}
 
 
 def verify_backup(manifest: Manifest, alias: str, *, progress: ProgressCallback | None = None) -> VerifyReport:

@@ -1,7 +1,9 @@
 """The vendor's own client tools: finding them, checking their version, running them.
 
-Binaries are looked up on PATH with relative entries ('.', '') skipped, so a
-`pg_dump` dropped in the working directory is never run (S13). Children get
+A binary is the absolute path the `tools` setting names for it (checked to
+be an executable file), else looked up on PATH with relative entries ('.',
+'') skipped, so a `pg_dump` dropped in the working directory is never run
+(S13). Children get
 an allowlisted environment, an argument list (never a shell), umask 077, and
 die with us (PR_SET_PDEATHSIG), so a killed backup leaves no dump running.
 Their stderr is scrubbed of the password before anyone sees it (S1).
@@ -47,8 +49,56 @@ def search_path() -> list[str]:
             if entry and os.path.isabs(entry)]
 
 
+TOOL_NAMES: Final = ("pg_dump", "pg_restore", "psql", "mariadb-dump", "mysqldump", "mariadb", "mysql")
+
+
+def configured_tools() -> dict[str, Path]:
+    """The `tools` setting (MIGRATION_PILOT or [tool.migration_pilot]): tool name -> absolute path.
+
+    Only absolute paths are accepted: a relative one would be looked up from
+    the working directory, which is exactly what S13 forbids.
+    """
+    from migration_pilot.backup.catalogue import configured
+
+    value: Any = None
+    for key in ("tools", "TOOLS"):
+        value = configured(key)[0]
+        if value is not None:
+            break
+    if value is None:
+        return {}
+    example = "{'pg_dump': '/usr/lib/postgresql/15/bin/pg_dump'}"
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) and isinstance(v, str)
+                                                 for k, v in value.items()):
+        raise ClientToolError(f"The tools setting must map tool names to absolute paths, not {value!r}.",
+                              hint=f"For example {example}.")
+    found: dict[str, Path] = {}
+    for name, where in value.items():
+        if name not in TOOL_NAMES:
+            raise ClientToolError(f"The tools setting names unknown tool {name!r}.",
+                                  hint=f"Known tools: {', '.join(TOOL_NAMES)}.")
+        if not os.path.isabs(where):
+            raise ClientToolError(f"The tools setting gives {name} as {where!r}, which is not an absolute path.",
+                                  hint="Give the full path; a relative one would depend on the working directory.")
+        found[name] = Path(where)
+    return found
+
+
+def _checked(name: str, path: Path) -> Path:
+    """A configured path, refused unless it is an executable regular file."""
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        why = "does not exist" if not path.exists() else "is not an executable file"
+        raise ClientToolError(f"The tools setting gives {name} as {path}, which {why}.",
+                              hint=f"Point it at the installed {name}, or remove it to use PATH.")
+    return path
+
+
 def find_tool(names: Sequence[str], *, vendor: str, major: int | None = None) -> Path:
-    """The first of `names` found on PATH, or a one-line error with the package to install."""
+    """The first of `names` set in the tools setting, else found on PATH; or a one-line error naming the package."""
+    configured = configured_tools()
+    for name in names:
+        if name in configured:
+            return _checked(name, configured[name])
     path = os.pathsep.join(search_path())
     for name in names:
         found = shutil.which(name, path=path)
@@ -185,3 +235,9 @@ def run_tool(argv: Sequence[str], *, env: Mapping[str, str], secrets: Iterable[s
 def elapsed_since(started: float) -> float:
     """Seconds since a time.monotonic() reading."""
     return time.monotonic() - started
+
+
+def describe(name: str, path: Path) -> str:
+    """'pg_dump: /usr/bin/pg_dump (pg_dump (PostgreSQL) 15.20), from PATH' for verbose output."""
+    source = "from the tools setting" if configured_tools().get(name) == path else "from PATH"
+    return f"{name}: {path} ({tool_version(path) or 'version unknown'}), {source}"

@@ -1,7 +1,8 @@
 """`pilot backup`: a consistent backup of one database alias, with its applied migrations.
 
 Prints the new backup's id on stdout (the manifest with --format json), so
-scripts can write `ID=$(manage.py pilot backup)`. Exit 0 on success, 1 when
+scripts can write `ID=$(manage.py pilot backup)`; with -v 2, stderr names
+the path and version of every client tool used. Exit 0 on success, 1 when
 the backup or its --verify failed, 2 for bad input or missing tools.
 """
 
@@ -23,6 +24,9 @@ HELP = ("Back up a database with its own tools (pg_dump, mariadb-dump, SQLite ba
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `pilot backup`."""
+    parser.epilog = ("A backup holds every row of the database, password hashes and secrets included: it is"
+                     " written 0600 in a 0700 directory from the first byte, and is not encrypted, so keep the"
+                     " directory on an encrypted volume and use a storage backend that encrypts at rest.")
     parser.add_argument("--database", default="default", help="Database alias to back up.")
     parser.add_argument("--dir", dest="backup_dir", help="Backup directory (default: MIGRATION_PILOT backup_dir).")
     parser.add_argument("--label", help="A note stored in the manifest, e.g. before-deploy.")
@@ -55,6 +59,8 @@ def run(options: dict[str, Any], streams: Streams) -> int:
     err.write(f"Backed up {alias} ({manifest.vendor} {manifest.database}) to {manifest.path}:"
               f" {human_size(manifest.size)}, SHA-256 {manifest.sha256[:16]}..., {manifest.duration_s:.1f}s;"
               f" {len(manifest.applied_migrations)} migrations applied.\n")
+    if verbose(options):
+        err.write(tool_lines(manifest.tool_paths))
     code = EXIT_OK
     if options.get("storage"):
         from migration_pilot.backup.storage import upload
@@ -72,6 +78,20 @@ def run(options: dict[str, Any], streams: Streams) -> int:
     else:
         streams.out.write(manifest.id + "\n")
     return code
+
+
+def verbose(options: dict[str, Any]) -> bool:
+    """`-v 2` or more."""
+    return int(options.get("verbosity", 1)) >= 2
+
+
+def tool_lines(paths: dict[str, str]) -> str:
+    """One line per client tool used: its resolved path, its version, where it was found (S13)."""
+    from pathlib import Path
+
+    from migration_pilot.backup.tools import describe
+
+    return "".join(f"Tool {describe(name, Path(path))}.\n" for name, path in paths.items())
 
 
 def verify_payload(report: Any) -> dict[str, Any]:

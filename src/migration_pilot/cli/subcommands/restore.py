@@ -5,9 +5,11 @@ that would throw away writes made since the backup unless --discard-writes
 (--yes does not imply it); asks for confirmation unless --yes (and refuses
 with exit 2 when nobody can answer). On PostgreSQL, refuses (exit 2) before
 touching the target a restore the connecting role lacks roles, memberships or
-extension privileges for, naming every one (--no-owner, --no-acl skip the
-owner and grant checks). Exit 1 when the restore failed or the backup is
-corrupt.
+extension privileges for, or whose server cannot offer the extension
+versions the manifest recorded, naming every one (--no-owner, --no-acl skip
+the owner and grant checks, --any-extension-version the version check).
+With -v 2, stderr names the path and version of every client tool used.
+Exit 1 when the restore failed or the backup is corrupt.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="PostgreSQL: do not restore ownership and grants (restore as a non-superuser).")
     parser.add_argument("--no-acl", action="store_true",
                         help="PostgreSQL: restore ownership but not grants (GRANT, REVOKE, default privileges).")
+    parser.add_argument("--any-extension-version", action="store_true",
+                        help="PostgreSQL: restore even when the server cannot offer the extension versions the"
+                             " backup recorded (the restore gets the server's default versions).")
     parser.add_argument("--lock-wait", default="60s",
                         help="PostgreSQL: fail when a table lock is not granted within this time.")
     parser.add_argument("--storage", help="Fetch the backup from this settings.STORAGES backend first.")
@@ -50,7 +55,7 @@ def run(options: dict[str, Any], streams: Streams) -> int:
     from migration_pilot.backup import find_backup, restore_backup, writes_since_backup
     from migration_pilot.backup.catalogue import list_backups, resolve_directory
     from migration_pilot.backup.errors import BadOptionError, ConfirmationRequiredError, DiscardWritesRequiredError
-    from migration_pilot.cli.subcommands.backup import ProgressDisplay, stdin_is_tty
+    from migration_pilot.cli.subcommands.backup import ProgressDisplay, stdin_is_tty, tool_lines, verbose
     from migration_pilot.pipeline.durations import parse_duration
 
     if options["jobs"] < 1:
@@ -84,7 +89,11 @@ def run(options: dict[str, Any], streams: Streams) -> int:
                                 progress=progress, no_owner=bool(options.get("no_owner")),
                                 no_acl=bool(options.get("no_acl")),
                                 lock_wait=parse_duration(options["lock_wait"], source="--lock-wait") or None,
-                                discard_writes=discard)
+                                discard_writes=discard,
+                                any_extension_version=bool(options.get("any_extension_version")))
+    if verbose(options):
+        err = getattr(streams.err, "_out", streams.err)
+        err.write(tool_lines(result.tools))
     discarded = result.discarded
     state = result.state
     recorded = None if options.get("target") else _record(result.alias, result.backup_id)
@@ -92,7 +101,7 @@ def run(options: dict[str, Any], streams: Streams) -> int:
         streams.out.write(json.dumps({
             "backup_id": result.backup_id, "alias": result.alias, "database": result.database,
             "created_database": result.created_database, "duration_s": result.duration_s,
-            "dropped": result.dropped, "applied": [list(k) for k in state.applied],
+            "dropped": result.dropped, "applied": [list(k) for k in state.applied], "tools": result.tools,
             "writes_since_backup": discarded.to_dict() if discarded else None,
             "pending": [list(k) for k in state.pending], "unknown": [list(k) for k in state.unknown],
             "history_run": recorded[0] if recorded else None, "superseded_runs": recorded[1] if recorded else [],
