@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.databases import admin_connection
-from tests.fleet.test_deploy import TENANTS, _applied, _at_0001, _columns
+from tests.fleet.test_deploy import PREPARED, TENANTS, _applied, _at_0001, _columns
 
 NOTE = ("shop", "0002_note")
 SHOWN = ["tenant_a", "tenant_b", "tenant_c"]
@@ -98,3 +98,57 @@ def test_nothing_recorded(fleet_project):
 
     assert result.code == 1
     assert "Nothing to roll back" in result.out
+
+
+def test_atomic_rollback_on_two_jobs_rolls_back_every_tenant(fleet_project):
+    deploy_id = _deployed(fleet_project, TENANTS)
+
+    result = fleet_project.run("rollback", "--fleet", "--accept-data-loss", "--jobs", "2", "--atomic-fleet",
+                               "--atomic-window", "3")
+
+    assert result.code == 0, result.out + result.err
+    assert "All or nothing: up to 3 tenant(s) prepared at once (5 to roll back" in result.out
+    assert f"Rolled back fleet deploy #{deploy_id} in 5 tenant(s)." in result.out
+    for schema in TENANTS:
+        assert "note" not in _columns(fleet_project, schema)
+        assert NOTE not in _applied(fleet_project, schema)
+    assert fleet_project.sql(PREPARED) == [(0,)]
+    runs = json.loads(fleet_project.run("history", "--fleet", "--format", "json").out)
+    assert runs[0]["options"]["jobs"] == 2 and runs[0]["options"]["window"] == 3
+    assert {t["outcome"] for t in runs[0]["tenants"]} == {"rolled_back"}
+
+
+def test_atomic_rollback_with_one_failing_tenant_changes_no_schema(fleet_project):
+    _deployed(fleet_project, TENANTS)
+    before = {schema: fleet_project.catalog(schema) for schema in TENANTS}
+
+    with admin_connection(fleet_project.server, fleet_project.name) as holder:  # one busy tenant
+        holder.execute("BEGIN")
+        holder.execute("LOCK TABLE tenant_d.shop_invoice IN ACCESS SHARE MODE")
+        result = fleet_project.run("rollback", "--fleet", "--accept-data-loss", "--jobs", "2", "--atomic-fleet",
+                                   "--lock-timeout", "100ms")
+        holder.execute("ROLLBACK")
+
+    assert result.code == 3, result.out + result.err
+    assert "tenant_d: canceling statement due to lock timeout" in result.out
+    assert "no tenant was changed" in result.out
+    assert {schema: fleet_project.catalog(schema) for schema in TENANTS} == before
+    assert fleet_project.sql(PREPARED) == [(0,)]
+    runs = json.loads(fleet_project.run("history", "--fleet", "--format", "json").out)
+    outcomes = {t["tenant"]: t["outcome"] for t in runs[0]["tenants"]}
+    assert outcomes["tenant_d"] == "failed"
+    assert set(outcomes.values()) <= {"failed", "unchanged", "not_attempted"}
+
+
+def test_resume_after_a_fleet_rollback_redeploys_the_rolled_back_tenants(fleet_project):
+    _deployed(fleet_project)
+    assert fleet_project.run("rollback", "--fleet", "--accept-data-loss", "--jobs", "2").code == 0
+
+    resumed = fleet_project.fleet("--resume")
+
+    assert resumed.code == 0, resumed.out + resumed.err
+    assert "0 tenant(s) not done by its record; all 3 checked against what they have applied now" in resumed.out
+    assert "Deployed: 3 tenant(s) migrated, 0 already at the target." in resumed.out
+    for schema in SHOWN:
+        assert "note" in _columns(fleet_project, schema)
+        assert NOTE in _applied(fleet_project, schema)

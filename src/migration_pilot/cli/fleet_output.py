@@ -40,7 +40,14 @@ def add_rollback_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run", type=int, dest="fleet_run", metavar="ID",
                         help="With --fleet: the fleet deploy to undo (pilot history --fleet lists them).")
     parser.add_argument("--keep-going", action="store_true", help="With --fleet: go on with the other tenants"
-                        " after one fails (default: stop).")
+                        " after one fails (default: stop dispatching).")
+    parser.add_argument("--jobs", type=int, default=1, help="With --fleet: tenants rolled back at once, a"
+                        " connection each (default 1).")
+    parser.add_argument("--atomic-fleet", action="store_true", help="With --fleet: all or nothing. Each tenant's"
+                        " rollback is prepared (PREPARE TRANSACTION); all commit once every one is prepared, or all"
+                        " roll back. PostgreSQL schemas with max_prepared_transactions set.")
+    parser.add_argument("--atomic-window", type=int, help="With --atomic-fleet: at most this many tenants"
+                        " prepared at once; each window commits on its own (default: the whole fleet).")
 
 
 def add_history_arguments(parser: argparse.ArgumentParser) -> None:
@@ -166,11 +173,14 @@ def run_rollback(options: dict[str, Any], streams: Streams, confirm: Any) -> int
     result = run_fleet_rollback(FleetRollbackOptions(
         alias=alias, run_id=options.get("fleet_run"), dry_run=single.dry_run,
         accept_data_loss=bool(options.get("accept_data_loss")), timeouts=single.timeouts, wait=single.wait,
-        keep_going=bool(options.get("keep_going"))), emit=emit, confirm=confirm)
+        keep_going=bool(options.get("keep_going")), jobs=options.get("jobs") or 1,
+        atomic=bool(options.get("atomic_fleet")), atomic_window=options.get("atomic_window")),
+        emit=emit, confirm=confirm)
     if as_json:
         streams.out.write(json.dumps({
             "exit_code": result.exit_code, "outcome": result.outcome, "message": result.message,
             "run_id": result.run_id, "deploy_id": result.deploy_id, "duration_s": result.duration_s,
+            "window": result.window,
             "tenants": [{"tenant": r.tenant, "outcome": r.outcome, "error": r.error, "duration_s": r.duration_s,
                          "unapplied": [list(k) for k in r.applied]} for r in result.results],
             "not_attempted": result.not_attempted, "events": events}, indent=2, default=str) + "\n")

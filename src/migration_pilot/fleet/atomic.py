@@ -3,7 +3,8 @@
 The decision is written to the run's history row before the first COMMIT
 PREPARED, so a run killed half-way through either phase is finished by the
 next one: prepared transactions carrying an earlier run's gid prefix are
-committed when that run had decided to commit, rolled back otherwise.
+committed when that run had decided to commit, rolled back otherwise. Fleet
+deploys and fleet rollbacks share it: run ids are unique across both kinds.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from migration_pilot.exceptions import PilotError
+from migration_pilot.pipeline.events import Event, EventSink
 
 GID_PREFIX = "pilot-fleet-"
 DECISION = "fleet_decision"
@@ -104,3 +106,43 @@ def finish(cursor: Any, gids: list[str], *, commit: bool,
         if progress is not None:
             progress(name)
     return failed
+
+
+def conclude(connection: Any, run: Any, gids: list[str], *, commit: bool) -> list[tuple[str, str]]:
+    """Finish one window's prepared transactions; a commit is recorded on `run` first (see the module docstring)."""
+    if commit:
+        run.options[DECISION] = "commit"
+        run.save(using=run._state.db, update_fields=["options"])
+    with connection.cursor() as cursor:
+        failed = finish(cursor, gids, commit=commit)
+    if commit:
+        run.options.pop(DECISION, None)
+        run.save(using=run._state.db, update_fields=["options"])
+    return failed
+
+
+# What a tenant's record says once its prepared transaction is committed / rolled back, per kind of run.
+SETTLED = {"deploy": ("migrated", "rolled_back"), "rollback": ("rolled_back", "unchanged")}
+
+
+def recover(connection: Any, emit: EventSink) -> None:
+    """Finish prepared transactions a killed fleet run left: commit if it had decided to, else roll back."""
+    from django.utils import timezone
+
+    from migration_pilot.models import DeployRun, FleetTenant
+
+    with connection.cursor() as cursor:
+        found = orphans(cursor)
+    for run_id, gids in found.items():
+        run = DeployRun.objects.using(connection.alias).filter(id=run_id).first()
+        commit = bool(run and run.options.get(DECISION) == "commit")
+        with connection.cursor() as cursor:
+            failed = finish(cursor, gids, commit=commit)
+        tenants = [tenant_of(g) for g in gids]
+        kind = run.kind if run is not None and run.kind in SETTLED else "deploy"
+        if run is not None:
+            FleetTenant.objects.using(connection.alias).filter(run=run, tenant__in=tenants).update(
+                outcome=SETTLED[kind][0 if commit else 1], finished_at=timezone.now())
+        verb = "Committed" if commit else "Rolled back"
+        emit(Event("recovered", f"{verb} {len(gids) - len(failed)} prepared transaction(s) left by interrupted"
+                   f" fleet {kind} #{run_id} ({'it had decided to commit' if commit else 'it had not decided'})."))

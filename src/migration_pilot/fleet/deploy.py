@@ -121,7 +121,7 @@ def _locked(options: FleetOptions, config: Config, connection: Any, emit: EventS
             emit(Event("interrupted", f"Found interrupted {run.kind} #{run.id}: marked interrupted; its tenants"
                        " not finished are picked up by this run."))
         if connection.vendor == "postgresql":
-            _recover_orphans(connection, emit)
+            atomic.recover(connection, emit)
     only = _resume_tenants(alias, emit) if options.resume else options.schemas
     fleet = discover(alias, databases=options.databases, only=only if not options.databases else None)
     if options.resume and options.databases and only is not None:
@@ -244,15 +244,24 @@ def _gate(plan: FleetPlan, options: FleetOptions, config: Config, connection: An
 
 
 def _resume_tenants(alias: str, emit: EventSink) -> list[str]:
+    """Every tenant of the last fleet deploy: what each has applied now, not its record, says what is left.
+
+    A record says what the run did, not where the tenant is now: a tenant that
+    `pilot rollback --fleet` (or a restore) has since taken back reads as done
+    in the record but is pending again in its schema. The plan reads every
+    schema's applied set, so the tenants at the target are skipped there.
+    """
     from migration_pilot.models import DeployRun
 
     last = next((r for r in DeployRun.objects.using(alias).filter(kind="deploy").order_by("-id")
                  if r.options.get("fleet")), None)
     if last is None:
         raise ConfigError("No fleet deploy recorded to resume; run 'pilot deploy --fleet' first", source="--resume")
-    left = [row.tenant for row in last.tenants.all() if row.outcome not in DONE]
-    emit(Event("resume", f"Resuming fleet deploy #{last.id} ({last.outcome}): {len(left)} tenant(s) not done."))
-    return left
+    rows = list(last.tenants.all())
+    left = sum(1 for row in rows if row.outcome not in DONE)
+    emit(Event("resume", f"Resuming fleet deploy #{last.id} ({last.outcome}): {left} tenant(s) not done by its"
+               f" record; all {len(rows)} checked against what they have applied now."))
+    return [row.tenant for row in rows]
 
 
 def _record_tenants(run: Any, plan: FleetPlan) -> dict[str, Any]:
@@ -302,20 +311,13 @@ def _execute(options: FleetOptions, connection: Any, executor: Any, plan: FleetP
         if window:
             prepared = [r for r in results[before:] if r.outcome == "prepared"]
             commit = not stop.is_set()
-            if commit:
-                run.options[atomic.DECISION] = "commit"
-                run.save(using=run._state.db, update_fields=["options"])
-            with connection.cursor() as cursor:
-                failed = atomic.finish(cursor, [r.gid for r in prepared if r.gid], commit=commit)
+            failed = atomic.conclude(connection, run, [r.gid for r in prepared if r.gid], commit=commit)
             if failed:
                 emit(Event("warning", f"Warning: {len(failed)} prepared transaction(s) did not finish (first:"
                            f" {failed[0][0]}: {failed[0][1]}); the next fleet deploy finishes them."))
             for r in prepared:
                 r.outcome = "migrated" if commit else "rolled_back"
             (committed if commit else rolled_back).extend(prepared)
-            if commit:
-                run.options.pop(atomic.DECISION, None)
-                run.save(using=run._state.db, update_fields=["options"])
     for tenant in slow:
         if stop.is_set():
             break
@@ -439,26 +441,6 @@ def _finish(options: FleetOptions, plan: FleetPlan, run: Any, results: list[Tena
     history.finish_run(run, outcome, error="" if outcome == "succeeded" and not problems else message)
     return FleetResult(code, outcome, message, plan=plan, run_id=run.id, results=results,
                        not_attempted=not_attempted, window=window)
-
-
-def _recover_orphans(connection: Any, emit: EventSink) -> None:
-    """Finish prepared transactions a killed fleet run left: commit if it had decided to, else roll back."""
-    from migration_pilot.models import DeployRun, FleetTenant
-
-    with connection.cursor() as cursor:
-        found = atomic.orphans(cursor)
-    for run_id, gids in found.items():
-        run = DeployRun.objects.using(connection.alias).filter(id=run_id).first()
-        commit = bool(run and run.options.get(atomic.DECISION) == "commit")
-        with connection.cursor() as cursor:
-            failed = atomic.finish(cursor, gids, commit=commit)
-        tenants = [atomic.tenant_of(g) for g in gids]
-        if run is not None:
-            FleetTenant.objects.using(connection.alias).filter(run=run, tenant__in=tenants).update(
-                outcome="migrated" if commit else "rolled_back", finished_at=timezone.now())
-        verb = "Committed" if commit else "Rolled back"
-        emit(Event("recovered", f"{verb} {len(gids) - len(failed)} prepared transaction(s) left by interrupted"
-                   f" fleet deploy #{run_id} ({'it had decided to commit' if commit else 'it had not decided'})."))
 
 
 def _options_json(options: FleetOptions, fleet: Fleet, window: int | None) -> dict[str, Any]:

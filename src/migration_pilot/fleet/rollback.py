@@ -4,8 +4,12 @@ The run undone is the latest fleet deploy (or `run_id`). Each tenant's record
 in that run names the migrations it applied; those still applied in the
 tenant now are unapplied, newest first, by Django's executor against the
 tenant (its schema on the search_path, or its own alias), in one transaction
-per tenant on PostgreSQL. A tenant already rolled back has nothing left, so a
-rollback that failed half-way is finished by running it again (resumable).
+per tenant on PostgreSQL, on `jobs` threads with a connection each. A tenant
+already rolled back has nothing left, so a rollback that failed half-way is
+finished by running it again (resumable). With `atomic` (PostgreSQL schemas)
+each tenant's transaction is prepared instead of committed, and the fleet's
+rollback commits or rolls back as one through atomic.py, the machinery and gid
+scheme fleet deploys use (windows, the decision on the run, recovery).
 
 Before anything changes, each distinct set of reverses is classified once
 (analysis/reversal.py) against one tenant of that set; a reverse that is
@@ -17,6 +21,7 @@ tenant), so consent is asked as for `pilot rollback`: `accept_data_loss`, or
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,9 +31,11 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from migration_pilot.exceptions import ConfigError, MigrationLoadError
+from migration_pilot.fleet import atomic
 from migration_pilot.fleet.applied import read_schemas
 from migration_pilot.fleet.compile import in_schema, with_applied
-from migration_pilot.fleet.replay import TenantResult, first_line
+from migration_pilot.fleet.pool import run_pool
+from migration_pilot.fleet.replay import TenantResult, first_line, quote_literal
 from migration_pilot.loader import executor_for
 from migration_pilot.pipeline import history, lock
 from migration_pilot.pipeline.events import Event, EventSink, ignore
@@ -36,7 +43,7 @@ from migration_pilot.pipeline.preflight import connect
 from migration_pilot.pipeline.timeouts import Timeouts, session_timeouts
 from migration_pilot.types import MigrationKey
 
-EXIT_DONE, EXIT_REFUSED, EXIT_NEEDS_PERSON = 0, 1, 4
+EXIT_DONE, EXIT_REFUSED, EXIT_ROLLED_BACK, EXIT_NEEDS_PERSON = 0, 1, 3, 4
 Confirm = Callable[[str], bool]
 
 
@@ -51,6 +58,9 @@ class FleetRollbackOptions:
     timeouts: Timeouts = field(default_factory=lambda: Timeouts(lock=None, statement=0.0))
     wait: float = 30.0
     keep_going: bool = False
+    jobs: int = 1
+    atomic: bool = False
+    atomic_window: int | None = None
 
 
 @dataclass
@@ -64,6 +74,7 @@ class FleetRollbackResult:
     run_id: int | None = None
     results: list[TenantResult] = field(default_factory=list)
     not_attempted: list[str] = field(default_factory=list)
+    window: int | None = None
     duration_s: float = 0.0
 
 
@@ -74,6 +85,12 @@ def run_fleet_rollback(options: FleetRollbackOptions, *, emit: EventSink = ignor
     history.require_app()
     connection = connect(options.alias)
     options.timeouts = options.timeouts.for_vendor(connection.vendor)
+    if options.jobs < 1:
+        raise ConfigError(f"Bad --jobs {options.jobs}: give 1 or more", source="--jobs")
+    if options.atomic and connection.vendor != "postgresql":
+        raise ConfigError("--atomic-fleet needs PostgreSQL schemas: DDL commits on its own on MySQL/MariaDB and"
+                          " one database cannot prepare another's transaction; roll back without it (run it"
+                          " again to finish one that failed)", source="--atomic-fleet")
     held = None if options.dry_run else lock.acquire(connection, wait=options.wait)
     try:
         result = _locked(options, connection, emit, confirm)
@@ -124,6 +141,8 @@ def _still_applied(run: Any, connection: Any) -> tuple[dict[str, list[MigrationK
 
 def _locked(options: FleetRollbackOptions, connection: Any, emit: EventSink,
             confirm: Confirm | None) -> FleetRollbackResult:
+    if not options.dry_run and connection.vendor == "postgresql" and history.readable(options.alias):
+        atomic.recover(connection, emit)  # before the schemas are read: an earlier run's prepared work counts
     deploy = _deploy_run(options.alias, options.run_id)
     if deploy is None:
         return FleetRollbackResult(EXIT_REFUSED, "refused",
@@ -142,13 +161,37 @@ def _locked(options: FleetRollbackOptions, connection: Any, emit: EventSink,
     emit(Event("rollback_plan", f"Rolling back fleet deploy #{deploy.id} ({deploy.started_at:%Y-%m-%d %H:%M} UTC):"
                f" {len(left)} tenant(s) still have its migrations, in {len(groups)} group(s).",
                {"run_id": deploy.id, "tenants": len(left)}))
+    window = _window(deploy, left, connection, executor, options) if options.atomic else None
+    if isinstance(window, str):
+        return FleetRollbackResult(EXIT_REFUSED, "refused", window, deploy_id=deploy.id)
     refusal = _consent(deploy, groups, aliases, connection, executor, options, emit, confirm)
     if refusal:
         return FleetRollbackResult(EXIT_REFUSED, "refused", refusal, deploy_id=deploy.id)
     if options.dry_run:
         return FleetRollbackResult(EXIT_DONE, "dry-run", f"Dry run: {len(left)} tenant(s) to roll back; nothing"
-                                   " was changed.", deploy_id=deploy.id)
-    return _execute(deploy, left, aliases, connection, options, emit)
+                                   " was changed.", deploy_id=deploy.id, window=window)
+    if window is not None:
+        emit(Event("window", f"All or nothing: up to {window} tenant(s) prepared at once ({len(left)} to roll"
+                   " back; the window holds their locks until the fleet commits)."))
+    return _execute(deploy, left, aliases, connection, options, emit, window)
+
+
+def _window(deploy: Any, left: dict[str, list[MigrationKey]], connection: Any, executor: Any,
+            options: FleetRollbackOptions) -> int | str:
+    """The number of tenants prepared at once under --atomic-fleet, or why the fleet cannot be all or nothing.
+
+    Raises PreparedTransactionsUnavailableError (exit 2) when the server cannot hold the window.
+    """
+    if deploy.options.get("databases"):
+        return ("Refused: --atomic-fleet cannot roll back a fleet of databases (one database cannot prepare"
+                " another's transaction, and MySQL/MariaDB DDL commits on its own); roll back without it.")
+    nodes = executor.loader.graph.nodes
+    loose = sorted({key for keys in left.values() for key in keys if key in nodes and not nodes[key].atomic})
+    if loose:
+        return (f"Refused: --atomic-fleet cannot include {loose[0][0]}.{loose[0][1]}, a non-atomic migration"
+                " (its reverse commits as it goes); roll back without --atomic-fleet.")
+    with connection.cursor() as cursor:
+        return atomic.window(atomic.capacity(cursor), len(left), options.atomic_window)
 
 
 def _consent(deploy: Any, groups: dict[tuple[MigrationKey, ...], list[str]], aliases: dict[str, str],
@@ -216,55 +259,112 @@ def _shared(deploy: Any) -> tuple[str, ...]:
 
 
 def _execute(deploy: Any, left: dict[str, list[MigrationKey]], aliases: dict[str, str], connection: Any,
-             options: FleetRollbackOptions, emit: EventSink) -> FleetRollbackResult:
+             options: FleetRollbackOptions, emit: EventSink, window: int | None) -> FleetRollbackResult:
     from migration_pilot.models import FleetTenant
 
     alias = options.alias
     run = history.start_run(alias, "rollback", sorted({k for keys in left.values() for k in keys}),
-                            {"fleet": True, "of_run": deploy.id, "tenants": len(left),
+                            {"fleet": True, "of_run": deploy.id, "tenants": len(left), "jobs": options.jobs,
+                             "atomic": options.atomic, "window": window,
                              "databases": deploy.options.get("databases")})
     rows = {t: FleetTenant(run=run, tenant=t, alias=aliases[t]) for t in left}
     FleetTenant.objects.using(alias).bulk_create(rows.values(), batch_size=500)
     results: list[TenantResult] = []
+    mutex = threading.Lock()
+    stop = threading.Event()
     shared = _shared(deploy)
-    for tenant, keys in left.items():
-        if results and results[-1].outcome == "failed" and not options.keep_going:
+
+    def record(result: TenantResult) -> None:
+        with mutex:
+            results.append(result)
+            if result.outcome == "failed":
+                emit(Event("tenant_failed", f"   {result.tenant}: {result.error}"))
+                if window is not None or not options.keep_going:
+                    stop.set()
+
+    def work(tenant: str) -> TenantResult:
+        gid = atomic.gid(run.id, tenant) if window is not None else None
+        return _unapply(tenant, left[tenant], _own_alias(deploy, tenant), shared, options, gid)
+
+    tenants = list(left)
+    batches = [tenants[i:i + window] for i in range(0, len(tenants), window)] if window else [tenants]
+    committed: list[TenantResult] = []
+    for batch in batches:
+        if stop.is_set():
             break
-        result = _unapply(tenant, keys, _own_alias(deploy, tenant), connection, shared, options)
-        results.append(result)
-        row = rows[tenant]
+        before = len(results)
+        run_pool(batch, options.jobs, work, record, stop)
+        if window is None:
+            continue
+        prepared = [r for r in results[before:] if r.outcome == "prepared"]
+        commit = not stop.is_set()
+        failed = atomic.conclude(connection, run, [r.gid for r in prepared if r.gid], commit=commit)
+        if failed:
+            emit(Event("warning", f"Warning: {len(failed)} prepared transaction(s) did not finish (first:"
+                       f" {failed[0][0]}: {failed[0][1]}); the next fleet deploy or rollback finishes them."))
+        for r in prepared:
+            r.outcome = atomic.SETTLED["rollback"][0 if commit else 1]
+        if commit:
+            committed.extend(prepared)
+    _save_rows(rows, results, alias)
+    return _finish(deploy, run, left, results, window, committed)
+
+
+def _save_rows(rows: dict[str, Any], results: list[TenantResult], alias: str) -> None:
+    from migration_pilot.models import FleetTenant
+
+    now = timezone.now()
+    for result in results:
+        row = rows[result.tenant]
         row.outcome, row.error, row.duration_s, row.finished_at = (result.outcome, result.error,
-                                                                   result.duration_s, timezone.now())
-        row.applied = [list(k) for k in result.applied]
-        row.save(using=alias)
-        if result.outcome == "failed":
-            emit(Event("tenant_failed", f"   {tenant}: {result.error}"))
+                                                                   result.duration_s, now)
+        row.applied = [list(k) for k in result.applied] if result.outcome == "rolled_back" else []
+    FleetTenant.objects.using(alias).bulk_update([rows[r.tenant] for r in results],
+                                                 ["outcome", "error", "duration_s", "finished_at", "applied"],
+                                                 batch_size=500)
+
+
+def _finish(deploy: Any, run: Any, left: dict[str, list[MigrationKey]], results: list[TenantResult],
+            window: int | None, committed: list[TenantResult]) -> FleetRollbackResult:
     done = {r.tenant for r in results}
     not_attempted = [t for t in left if t not in done]
     failed = [r for r in results if r.outcome == "failed"]
-    rolled = len(results) - len(failed)
+    rolled = sum(1 for r in results if r.outcome == "rolled_back")
     if not failed:
         message = f"Rolled back fleet deploy #{deploy.id} in {rolled} tenant(s)."
         history.finish_run(run, "succeeded")
         code, outcome = EXIT_DONE, "succeeded"
+    elif window is not None and not committed:
+        unchanged = sum(1 for r in results if r.outcome == "unchanged")
+        message = (f"Fleet rollback failed in {len(failed)} tenant(s) (first: {failed[0].tenant}: {failed[0].error});"
+                   f" all or nothing: the {unchanged} prepared tenant(s) were rolled back too, no tenant was changed"
+                   f" (each still has fleet deploy #{deploy.id}'s migrations). Fix the cause and run it again.")
+        history.finish_run(run, "failed", error=message)
+        code, outcome = EXIT_ROLLED_BACK, "failed"
     else:
+        where = (f" Windows committed before the failure stay rolled back ({len(committed)} tenant(s))."
+                 if window is not None else "")
         message = (f"Fleet rollback failed in {len(failed)} tenant(s) (first: {failed[0].tenant}: {failed[0].error});"
                    f" {rolled} rolled back, {len(not_attempted)} not attempted, each failed tenant left as it was."
-                   " Fix the cause, then run 'pilot rollback --fleet' again: it picks up what is left.")
+                   f"{where} Fix the cause, then run 'pilot rollback --fleet' again: it picks up what is left.")
         history.finish_run(run, "failed", error=message)
         code, outcome = EXIT_NEEDS_PERSON, "failed"
     return FleetRollbackResult(code, outcome, message, deploy_id=deploy.id, run_id=run.id, results=results,
-                               not_attempted=not_attempted)
+                               not_attempted=not_attempted, window=window)
 
 
-def _unapply(tenant: str, keys: list[MigrationKey], own: bool, connection: Any, shared: tuple[str, ...],
-             options: FleetRollbackOptions) -> TenantResult:
-    """Unapply `keys` (newest first) in one tenant; with transactional DDL, all of it in one transaction."""
+def _unapply(tenant: str, keys: list[MigrationKey], own: bool, shared: tuple[str, ...],
+             options: FleetRollbackOptions, gid: str | None = None) -> TenantResult:
+    """Unapply `keys` (newest first) in one tenant, on this thread's own connection.
+
+    With transactional DDL all of it runs in one transaction, committed, or with
+    `gid` prepared (PREPARE TRANSACTION) for the fleet's two-phase commit.
+    """
     from django.db.migrations.executor import MigrationExecutor
 
     started = time.monotonic()
-    target = connections[tenant] if own else connection
-    scope = contextlib.nullcontext() if own else in_schema(connection, tenant, shared)
+    target = connections[tenant] if own else connections[options.alias]
+    scope = contextlib.nullcontext() if own else in_schema(target, tenant, shared)
     try:
         with scope, session_timeouts(target, options.timeouts.for_vendor(target.vendor)):
             executor = MigrationExecutor(target)
@@ -277,9 +377,33 @@ def _unapply(tenant: str, keys: list[MigrationKey], own: bool, connection: Any, 
                     raise RuntimeError(f"{later[0][0]}.{later[0][1]}, applied later, depends on {key[0]}.{key[1]};"
                                        f" unapply it first (pilot rollback --to {key[0]} <migration>)")
             plan = [(executor.loader.graph.nodes[key], True) for key in keys]
-            whole = target.features.can_rollback_ddl and all(m.atomic for m, _ in plan)
-            with transaction.atomic(using=target.alias) if whole else contextlib.nullcontext():
-                executor.migrate([], plan=plan)
+            if gid is not None:
+                _prepared(target, executor, plan, gid)
+            else:
+                whole = target.features.can_rollback_ddl and all(m.atomic for m, _ in plan)
+                with transaction.atomic(using=target.alias) if whole else contextlib.nullcontext():
+                    executor.migrate([], plan=plan)
     except Exception as exc:
         return TenantResult(tenant, "failed", error=first_line(exc), duration_s=time.monotonic() - started)
-    return TenantResult(tenant, "rolled_back", list(keys), duration_s=time.monotonic() - started)
+    return TenantResult(tenant, "prepared" if gid else "rolled_back", list(keys),
+                        duration_s=time.monotonic() - started, gid=gid)
+
+
+def _prepared(target: Any, executor: Any, plan: list[Any], gid: str) -> None:
+    """Run `plan` in one transaction on `target` and end it with PREPARE TRANSACTION `gid` (not a commit).
+
+    With autocommit off Django's atomic blocks become savepoints of the open
+    transaction, and the executor's history rows go in it too.
+    """
+    target.set_autocommit(False)
+    try:
+        executor.migrate([], plan=plan)
+        with target.cursor() as cursor:
+            cursor.execute(f"PREPARE TRANSACTION {quote_literal(gid)}")
+    except BaseException:
+        with contextlib.suppress(Exception):
+            target.rollback()
+        raise
+    finally:
+        with contextlib.suppress(Exception):
+            target.set_autocommit(True)
