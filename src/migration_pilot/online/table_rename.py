@@ -46,6 +46,8 @@ ONLINE_VENDORS: Final = frozenset({"postgresql", "mysql"})
 """Where the old table name can stay a view (elsewhere the operations are the plain rename)."""
 
 MARK = "pilot: the old name of renamed table {new}; dropped by its contract step"
+FK_CHECKS_OFF: Final = "SET @pilot_fk_checks = @@foreign_key_checks, foreign_key_checks = 0"
+FK_CHECKS_BACK: Final = "SET foreign_key_checks = @pilot_fk_checks"
 
 
 class TableRenameRefusedError(RuntimeError):
@@ -142,13 +144,14 @@ def _columns(connection: Any, table: str) -> list[str]:
         return [column.name for column in connection.introspection.get_table_description(cursor, table)]
 
 
-def view_sql(connection: Any, rename: TableRename) -> str:
-    """CREATE VIEW under the old name: the new table's columns, renamed ones under their old names."""
+def view_sql(connection: Any, rename: TableRename, columns: Sequence[str] | None = None) -> str:
+    """CREATE VIEW under the old name: the new table's columns (read from it unless given), renamed ones
+    under their old names."""
     q = connection.ops.quote_name
     if rename.columns:
         old_name = {new: old for old, new in rename.columns}
         select = ", ".join(f"{q(c)} AS {q(old_name[c])}" if c in old_name else q(c)
-                           for c in _columns(connection, rename.new))
+                           for c in (columns if columns is not None else _columns(connection, rename.new)))
     else:
         select = "*"
     merge = "ALGORITHM = MERGE " if connection.vendor == "mysql" else ""
@@ -223,8 +226,7 @@ def swap_in_views(connection: Any, renames: Sequence[TableRename]) -> list[tuple
                 finally:
                     cursor.execute(f"DROP TABLE {q(rename.new)}")
             if renames:
-                cursor.execute("RENAME TABLE " + ", ".join(
-                    f"{q(r.old)} TO {q(r.new)}, {q(_side_name(r.old, 'view'))} TO {q(r.old)}" for r in renames))
+                cursor.execute(_swap_in_sql(connection, renames))
     except Exception:
         with connection.cursor() as cursor:
             for side in made:
@@ -240,16 +242,26 @@ def swap_out_views(connection: Any, renames: Sequence[TableRename]) -> list[tupl
     Returns the (new, old) table renames done (a table whose old name is not
     our view is left to the plain rename).
     """
-    q = connection.ops.quote_name
     ours = [r for r in renames if r.old != r.new and _ours(connection, r.old, r.new)]
     if not ours:
         return []
     with connection.cursor() as cursor:
-        cursor.execute("RENAME TABLE " + ", ".join(
-            f"{q(r.old)} TO {q(_side_name(r.old, 'gone'))}, {q(r.new)} TO {q(r.old)}" for r in ours))
-        for rename in ours:
-            cursor.execute(f"DROP VIEW {q(_side_name(rename.old, 'gone'))}")
+        for statement in _swap_out_sql(connection, ours):
+            cursor.execute(statement)
     return [(r.new, r.old) for r in ours]
+
+
+def _swap_in_sql(connection: Any, renames: Sequence[TableRename]) -> str:
+    q = connection.ops.quote_name
+    return "RENAME TABLE " + ", ".join(
+        f"{q(r.old)} TO {q(r.new)}, {q(_side_name(r.old, 'view'))} TO {q(r.old)}" for r in renames)
+
+
+def _swap_out_sql(connection: Any, renames: Sequence[TableRename]) -> list[str]:
+    q = connection.ops.quote_name
+    return ["RENAME TABLE " + ", ".join(f"{q(r.old)} TO {q(_side_name(r.old, 'gone'))}, {q(r.new)} TO {q(r.old)}"
+                                        for r in renames),
+            *(f"DROP VIEW {q(_side_name(r.old, 'gone'))}" for r in renames)]
 
 
 @contextlib.contextmanager
@@ -264,29 +276,40 @@ def renamed_already(schema_editor: Any, done: Sequence[tuple[str, str]]) -> Iter
 
     schema_editor.alter_db_table = alter_db_table
     mysql = schema_editor.connection.vendor == "mysql"
+
+    def run(statement: str) -> None:
+        if schema_editor.collect_sql:  # `pilot plan`: written down, not run
+            schema_editor.execute(statement, None)
+            return
+        with schema_editor.connection.cursor() as cursor:
+            cursor.execute(statement)
+
     try:
         if mysql:
-            with schema_editor.connection.cursor() as cursor:
-                cursor.execute("SET @pilot_fk_checks = @@foreign_key_checks, foreign_key_checks = 0")
+            run(FK_CHECKS_OFF)
         yield
     finally:
         del schema_editor.alter_db_table
         if mysql:
-            with schema_editor.connection.cursor() as cursor:
-                cursor.execute("SET foreign_key_checks = @pilot_fk_checks")
+            run(FK_CHECKS_BACK)
 
 
 def expand(operation: Any, app_label: str, schema_editor: Any, from_state: Any, to_state: Any,
            renames: Sequence[TableRename], model: Any, plain: Any) -> None:
     """Run the rename (`plain()`, the Django operation's forwards) leaving views under the old names."""
     connection = schema_editor.connection
-    if (connection.vendor not in ONLINE_VENDORS or schema_editor.collect_sql
-            or not operation.allow_migrate_model(connection.alias, model)):
+    if connection.vendor not in ONLINE_VENDORS or not operation.allow_migrate_model(connection.alias, model):
         plain()
         return
     why = operation.online_refusal(app_label, from_state, to_state, connection.vendor)
+    if why and schema_editor.collect_sql:  # lint reports the refusal; the SQL shown is the plain rename's
+        plain()
+        return
     if why:
         raise TableRenameRefusedError(why)
+    if schema_editor.collect_sql:
+        _collect_expand(schema_editor, renames, to_state, plain)
+        return
     if connection.vendor == "postgresql":
         plain()
         create_views(connection, renames)
@@ -298,11 +321,92 @@ def expand(operation: Any, app_label: str, schema_editor: Any, from_state: Any, 
 def unexpand(schema_editor: Any, renames: Sequence[TableRename], plain: Any) -> None:
     """The reverse of `expand`: drop our views and rename back (`plain()`, Django's backwards)."""
     connection = schema_editor.connection
-    if connection.vendor not in ONLINE_VENDORS or schema_editor.collect_sql:
+    if connection.vendor not in ONLINE_VENDORS:
         plain()
+    elif schema_editor.collect_sql:
+        _collect_unexpand(schema_editor, renames, plain)
     elif connection.vendor == "postgresql":
         drop_views(connection, renames)
         plain()
     else:
         with renamed_already(schema_editor, swap_out_views(connection, renames)):
             plain()
+
+
+def plan_reason(vendor: str, renames: Sequence[TableRename], *, backwards: bool = False) -> str:
+    """One line for `pilot plan`: what the deploy runs instead of the plain rename, and why."""
+    pairs = ", ".join(f"{r.old} to {r.new}" for r in renames if r.old != r.new)
+    old = ", ".join(r.old for r in renames if r.old != r.new)
+    if backwards:
+        how = ("drops the view" if vendor == "postgresql"
+               else "swaps the table back in place of the view in one atomic RENAME TABLE")
+        return f"rename table {pairs} back: {how} under {old} first (the view the online rename left)"
+    if vendor == "postgresql":
+        return (f"rename table {pairs} and leave an updatable view under {old} in the same transaction, so the"
+                " release still running keeps working until RenameTableContract drops the view after the deploy")
+    return (f"rename table {pairs} and put an updatable MERGE view under {old} in one atomic RENAME TABLE (the view"
+            " is made first over a placeholder table), so the release still running keeps working until"
+            " RenameTableContract drops it; the foreign keys Django re-creates are added with"
+            " foreign_key_checks = 0, in place, without copying the referencing tables")
+
+
+def _note(schema_editor: Any, reason: str) -> None:
+    """Hand `reason` to the plan that is collecting this SQL (plan/sql.py gives its editors `pilot_notes`)."""
+    notes = getattr(schema_editor, "pilot_notes", None)
+    if notes is not None:
+        notes.append(reason)
+
+
+def _state_columns(state: Any, table: str) -> list[str] | None:
+    """The columns of `table` in `state` (auto-created many-to-many tables included), in creation order."""
+    for model in state.apps.get_models(include_auto_created=True):
+        if model._meta.db_table == table:
+            return [f.column for f in model._meta.local_concrete_fields]
+    return None
+
+
+def _comment_sql(connection: Any, rename: TableRename) -> str:
+    literal = MARK.format(new=rename.new).replace("'", "''")
+    return f"COMMENT ON VIEW {connection.ops.quote_name(rename.old)} IS '{literal}'"
+
+
+def _collect_expand(schema_editor: Any, renames: Sequence[TableRename], to_state: Any, plain: Any) -> None:
+    """`expand` in collect-SQL mode: the statements the deploy runs, written down; the database is not read."""
+    connection = schema_editor.connection
+    q = connection.ops.quote_name
+    renamed = [r for r in renames if r.old != r.new]
+    _note(schema_editor, plan_reason(connection.vendor, renamed))
+    if connection.vendor == "postgresql":
+        plain()
+        for rename in renamed:
+            schema_editor.execute(view_sql(connection, rename, _state_columns(to_state, rename.new)), None)
+            schema_editor.execute(_comment_sql(connection, rename), None)
+        return
+    for rename in renamed:  # MySQL: never with renamed columns (refused)
+        side = TableRename(_side_name(rename.old, "view"), rename.new)
+        schema_editor.execute(f"CREATE TABLE {q(rename.new)} LIKE {q(rename.old)}", None)
+        schema_editor.execute(view_sql(connection, side), None)
+        schema_editor.execute(f"DROP TABLE {q(rename.new)}", None)
+    if renamed:
+        schema_editor.execute(_swap_in_sql(connection, renamed), None)
+    with renamed_already(schema_editor, [(r.old, r.new) for r in renamed]):
+        plain()
+
+
+def _collect_unexpand(schema_editor: Any, renames: Sequence[TableRename], plain: Any) -> None:
+    """`unexpand` in collect-SQL mode. The views exist whenever the rename is unapplied: its contract,
+    which depends on it, is unapplied first and puts them back."""
+    connection = schema_editor.connection
+    q = connection.ops.quote_name
+    renamed = [r for r in renames if r.old != r.new]
+    _note(schema_editor, plan_reason(connection.vendor, renamed, backwards=True))
+    if connection.vendor == "postgresql":
+        for rename in renamed:
+            schema_editor.execute(f"DROP VIEW {q(rename.old)}", None)
+        plain()
+        return
+    if renamed:
+        for statement in _swap_out_sql(connection, renamed):
+            schema_editor.execute(statement, None)
+    with renamed_already(schema_editor, [(r.new, r.old) for r in renamed]):
+        plain()

@@ -92,7 +92,8 @@ class PlannedMigration:
     estimated_s: float | None = None
     findings: list[Diagnostic] = field(default_factory=list)
     online: list[str] = field(default_factory=list)
-    """Why `pilot deploy` runs some statements in their online form (PostgreSQL), one line each."""
+    """Why `pilot deploy` runs some statements in their online form (PostgreSQL; table renames on MySQL too),
+    one line each."""
 
     @property
     def key(self) -> MigrationKey:
@@ -288,6 +289,7 @@ def _plan_migration(connection: Any, migration: Any, backwards: bool, before: An
             entry.online += [f"{d.plain[:80]} runs as written: a later statement needs it ({why[:80]})"
                              for d, why in session.plain_after_all]
         backward = plan_sql.collect(connection, migration, before, backwards=True)
+        entry.online += backward.notes if backwards else forward.notes
         entry.forward_sql = list(forward.statements)
         entry.backward_sql = list(backward.statements) if backward.error is None else None
         entry.sql_error = forward.error

@@ -21,19 +21,26 @@ class CollectedSql:
 
     statements: tuple[str, ...]
     error: str | None = None
+    notes: tuple[str, ...] = ()
+    """Why some statements differ from the plain operation's (online forms that write their own SQL)."""
 
 
 def collect(connection: Any, migration: Any, state: ProjectState, *, backwards: bool) -> CollectedSql:
-    """SQL for applying (or unapplying) `migration` on top of `state` (state is not changed)."""
+    """SQL for applying (or unapplying) `migration` on top of `state` (state is not changed).
+
+    The editor carries a `pilot_notes` list: an operation whose online form writes
+    statements of its own (online/table_rename.py) adds the reason there.
+    """
     try:
         with connection.schema_editor(collect_sql=True, atomic=migration.atomic) as editor:
+            editor.pilot_notes = []
             if backwards:
                 migration.unapply(state.clone(), editor, collect_sql=True)
             else:
                 migration.apply(state.clone(), editor, collect_sql=True)
     except Exception as exc:  # any failure here is the schema editor's, reported per migration
         return CollectedSql((), f"{type(exc).__name__}: {exc}")
-    return CollectedSql(tuple(editor.collected_sql))
+    return CollectedSql(tuple(editor.collected_sql), notes=tuple(editor.pilot_notes))
 
 
 def collect_on_shadow(connection: Any, loader: Any, planned: list[Any],
