@@ -18,7 +18,7 @@ report says which plugin's `migrator` is used; `-p no:migration_pilot` or
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Collection, Generator, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pytest
@@ -155,11 +155,16 @@ class _TestDatabases:
             connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=self.keepdb, serialize=False)
         self.created.append((connection, original))
 
-    def destroy(self) -> None:
-        """Drop the test databases ensure() created (kept with --reuse-db)."""
+    def droppable(self) -> set[str]:
+        """Aliases whose test databases ensure() created and destroy() would drop."""
+        return set() if self.keepdb else {connection.alias for connection, _ in self.created}
+
+    def destroy(self, dropped: Collection[str] = ()) -> None:
+        """Drop the test databases ensure() created (kept with --reuse-db; `dropped`: gone already)."""
         while self.created:
             connection, original = self.created.pop()
-            connection.creation.destroy_test_db(original, verbosity=0, keepdb=self.keepdb)
+            keep = self.keepdb or connection.alias in dropped
+            connection.creation.destroy_test_db(original, verbosity=0, keepdb=keep)
 
 
 @pytest.fixture(scope="session")
@@ -171,8 +176,7 @@ def _migration_pilot_sessions(request: pytest.FixtureRequest, django_db_setup: N
     from migration_pilot.testing.session import close_all
 
     with django_db_blocker.unblock():
-        close_all()
-        databases.destroy()
+        databases.destroy(close_all(with_databases=databases.droppable()))
 
 
 @pytest.fixture

@@ -81,11 +81,16 @@ class SnapshotStore:
         """Make the database the one keep_latest() kept, untouched by any test."""
         self.restore(self.latest)
 
-    def close(self) -> None:
-        """Free what this store holds (the latest copy, background work)."""
+    def close(self, *, with_database: bool = False) -> bool:
+        """Free what this store holds (the latest copy, background work).
+
+        with_database=True offers to drop the test database itself along with the snapshots;
+        returns True when it did (then the caller must not drop it again).
+        """
         if self.latest is not None:
             self.drop(self.latest)
             self.latest = None
+        return False
 
     def drop(self, handle: Any) -> None:
         """Forget one snapshot and free its storage."""
@@ -245,13 +250,22 @@ class PostgreSQLSnapshots(SnapshotStore):
     def drop(self, handle: str) -> None:
         self._admin(f"DROP DATABASE IF EXISTS {self.connection.ops.quote_name(handle)} WITH (FORCE)")
 
-    def close(self) -> None:
-        self.bring_back_latest()
+    def close(self, *, with_database: bool = False) -> bool:
+        # Every DROP DATABASE costs PostgreSQL 15 a checkpoint (0.4-0.8 s measured under load) unless
+        # it runs at the same time as the others: with_database puts the test database (and the
+        # parked latest one, with no rename back) in the final batch instead of a drop of its own.
+        if with_database:
+            self.connection.close()
+            self.pending.extend(name for name in (self.parked, self.database) if name)
+            self.parked = None
+        else:
+            self.bring_back_latest()
         self._hand_over()
         if self.dropper is not None:
             self.trash.put(None)
             self.dropper.join()
             self.dropper = None
+        return with_database
 
     def drop_stale(self) -> None:
         pattern = f"{self.database[:40]}{SNAPSHOT_MARK}%"
