@@ -80,15 +80,14 @@ def test_failed_database_is_recorded_and_resume_finishes(mysql_fleet):
     assert all(_has_note(server, name) for name in names.values())
 
 
-
-def test_rollback_unapplies_every_database_and_no_backup_is_taken(mysql_fleet):
+def test_rollback_unapplies_every_database_each_backed_up_first(mysql_fleet):
     project, server, names = mysql_fleet
     deployed = project.run("deploy", "--fleet", "--database", "all")
     assert deployed.code == 0, deployed.out + deployed.err
 
     refused = project.run("rollback", "--fleet")
 
-    assert "No pre-deploy backup for a fleet of databases (one per tenant)" in deployed.out
+    assert all(f"Backing up database {alias} before applying..." in deployed.out for alias in ALIASES)
     assert refused.code == 1, refused.out + refused.err
     assert "Refused: rolling back fleet deploy" in refused.out
     assert all(_has_note(server, name) for name in names.values())

@@ -143,7 +143,7 @@ def run_deploy(options: dict[str, Any], streams: Streams) -> int:
         streams.out.write(json.dumps({
             "exit_code": result.exit_code, "outcome": result.outcome, "message": result.message,
             "run_id": result.run_id, "window": result.window, "duration_s": result.duration_s,
-            "backup_id": result.backup_id,
+            "backup_id": result.backup_id, "backups": result.backups,
             "tenants": [{"tenant": r.tenant, "outcome": r.outcome, "error": r.error, "duration_s": r.duration_s,
                          "retries": r.retries} for r in result.results],
             "not_attempted": result.not_attempted, "events": events}, indent=2, default=str) + "\n")

@@ -80,6 +80,8 @@ class FleetResult:
     window: int | None = None
     duration_s: float = 0.0
     backup_id: str | None = None
+    backups: dict[str, str] = field(default_factory=dict)
+    """Every pre-deploy backup of the run by alias (one for a schema fleet, one per database otherwise)."""
 
 
 def run_fleet_deploy(options: FleetOptions, *, emit: EventSink = ignore, progress: Progress | None = None,
@@ -155,11 +157,12 @@ def _locked(options: FleetOptions, config: Config, connection: Any, emit: EventS
         code = EXIT_REFUSED if problems else EXIT_DEPLOYED
         return FleetResult(code, "succeeded", f"Nothing to deploy: {len(plan.at_head)} tenant(s) at the target"
                            + (f", {problems} refused (see above)." if problems else "."), plan=plan)
-    backup = _backup(options, fleet, emit)
-    if isinstance(backup, FleetResult):
-        backup.plan = plan
-        return backup
-    run = history.start_run(alias, "deploy", plan.keys, _options_json(options, fleet, window))
+    backups = _backup(options, fleet, plan.pending, emit)
+    if isinstance(backups, FleetResult):
+        backups.plan = plan
+        return backups
+    run = history.start_run(alias, "deploy", plan.keys, _options_json(options, fleet, window, backups))
+    backup = _recorded_backup(alias, backups)
     if backup is not None:
         run.backup_id = backup
         run.save(using=alias, update_fields=["backup_id"])
@@ -172,30 +175,53 @@ def _locked(options: FleetOptions, config: Config, connection: Any, emit: EventS
                    f" ({len(plan.pending)} pending; the window holds their locks until the fleet commits)."))
     result = _execute(options, connection, executor, plan, run, rows, window, emit, progress)
     result.backup_id = backup
+    result.backups = backups or {}
     return result
 
 
-def _backup(options: FleetOptions, fleet: Fleet, emit: EventSink) -> str | FleetResult | None:
-    """One dump of the fleet's database before any tenant changes (not one per tenant); its id, or the failure."""
+def _recorded_backup(alias: str, backups: dict[str, str] | None) -> str | None:
+    """The id on the run's backup_id: the backup of the alias holding the history, else the first one.
+
+    Every id, per alias, is in the run's options ('backups'), written once with the run.
+    """
+    if not backups:
+        return None
+    return backups.get(alias) or next(iter(backups.values()))
+
+
+def _backup(options: FleetOptions, fleet: Fleet, pending: Sequence[str],
+            emit: EventSink) -> dict[str, str] | FleetResult | None:
+    """The run's pre-deploy backups before any tenant changes, {alias: backup id}, or the failure.
+
+    A schema fleet is one database: one dump holds every tenant. A fleet of
+    databases gets one dump per database the run will change (its pending
+    aliases), taken one after the other before the first tenant is touched.
+    """
     if not options.backup:
         emit(Event("backup_skipped", "No pre-deploy backup (--no-backup)."))
-        return None
-    if fleet.aliases:
-        emit(Event("backup_skipped", "No pre-deploy backup for a fleet of databases (one per tenant): back them"
-                   " up yourself, or deploy each with 'pilot deploy --database ALIAS'."))
         return None
     from migration_pilot.backup import create_backup
     from migration_pilot.exceptions import PilotError
 
-    emit(Event("backup_started", f"Backing up database {options.alias} (every tenant schema) before applying..."))
-    try:
-        manifest = create_backup(options.alias, directory=options.backup_dir, label="before-fleet-deploy")
-    except Exception as exc:
-        code = EXIT_USAGE if isinstance(exc, PilotError) and exc.exit_code == EXIT_USAGE else EXIT_ROLLED_BACK
-        return FleetResult(code, "failed", f"Backup failed, no tenant was changed: {exc}")
-    emit(Event("backup_finished", f"Backup {manifest.id} taken ({manifest.size:,} bytes), once for the fleet;"
-               f" 'pilot restore {manifest.id}' brings every tenant back to now.", {"backup_id": manifest.id}))
-    return str(manifest.id)
+    aliases = list(pending) if fleet.aliases else [options.alias]
+    taken: dict[str, str] = {}
+    for alias in aliases:
+        what = f"database {alias}" + ("" if fleet.aliases else " (every tenant schema)")
+        emit(Event("backup_started", f"Backing up {what} before applying..."))
+        try:
+            manifest = create_backup(alias, directory=options.backup_dir, label="before-fleet-deploy")
+        except Exception as exc:
+            code = EXIT_USAGE if isinstance(exc, PilotError) and exc.exit_code == EXIT_USAGE else EXIT_ROLLED_BACK
+            kept = f" (the {len(taken)} taken before it are kept: {', '.join(taken.values())})" if taken else ""
+            which = f" of {alias}" if fleet.aliases else ""
+            return FleetResult(code, "failed", f"Backup{which} failed, no tenant was changed{kept}: {exc}")
+        taken[alias] = str(manifest.id)
+        scope = (f"'pilot restore {manifest.id} --database {alias}' brings {alias} back to now" if fleet.aliases
+                 else f"'pilot restore {manifest.id}' brings every tenant back to now")
+        emit(Event("backup_finished", f"Backup {manifest.id} taken ({manifest.size:,} bytes), once for the"
+                   f" {'database' if fleet.aliases else 'fleet'}; {scope}.",
+                   {"backup_id": manifest.id, "alias": alias}))
+    return taken
 
 
 def _report_problems(plan: FleetPlan, emit: EventSink) -> None:
@@ -443,9 +469,10 @@ def _finish(options: FleetOptions, plan: FleetPlan, run: Any, results: list[Tena
                        not_attempted=not_attempted, window=window)
 
 
-def _options_json(options: FleetOptions, fleet: Fleet, window: int | None) -> dict[str, Any]:
+def _options_json(options: FleetOptions, fleet: Fleet, window: int | None,
+                  backups: dict[str, str] | None) -> dict[str, Any]:
     return {"fleet": True, "source": fleet.source, "tenants": fleet.size, "jobs": options.jobs,
-            "atomic": options.atomic, "window": window, "resume": options.resume,
+            "backups": backups or {}, "atomic": options.atomic, "window": window, "resume": options.resume,
             "lock_timeout_s": options.timeouts.lock, "statement_timeout_s": options.timeouts.statement,
             "databases": list(options.databases) if options.databases else None,
             "shared_schemas": list(fleet.shared_schemas)}

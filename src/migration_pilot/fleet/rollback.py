@@ -234,8 +234,14 @@ def _consent(deploy: Any, groups: dict[tuple[MigrationKey, ...], list[str]], ali
     if confirm is not None and not options.dry_run and confirm(f"Rolling back {what} loses data: {listed}."):
         emit(Event("data_loss", f"Accepted data loss (confirmed at the terminal): {listed}."))
         return None
-    restore = (f"'pilot restore {deploy.backup_id}' (the backup taken before it)" if deploy.backup_id
-               else "'pilot restore' from a backup taken before it ('pilot backups' lists them)")
+    backups = deploy.options.get("backups") or {}
+    if deploy.options.get("databases") and backups:
+        restore = "the backups taken before it, " + ", ".join(f"'pilot restore {backup} --database {alias}'"
+                                                              for alias, backup in backups.items())
+    elif deploy.backup_id:
+        restore = f"'pilot restore {deploy.backup_id}' (the backup taken before it)"
+    else:
+        restore = "'pilot restore' from a backup taken before it ('pilot backups' lists them)"
     return (f"Refused: rolling back {what} loses data: {listed}. Pass --accept-data-loss to roll back anyway,"
             f" or restore instead: {restore}.")
 
