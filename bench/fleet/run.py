@@ -12,6 +12,15 @@ starting state, then the no-op case (nothing pending) by each tool. After each p
 every tenant schema (columns, indexes, constraints, applied migration names) is taken; the two tools' dumps must
 be identical. Prints medians and ratios.
 
+--atomic-failure N is the all-or-nothing proof: N tenant schemas at shop.0001, one of them (the last) given a
+conflicting `note` column by hand, then `pilot deploy --fleet --atomic-fleet --jobs 2` with the pending migration;
+it must exit 3, every schema's catalog must equal its catalog before, and no prepared transaction of the database
+may be left. The window is what the server allows (max_prepared_transactions minus those in use); when that is less
+than N, --cluster runs it on a throwaway PostgreSQL cluster (initdb) with max_prepared_transactions = N + 16, so the
+whole fleet is one window; without --cluster the run is given --atomic-window FREE and each window commits on its
+own (the report says how many schemas that changed); --window W bounds it further (a shared server's other
+users need prepared transactions too).
+
 --noop-only measures only the no-op case (every tenant at shop.0001, nothing pending) for both tools, without
 the pending leg; --pilot-only leaves migrate_schemas out (for profiling runs). --keep keeps the database and
 --reuse starts from a kept one (its tenant schemas are reused, so N=1000 is not rebuilt each time).
@@ -20,12 +29,18 @@ the pending leg; --pilot-only leaves migrate_schemas out (for profiling runs). -
 from __future__ import annotations
 
 import argparse
+import contextlib
+import glob
 import json
 import os
+import shutil
+import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -227,6 +242,84 @@ def measure_noop(n: int, repeats: int, *, pilot_only: bool) -> dict[str, list[fl
     return times
 
 
+def prepared_here() -> int:
+    """Prepared transactions of this database (other databases on the server are left alone)."""
+    return int(psql("SELECT count(*) FROM pg_prepared_xacts WHERE database = current_database()").strip())
+
+
+def capacity() -> tuple[int, int]:
+    """(max_prepared_transactions, prepared transactions in use server-wide)."""
+    setting, used = psql("SELECT current_setting('max_prepared_transactions'), (SELECT count(*) FROM"
+                         " pg_prepared_xacts)").strip().split("|")
+    return int(setting), int(used)
+
+
+def atomic_failure(n: int, requested: int | None = None) -> dict[str, object]:
+    """One all-or-nothing run over n tenants with one failing tenant; what changed and how long it took."""
+    pending(False)
+    tenants(n)
+    reset()
+    last = f"t{n - 1:05d}"
+    psql(f"ALTER TABLE {last}.shop_invoice ADD COLUMN note integer")  # the conflicting column, made by hand
+    pending(True)
+    before = catalog()
+    setting, used = capacity()
+    window = min(n, setting - used, requested or n)
+    command = [str(PY), *PILOT, "--atomic-fleet"] + (["--atomic-window", str(window)] if window < n else [])
+    started = time.monotonic()
+    done = subprocess.run(command, cwd=PROJECT, env=env(), capture_output=True, text=True, check=False)
+    took = time.monotonic() - started
+    after = catalog()
+    changed = [schema for schema in before if after.get(schema) != before[schema]]
+    out = json.loads(done.stdout) if done.stdout.startswith("{") else {}
+    failed = [t for t in out.get("tenants", []) if t["outcome"] == "failed"]
+    return {"n": n, "exit_code": done.returncode, "wall_s": round(took, 2), "inside_s": round(float(out.get("duration_s") or 0), 2),
+            "window": out.get("window"), "max_prepared_transactions": setting, "in_use_before": used,
+            "schemas": len(before), "changed": len(changed), "first_changed": changed[:3],
+            "prepared_left": prepared_here(), "failed": [(t["tenant"], t["error"]) for t in failed][:3],
+            "message": out.get("message", done.stderr.strip()[-500:])}
+
+
+@contextlib.contextmanager
+def throwaway_cluster(prepared: int) -> Iterator[None]:
+    """A PostgreSQL cluster of our own (initdb, fsync off) with max_prepared_transactions = `prepared`.
+
+    psql, pg_dump and the project reach it through PGPORT / FLEET_BENCH_PORT for the block.
+    """
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not found:
+        raise SystemExit("--cluster needs PostgreSQL's server binaries (initdb)")
+    bindir = os.path.dirname(found[-1])
+    as_root = os.getuid() == 0
+    root = tempfile.mkdtemp(prefix="pilot-bench-pg-")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+
+    def sh(command: str) -> None:
+        args = ["su", "postgres", "-c", command] if as_root else ["sh", "-c", command]
+        subprocess.run(args, check=True, capture_output=True, timeout=120)
+
+    saved = {k: os.environ.get(k) for k in ("PGPORT", "FLEET_BENCH_PORT")}
+    try:
+        if as_root:
+            shutil.chown(root, "postgres")
+        sh(f"{bindir}/initdb -D {root}/data -A trust -U postgres --no-sync")
+        sh(f"{bindir}/pg_ctl -D {root}/data -l {root}/log -w -o '-p {port} -k {root} -c listen_addresses=127.0.0.1"
+           f" -c fsync=off -c max_prepared_transactions={prepared} -c max_connections=50' start")
+        os.environ["PGPORT"] = os.environ["FLEET_BENCH_PORT"] = str(port)
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        with contextlib.suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
+            sh(f"{bindir}/pg_ctl -D {root}/data -m immediate stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="100:3,300:3,1000:1", help="N:repetitions, comma-separated")
@@ -234,8 +327,30 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="start from a kept database when there is one")
     parser.add_argument("--noop-only", action="store_true", help="measure only the no-op case")
     parser.add_argument("--pilot-only", action="store_true", help="with --noop-only: leave migrate_schemas out")
+    parser.add_argument("--atomic-failure", type=int, metavar="N", help="the all-or-nothing proof at N tenants")
+    parser.add_argument("--cluster", action="store_true", help="with --atomic-failure: on a throwaway cluster"
+                        " with max_prepared_transactions = N + 16")
+    parser.add_argument("--window", type=int, help="with --atomic-failure: at most this many tenants prepared at"
+                        " once (leave room for others on a shared server)")
     args = parser.parse_args()
     ensure_venv()
+    if args.atomic_failure:
+        with throwaway_cluster(args.atomic_failure + 16) if args.cluster else contextlib.nullcontext():
+            psql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)", "postgres")
+            psql(f"CREATE DATABASE {DB}", "postgres")
+            try:
+                run("manage.py", "migrate_schemas", "--shared", "-v", "0")
+                result = atomic_failure(args.atomic_failure, args.window)
+            finally:
+                pending(False)
+                psql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)", "postgres")
+        print(json.dumps(result, indent=2))
+        ok = result["exit_code"] == 3 and result["changed"] == 0 and result["prepared_left"] == 0
+        print(f"N={result['n']}: {'every schema unchanged' if ok else 'NOT all or nothing'}; exit"
+              f" {result['exit_code']}, window {result['window']}, {result['changed']} of {result['schemas']} schemas"
+              f" changed, {result['prepared_left']} prepared transaction(s) left; pilot {result['wall_s']} s"
+              f" ({result['inside_s']} s inside)")
+        return
     exists = psql(f"SELECT count(*) FROM pg_database WHERE datname = '{DB}'", "postgres").strip() == "1"
     if not (args.reuse and exists):
         psql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)", "postgres")

@@ -152,3 +152,31 @@ def test_resume_after_a_fleet_rollback_redeploys_the_rolled_back_tenants(fleet_p
     for schema in SHOWN:
         assert "note" in _columns(fleet_project, schema)
         assert NOTE in _applied(fleet_project, schema)
+
+
+def test_prepared_work_of_a_killed_atomic_rollback_is_finished_by_the_next_one(fleet_project):
+    deploy_id = _deployed(fleet_project, ["tenant_a", "tenant_b"])
+    run_id = fleet_project.sql(
+        "INSERT INTO migration_pilot_deployrun (kind, outcome, started_at, \"user\", host, pid, alias, plan,"
+        " backup_id, error, options) VALUES ('rollback', 'running', now(), 'u', 'h', 1, 'default', '[]', '', '',"
+        " %s) RETURNING id", [json.dumps({"fleet": True, "of_run": deploy_id, "fleet_decision": "commit"})])[0][0]
+    fleet_project.sql("INSERT INTO migration_pilot_fleettenant (run_id, tenant, alias, outcome, applied, error)"
+                      " VALUES (%s, 'tenant_a', 'default', 'not_attempted', '[]', '')", [run_id])
+    with admin_connection(fleet_project.server, fleet_project.name) as conn:  # what the killed run had prepared
+        conn.execute("BEGIN")
+        conn.execute("SET LOCAL search_path TO tenant_a")
+        conn.execute("ALTER TABLE shop_invoice DROP COLUMN note")
+        conn.execute("DELETE FROM django_migrations WHERE app = 'shop' AND name = '0002_note'")
+        conn.execute(f"PREPARE TRANSACTION 'pilot-fleet-{run_id}:tenant_a'")
+
+    result = fleet_project.run("rollback", "--fleet", "--accept-data-loss", "--atomic-fleet")
+
+    assert result.code == 0, result.out + result.err
+    assert f"Found interrupted rollback #{run_id}: marked interrupted." in result.out
+    assert f"Committed 1 prepared transaction(s) left by interrupted fleet rollback #{run_id}" in result.out
+    assert f"Rolled back fleet deploy #{deploy_id} in 1 tenant(s)." in result.out
+    assert all("note" not in _columns(fleet_project, schema) for schema in ["tenant_a", "tenant_b"])
+    assert fleet_project.sql(PREPARED) == [(0,)]
+    runs = {r["id"]: r for r in json.loads(fleet_project.run("history", "--fleet", "--format", "json").out)}
+    assert runs[run_id]["outcome"] == "interrupted"
+    assert {t["tenant"]: t["outcome"] for t in runs[run_id]["tenants"]} == {"tenant_a": "rolled_back"}

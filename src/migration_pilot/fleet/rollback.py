@@ -141,8 +141,12 @@ def _still_applied(run: Any, connection: Any) -> tuple[dict[str, list[MigrationK
 
 def _locked(options: FleetRollbackOptions, connection: Any, emit: EventSink,
             confirm: Confirm | None) -> FleetRollbackResult:
-    if not options.dry_run and connection.vendor == "postgresql" and history.readable(options.alias):
-        atomic.recover(connection, emit)  # before the schemas are read: an earlier run's prepared work counts
+    if not options.dry_run and history.readable(options.alias):
+        for run in history.interrupted_runs(options.alias):  # with the deploy lock held, they can only be dead
+            history.mark_interrupted(run)
+            emit(Event("interrupted", f"Found interrupted {run.kind} #{run.id}: marked interrupted."))
+        if connection.vendor == "postgresql":
+            atomic.recover(connection, emit)  # before the schemas are read: an earlier run's prepared work counts
     deploy = _deploy_run(options.alias, options.run_id)
     if deploy is None:
         return FleetRollbackResult(EXIT_REFUSED, "refused",
