@@ -10,7 +10,11 @@ outside a transaction), and RunSQL `CREATE INDEX CONCURRENTLY`,
 runs in a transaction (`atomic = True`, the default). Also flags such a
 statement that shares one SQL string with other statements even in a
 non-atomic migration: PostgreSQL runs a multi-statement string as one
-implicit transaction.
+implicit transaction. The same for RunSQL `VACUUM`, `ALTER SYSTEM`,
+`CREATE/DROP DATABASE` and `CREATE/DROP TABLESPACE`, which never run in a
+transaction block, and for `ALTER TYPE ... ADD VALUE` followed, in the same
+transaction, by a use of the new value (PostgreSQL 12 and later accept the
+ADD VALUE there, but not a use of the value before it commits).
 
 ## Why is this dangerous?
 PostgreSQL refuses these statements inside a transaction block ("cannot run
@@ -60,6 +64,7 @@ from typing import Any
 
 from pglast import ast
 from pglast.enums import AlterTableType, ObjectType
+from pglast.stream import RawStream
 
 from migration_pilot.diagnostics import Severity
 from migration_pilot.lint import render
@@ -187,3 +192,75 @@ def check_detach_partition(ctx: SqlContext, stmt: ast.AlterTableStmt) -> Iterato
             partition = definition.name.relname if definition.name is not None else "(unknown)"
             yield _sql_finding(
                 ctx, f"DETACH PARTITION {partition} CONCURRENTLY from {stmt.relation.relname}")
+
+
+# Statements PostgreSQL refuses inside any transaction block, concurrent or not (B5).
+_NEVER_IN_A_TRANSACTION: dict[type, str] = {
+    ast.VacuumStmt: "VACUUM/ANALYZE",
+    ast.AlterSystemStmt: "ALTER SYSTEM",
+    ast.CreatedbStmt: "CREATE DATABASE",
+    ast.DropdbStmt: "DROP DATABASE",
+    ast.CreateTableSpaceStmt: "CREATE TABLESPACE",
+    ast.DropTableSpaceStmt: "DROP TABLESPACE",
+}
+
+
+@rule.on_sql(*_NEVER_IN_A_TRANSACTION)
+def check_never_in_a_transaction(ctx: SqlContext, stmt: Any) -> Iterator[Finding]:
+    if not ctx.in_transaction:
+        return
+    what = _NEVER_IN_A_TRANSACTION[type(stmt)]
+    if isinstance(stmt, ast.VacuumStmt):
+        what = "VACUUM" if stmt.is_vacuumcmd else "ANALYZE"
+        if not stmt.is_vacuumcmd:
+            return  # ANALYZE alone runs inside a transaction block
+    yield _sql_finding(ctx, what)
+
+
+@rule.on_sql(ast.AlterEnumStmt)
+def check_new_enum_value_used(ctx: SqlContext, stmt: ast.AlterEnumStmt) -> Iterator[Finding]:
+    """ALTER TYPE ... ADD VALUE, then a use of that value before the transaction commits.
+
+    From PostgreSQL 12 the ADD VALUE itself may run in a transaction block, but
+    the new value cannot be used until that transaction commits ("unsafe use of
+    new value"). The use is looked for in the statements that share its
+    transaction: the rest of an atomic migration's RunSQL, else the rest of its
+    own SQL string. A use from RunPython is not seen.
+    """
+    value = stmt.newVal
+    if not ctx.in_transaction or not value or stmt.oldVal:
+        return
+    literal = "'" + value.replace("'", "''") + "'"
+    if not any(literal in RawStream()(later) for later in _after_adding(ctx, value)):
+        return
+    type_name = ".".join(str(part.sval) for part in stmt.typeName or ())
+    yield Finding(
+        message=(
+            f"ALTER TYPE {type_name} ADD VALUE {literal} and a later use of {literal} run in one"
+            " transaction; PostgreSQL cannot use a new enum value before the transaction that added it"
+            " commits (unsafe use of new value), so migrate fails."
+        ),
+        hint=("Add the value in a migration of its own and use it in the next one (or give the ADD VALUE"
+              " its own RunSQL string in a migration with atomic = False)."),
+    )
+
+
+def _after_adding(ctx: SqlContext, value: str) -> Iterator[Any]:
+    """The parsed statements that follow the first ADD VALUE of `value` in the same transaction."""
+    from django.db.migrations import RunSQL
+
+    from migration_pilot.lint import sql
+
+    seen = False
+    for operation in ctx.visit.migration.migration.operations:
+        if not isinstance(operation, RunSQL):
+            continue
+        for text in sql.sql_strings(operation.sql):
+            if not ctx.atomic:
+                seen = False  # without the migration's transaction, each string is its own
+            parsed = sql.parse(text)
+            for statement in parsed.statements if parsed.error is None else ():
+                if seen:
+                    yield statement
+                elif isinstance(statement, ast.AlterEnumStmt) and statement.newVal == value:
+                    seen = True
