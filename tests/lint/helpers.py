@@ -94,3 +94,18 @@ def assert_allows(rule_id: str, operations: Sequence[object] = (), **kwargs: obj
     """Fail if `rule_id` reports the migration."""
     found = lint_one(rule_id, operations, **kwargs)
     assert not found, f"expected {rule_id} to allow the migration; it said: {found[0].message}"
+
+
+def staged_files(fix: str, name: str = "0002_change") -> dict[str, str]:
+    """A staged fix's migrations as files: deploy 1 as `name`, each later one depending on the one before."""
+    from migration_pilot.lint.render import deploy_steps
+
+    chunks = [chunk for deploy in deploy_steps(fix) for chunk in deploy]
+    files = {name: chunks[0]}
+    previous = name
+    for number, text in enumerate(chunks[1:], start=3):
+        head, _, tail = text.partition("dependencies = [")
+        current = f"{number:04d}_later"
+        files[current] = head + f"dependencies = [('testapp', {previous!r})" + tail[tail.index("]"):]
+        previous = current
+    return files

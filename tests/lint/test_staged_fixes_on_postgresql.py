@@ -5,6 +5,8 @@ import uuid
 import pytest
 from django.db import migrations, models
 from django.db.migrations.executor import MigrationExecutor
+from django.db.models import Func
+from django.db.models.functions import Random
 from django.test.utils import override_settings
 
 from migration_pilot.drift import catalog_postgresql
@@ -22,6 +24,15 @@ CASES = {
     "callable default": ("add-field-not-null",
                          migrations.AddField("customer", "token", models.UUIDField(default=uuid.uuid4))),
     "online rename": ("rename-column", migrations.RenameField("order", "note", "remark")),
+    "drop column": ("drop-column", migrations.RemoveField("order", "note")),
+    "drop foreign key column": ("drop-column", migrations.RemoveField("invoice", "order")),
+    "drop table": ("drop-table", migrations.DeleteModel("invoice")),
+    "volatile default": ("add-field-rewrites-table",
+                         migrations.AddField("order", "token",
+                                             models.UUIDField(db_default=Func(function="gen_random_uuid")))),
+    "volatile default, nullable": ("add-field-rewrites-table",
+                                   migrations.AddField("order", "drawn",
+                                                       models.FloatField(db_default=Random(), null=True))),
 }
 
 

@@ -128,6 +128,33 @@ class OperationContext:
                 return True
         return False
 
+    def changed_later(self, model_name: str, name: str | None = None) -> bool:
+        """Whether a later operation of this migration changes field `name` (or, with no name,
+        any field) of `model_name`, or renames, re-tables or deletes the model.
+
+        A contract step written to run after the migration would then act on what those
+        operations made, not on what this one left.
+        """
+        model = model_name.lower()
+        field = None if name is None else name.lower()
+        for operation in self.migration.migration.operations[self.visit.index + 1:]:
+            if isinstance(operation, migrations.SeparateDatabaseAndState):
+                return True
+            if isinstance(operation, migrations.RenameModel | migrations.DeleteModel
+                          | migrations.AlterModelTable) and operation.name_lower in (
+                              model, getattr(operation, "old_name_lower", None)):
+                return True
+            if getattr(operation, "old_name_lower", None) == model:
+                return True
+            if isinstance(operation, migrations.CreateModel) and operation.name_lower == model:
+                return True
+            if getattr(operation, "model_name_lower", None) == model and (
+                    field is None or field in (getattr(operation, "name_lower", None),
+                                               getattr(operation, "old_name_lower", None),
+                                               getattr(operation, "new_name_lower", None))):
+                return True
+        return False
+
     def lock(self, ddl: DDL, table: str) -> LockImpact:
         """The lock `ddl` takes on `table` on the target database."""
         return self.profile.lock(ddl, table)

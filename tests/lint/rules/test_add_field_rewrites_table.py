@@ -7,8 +7,17 @@ from django.db.models.functions import Now, Random
 from django.test import override_settings
 
 from migration_pilot.conf import Config
+from migration_pilot.lint.render import deploy_steps
 from tests.databases import scratch_connection
-from tests.lint.helpers import assert_allows, assert_flags, lint_one, migration_source, write_package
+from tests.lint.helpers import (
+    assert_allows,
+    assert_flags,
+    lint_files,
+    lint_one,
+    migration_source,
+    staged_files,
+    write_package,
+)
 
 RULE = "add-field-rewrites-table"
 RANDOM_UUID = migrations.AddField(
@@ -46,7 +55,26 @@ def test_safe_alternative_uses_the_users_names():
     code = diagnostic.safe_alternative or ""
 
     assert "migrations.AddField('order', 'token', models.UUIDField(null=True))" in code
-    assert "# 1. backfill token in batches" in code
+    (first,), later = deploy_steps(code)
+    assert "db_default=models.Func(function='gen_random_uuid'), null=True" in first
+    assert "rows.filter(pk__in=batch).update(token=models.Func(function='gen_random_uuid'))" in later[0]
+    assert all("deploy_phase = 'post'" in text for text in later)
+
+
+def test_safe_alternative_is_not_flagged_itself():
+    (diagnostic,) = lint_one(RULE, [RANDOM_UUID])
+
+    files = staged_files(diagnostic.safe_alternative or "")
+    assert len(files) == 5
+    assert not [d for d in lint_files(files) if d.rule == RULE]
+
+
+def test_safe_alternative_of_a_unique_column_stays_a_first_release_and_says_why():
+    op = migrations.AddField("order", "token", models.UUIDField(db_default=Func(function="gen_random_uuid"),
+                                                                 unique=True))
+    (diagnostic,) = lint_one(RULE, [op])
+
+    assert "# No contract step is generated: the original's inline UNIQUE" in (diagnostic.safe_alternative or "")
 
 
 @pytest.mark.parametrize("db_default", [Random(), RawSQL("gen_random_uuid()", []),

@@ -2,7 +2,8 @@ import pytest
 from django.db import migrations, models
 
 from migration_pilot.conf import Config
-from tests.lint.helpers import assert_allows, assert_flags, lint_files, lint_one, migration_source
+from migration_pilot.lint.render import deploy_steps
+from tests.lint.helpers import assert_allows, assert_flags, lint_files, lint_one, migration_source, staged_files
 
 RULE = "drop-column"
 ONLY = Config(select=frozenset({RULE}))
@@ -52,7 +53,19 @@ def test_safe_alternative_skips_alter_field_for_a_nullable_column():
 def test_safe_alternative_is_not_flagged_itself():
     (diagnostic,) = lint_one(RULE, [REMOVE_NOTE])
 
-    assert_allows(RULE, source=diagnostic.safe_alternative)
+    files = staged_files(diagnostic.safe_alternative or "")
+    assert len(files) == 2
+    assert not [d for d in lint_files(files) if d.rule == RULE]
+
+
+def test_safe_alternative_drops_it_post_deploy():
+    (diagnostic,) = lint_one(RULE, [REMOVE_NOTE])
+
+    (first,), (second,) = deploy_steps(diagnostic.safe_alternative or "")
+    assert diagnostic.safe_alternative.startswith("# === Deploy 1 of 2: pre-deploy")
+    assert "state_operations=[" in first and "deploy_phase" not in first
+    assert "deploy_phase = 'post'" in second
+    assert "dependencies = [('testapp', '0002_change')]" in second
 
 
 def test_flags_foreign_key_with_its_column_name():

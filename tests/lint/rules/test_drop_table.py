@@ -2,7 +2,8 @@ import pytest
 from django.db import migrations, models
 
 from migration_pilot.conf import Config
-from tests.lint.helpers import assert_allows, assert_flags, lint_files, lint_one, migration_source
+from migration_pilot.lint.render import deploy_steps
+from tests.lint.helpers import assert_allows, assert_flags, lint_files, lint_one, migration_source, staged_files
 
 RULE = "drop-table"
 ONLY = Config(select=frozenset({RULE}))
@@ -54,7 +55,19 @@ def test_safe_alternative_drops_foreign_key_constraints_then_deletes_state_only(
 def test_safe_alternative_is_not_flagged_itself():
     (diagnostic,) = lint_one(RULE, [DELETE_INVOICE])
 
-    assert_allows(RULE, source=diagnostic.safe_alternative)
+    files = staged_files(diagnostic.safe_alternative or "")
+    assert len(files) == 2
+    assert not [d for d in lint_files(files) if d.rule == RULE]
+
+
+def test_safe_alternative_drops_it_post_deploy():
+    (diagnostic,) = lint_one(RULE, [DELETE_INVOICE])
+
+    (first,), (second,) = deploy_steps(diagnostic.safe_alternative or "")
+    assert diagnostic.safe_alternative.startswith("# === Deploy 1 of 2: pre-deploy")
+    assert "state_operations=[" in first and "deploy_phase" not in first
+    assert "deploy_phase = 'post'" in second
+    assert "dependencies = [('testapp', '0002_change')]" in second
 
 
 def test_safe_alternative_skips_self_references_and_constraintless_keys():

@@ -37,9 +37,18 @@ Add the column nullable and without the default, which is instant:
             migrations.AddField("order", "token", models.UUIDField(null=True)),
         ]
 
-Then backfill it in batches (RunPython with `atomic = False`), and set the
-`db_default` in a later migration with `AlterField`: setting a default only
-touches the catalog. For a stored generated column, add a plain nullable
+The finding renders this as a staged fix with the user's names. Deploy 1
+(pre-deploy) adds the column nullable and then sets its `db_default` with
+`AlterField` (setting a default on an existing column only touches the
+catalog, so new rows get it). Deploy 2 (post-deploy) fills the rows that have
+no value yet in batches (RunPython, `atomic = False`, the same expression
+evaluated per row), then gives the field the original's definition: on a
+PostgreSQL-only project NOT NULL through a CHECK added NOT VALID and
+validated, else `AlterField`. Applied in order they give the schema the
+original migration gives. A unique column stays a first release (the
+original's inline UNIQUE gets a name from PostgreSQL that `AlterField` would
+not give: see `add-unique-non-concurrent`), as does a default computed in
+Python; the fix says so. For a stored generated column, add a plain nullable
 column, backfill it in batches and keep it current from the code (or a
 trigger), or compute the value in queries instead.
 
@@ -78,6 +87,8 @@ from migration_pilot.diagnostics import Severity
 from migration_pilot.lint import render
 from migration_pilot.lint.context import OperationContext, SqlContext
 from migration_pilot.lint.registry import Finding, Rule
+from migration_pilot.lint.rules.set_not_null import not_null_migrations
+from migration_pilot.lint.rules.vendor_specific_operation import targeted_vendors
 
 rule = Rule(__name__, severity=Severity.ERROR, vendors={"postgresql", "mysql"}, category="locks")
 
@@ -168,21 +179,96 @@ def _message(table: str, column: str, reason: str, blocks: str) -> str:
             " every row is written.")
 
 
-def _alternative(ctx: OperationContext, op: migrations.AddField) -> str:
-    _, _, args, kwargs = op.field.deconstruct()
-    for key in ("default", "db_default", "unique", "db_index", "primary_key"):
-        kwargs.pop(key, None)
-    kwargs["null"] = True
-    code = render.migration(
-        [render.call("migrations.AddField", op.model_name, op.name, type(op.field)(*args, **kwargs))],
-        dependencies=ctx.migration.dependencies,
-    )
+BATCH = 1000
+
+
+def _first_release(ctx: OperationContext, op: migrations.AddField, first: str, why: str) -> str:
     steps = render.steps(
         f"backfill {op.name} in batches (RunPython with atomic = False);",
         f"in a later migration, AlterField {op.name} with its default (catalog only);",
         f"make {op.name} NOT NULL if needed (see set-not-null).",
     )
-    return code + "\n# Then:\n" + "\n".join(f"# {line}" for line in steps.splitlines()) + "\n"
+    return (first + f"\n# No contract step is generated: {why}\n# Then:\n"
+            + "\n".join(f"# {line}" for line in steps.splitlines()) + "\n")
+
+
+def _fill_value(field: Field) -> Any | None:
+    """The SQL expression that gives each existing row the value the original ADD COLUMN gave it."""
+    db_default = getattr(field, "db_default", NOT_PROVIDED)
+    if db_default is not NOT_PROVIDED:
+        return db_default
+    if field.has_default() and not callable(field.default) and field.default is not None:
+        return Value(field.default)
+    return None
+
+
+def _fill(ctx: OperationContext, op: migrations.AddField, value: Any) -> str:
+    """Fills the rows that have no value yet, in batches, each committed on its own."""
+    expression = render.value(value)
+    function = f"fill_{op.name}"
+    code = f"""def {function}(apps, schema_editor):
+    # Every row still without {op.name}, {BATCH} at a time: the expression is evaluated per row,
+    # as the original ADD COLUMN did.
+    rows = apps.get_model({ctx.app_label!r}, {op.model_name!r}).objects.using(schema_editor.connection.alias)
+    while True:
+        batch = list(rows.filter({op.name}__isnull=True).values_list("pk", flat=True)[:{BATCH}])
+        if not batch:
+            break
+        rows.filter(pk__in=batch).update({op.name}={expression.text})"""
+    run = render.call("migrations.RunPython", render.raw(function),
+                      reverse_code=render.raw("migrations.RunPython.noop"))
+    text = render.migration([run], dependencies=[(ctx.app_label, ctx.migration.name)],
+                            atomic=False, phase="post", comment=f"Save as {ctx.migration.name}_fill_{op.name}.py.")
+    return render.with_code(text, code, imports=sorted(expression.imports))
+
+
+def _alternative(ctx: OperationContext, op: migrations.AddField) -> str:
+    """Deploy 1 adds the column empty (instant); deploy 2 sets the default, fills it, then
+    gives it the original's definition (NOT NULL, indexes)."""
+    _, _, args, kwargs = op.field.deconstruct()
+    for key in ("default", "db_default", "unique", "db_index", "primary_key"):
+        kwargs.pop(key, None)
+    kwargs["null"] = True
+    add = render.call("migrations.AddField", op.model_name, op.name, type(op.field)(*args, **kwargs))
+    first = render.migration([add], dependencies=ctx.migration.dependencies)
+    value = _fill_value(op.field)
+    if value is None:
+        return _first_release(ctx, op, first, "the default is computed in Python for each row.")
+    if op.field.unique or op.field.primary_key:
+        return _first_release(ctx, op, first, "the original's inline UNIQUE gets a name from PostgreSQL"
+                              " that an AlterField would not give (see add-unique-non-concurrent).")
+    if ctx.changed_later(op.model_name, op.name):
+        return _first_release(ctx, op, first, "a later operation of this migration changes the field again.")
+    db_default = getattr(op.field, "db_default", NOT_PROVIDED)
+    if db_default is not NOT_PROVIDED:
+        # Setting a default on an existing column only touches the catalog: new rows get it.
+        kwargs["db_default"] = db_default
+        first = render.migration(
+            [add, render.call("migrations.AlterField", op.model_name, op.name, type(op.field)(*args, **kwargs))],
+            dependencies=ctx.migration.dependencies,
+            comment="The column empty, then its default for new rows: neither rewrites the table.")
+    steps: list[str] = []
+    steps.append(_fill(ctx, op, value))
+    filled = [(ctx.app_label, f"{ctx.migration.name}_fill_{op.name}")]
+    not_null: list[str] = []
+    if not op.field.null and not op.field.db_index and targeted_vendors(ctx) == {"postgresql"}:
+        # NOT NULL through a validated CHECK: no scan under ACCESS EXCLUSIVE.
+        not_null = not_null_migrations(ctx, migrations.AlterField(op.model_name, op.name, op.field),
+                                       ctx.table(op.model_name), ctx.column(op.name, op.field) or op.name,
+                                       filled, f"{ctx.migration.name}_not_null")
+    steps += not_null or [render.migration(
+        [render.call("migrations.AlterField", op.model_name, op.name, op.field)],
+        dependencies=filled,
+        comment="Every row has its value: the field as the original migration adds it.")]
+    return render.staged((render.PRE_DEPLOY, [first]), (render.POST_DEPLOY, [_post(m) for m in steps]))
+
+
+def _post(migration_text: str) -> str:
+    """`migration_text` marked post-deploy."""
+    if "deploy_phase" in migration_text:
+        return migration_text
+    return migration_text.replace("class Migration(migrations.Migration):\n",
+                                  "class Migration(migrations.Migration):\n    deploy_phase = 'post'\n", 1)
 
 
 @rule.on(migrations.AddField)

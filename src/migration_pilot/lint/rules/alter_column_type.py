@@ -249,7 +249,11 @@ def _alternative(ctx: OperationContext, op: migrations.AlterField) -> str:
         f"deploy code that reads {new_name};",
         f"stop writing {op.name}, then remove it in a later release.",
     )
-    return code + "\n# Then:\n" + "\n".join(f"# {line}" for line in steps.splitlines()) + "\n"
+    why = ("# No contract step is generated: between the backfill and the swap your code must start reading"
+           f"\n# {new_name} (a release of yours, not a migration), and the swap ends with {new_name}"
+           f" renamed to {op.name},\n# whose indexes and constraints keep names made for {new_name}: not"
+           " the original migration's schema.")
+    return code + "\n" + why + "\n# Then:\n" + "\n".join(f"# {line}" for line in steps.splitlines()) + "\n"
 
 
 @rule.on(migrations.AlterField)

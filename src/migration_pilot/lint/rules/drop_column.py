@@ -34,10 +34,27 @@ still work:
             ),
         ]
 
-In a later release, when no running code knows the field any more, drop the
-column with `migrations.RunSQL("ALTER TABLE testapp_order DROP COLUMN note",
-migrations.RunSQL.noop)`. This rule does not flag that step: no model in the
-migration state maps the column.
+Then, post-deploy (`deploy_phase = "post"`), when no running code knows the
+field any more, drop the column: put the field back in the state only and let
+Django's own `RemoveField` drop it, so each database gets the SQL the original
+migration would have run:
+
+    class Migration(migrations.Migration):
+        deploy_phase = "post"
+        dependencies = [("testapp", "0002_remove_order_note")]
+        operations = [
+            migrations.SeparateDatabaseAndState(
+                state_operations=[migrations.AddField(
+                    "order", "note", models.TextField(blank=True, default="", null=True))],
+            ),
+            migrations.RemoveField("order", "note"),
+        ]
+
+The finding renders both as `# === Deploy 1 of 2` and `# === Deploy 2 of 2`;
+applied in order they give the schema the original migration gives. When a
+later operation of the same migration changes the field or its model again,
+only the first release is given (its contract step would act on what those
+operations made).
 
 ## Not flagged
 - Migrations marked post-deploy (`deploy_phase = "post"`, django-safemigrate's
@@ -96,17 +113,35 @@ def _nullable(field: Field) -> Field:
 
 
 def _state_only_removal(ctx: OperationContext, op: migrations.RemoveField, field: Field) -> str:
+    """Deploy 1 removes the field from the state only; deploy 2, post-deploy, drops the column.
+
+    Deploy 2 puts the field back in the state alone, as deploy 1 left it in the
+    database, and runs Django's own RemoveField: each database gets the SQL
+    (foreign key constraint first, then the column) the original would have run.
+    """
     steps = []
+    kept = field
     if _needs_a_default(field):
-        steps.append(render.call("migrations.AlterField", op.model_name, op.name, _nullable(field)))
+        kept = _nullable(field)
+        steps.append(render.call("migrations.AlterField", op.model_name, op.name, kept))
     removal = render.call("migrations.RemoveField", op.model_name, op.name)
     steps.append(render.call("migrations.SeparateDatabaseAndState",
                              state_operations=render.raw(f"[{removal.text}]", *removal.imports)))
-    return render.migration(
-        steps,
-        dependencies=ctx.migration.dependencies,
-        comment="Release 1: the column stays; drop it with RunSQL in a later release.",
-    )
+    if ctx.changed_later(op.model_name, op.name):
+        return render.migration(
+            steps, dependencies=ctx.migration.dependencies,
+            comment="Release 1: the column stays; drop it with RunSQL in a later release. (No contract"
+                    " step here: a later operation of this migration changes the same field or model.)")
+    first = render.migration(steps, dependencies=ctx.migration.dependencies,
+                             comment="The column stays: the old code still selects it.")
+    back = render.call("migrations.AddField", op.model_name, op.name, kept)
+    contract = render.migration(
+        [render.call("migrations.SeparateDatabaseAndState",
+                     state_operations=render.raw(f"[{back.text}]", *back.imports)),
+         render.call("migrations.RemoveField", op.model_name, op.name)],
+        dependencies=[(ctx.app_label, ctx.migration.name)], phase="post",
+        comment="The old code is gone: the field back in the state only, then Django's own drop.")
+    return render.staged((render.PRE_DEPLOY, [first]), (render.POST_DEPLOY, [contract]))
 
 
 @rule.on(migrations.RemoveField)

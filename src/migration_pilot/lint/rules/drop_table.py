@@ -42,10 +42,16 @@ to:
             ),
         ]
 
-In a later release, when no running code knows the model any more, drop the
-table with `migrations.RunSQL("DROP TABLE testapp_invoice",
-migrations.RunSQL.noop)`. This rule does not flag that step: no model in the
-migration state maps the table.
+Then, post-deploy (`deploy_phase = "post"`), when no running code knows the
+model any more, drop the table: put the model back in the state only (as
+deploy 1 left it, foreign keys without their constraint) and let Django's own
+`DeleteModel` drop it, auto-created many-to-many tables included, with each
+database's SQL. The finding renders both as `# === Deploy 1 of 2` and
+`# === Deploy 2 of 2`; applied in order they give the schema the original
+migration gives. Removing a many-to-many field is staged the same way (its
+`RemoveField` in the state only, then back in the state and removed). When a
+later operation of the same migration changes the model again, only the first
+release is given.
 
 ## Not flagged
 - Migrations marked post-deploy (`deploy_phase = "post"`, django-safemigrate's
@@ -67,6 +73,7 @@ PostgreSQL, MySQL/MariaDB and SQLite: the breakage is the same everywhere.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from django.db import migrations
 from django.db.backends.utils import truncate_name
@@ -93,17 +100,45 @@ def _message(table: str) -> str:
     return f"Dropping table {table} breaks the running code, which still queries it."
 
 
-def _state_only(ctx: OperationContext, operation: render.Code,
-                before: list[render.Code]) -> str:
+def _state_only(ctx: OperationContext, operation: render.Code, before: list[render.Code],
+                restore: Any | None, changed_later: bool) -> str:
+    """Deploy 1 removes the model (or field) from the state only; deploy 2 drops its table.
+
+    Deploy 2, post-deploy, puts `restore` (the model or many-to-many field as
+    deploy 1 left it in the database) back in the state alone and runs the
+    original operation: Django's own DROP TABLE for each database, auto-created
+    many-to-many tables included. None when a later operation of this migration
+    changes the model again (the contract step would act on what that made).
+    """
     wrapped = render.call(
         "migrations.SeparateDatabaseAndState",
         state_operations=render.raw(f"[{operation.text}]", *operation.imports),
     )
-    return render.migration(
-        [*before, wrapped],
-        dependencies=ctx.migration.dependencies,
-        comment="Release 1: the table stays; drop it with RunSQL in a later release.",
-    )
+    if restore is None or changed_later:
+        return render.migration(
+            [*before, wrapped],
+            dependencies=ctx.migration.dependencies,
+            comment="Release 1: the table stays; drop it with RunSQL in a later release. (No contract"
+                    " step here: a later operation of this migration changes the same model.)",
+        )
+    first = render.migration([*before, wrapped], dependencies=ctx.migration.dependencies,
+                             comment="The table stays: the old code still queries it.")
+    back = render.nested(restore)
+    contract = render.migration(
+        [render.call("migrations.SeparateDatabaseAndState",
+                     state_operations=render.raw(f"[{back.text}]", *back.imports)), operation],
+        dependencies=[(ctx.app_label, ctx.migration.name)], phase="post",
+        comment="The old code is gone: the model back in the state only, then Django's own drop.")
+    return render.staged((render.PRE_DEPLOY, [first]), (render.POST_DEPLOY, [contract]))
+
+
+def _recreate(model: ModelState, dropped: set[str]) -> migrations.CreateModel:
+    """CreateModel for `model` as the database has it after deploy 1 (`dropped`: foreign keys
+    whose constraint deploy 1 dropped)."""
+    fields = [(name, _without_constraint(field) if name in dropped else field.clone())
+              for name, field in model.fields.items()]
+    return migrations.CreateModel(model.name, fields, options=dict(model.options),
+                                  bases=model.bases, managers=list(model.managers))
 
 
 def _without_constraint(field: Field) -> Field:
@@ -112,17 +147,15 @@ def _without_constraint(field: Field) -> Field:
     return type(field)(*args, **kwargs)
 
 
-def _constraint_drops(ctx: OperationContext, model_name: str,
-                      model: ModelState) -> list[render.Code]:
-    """AlterField(db_constraint=False) for each foreign key to another model."""
+def _constraint_drops(ctx: OperationContext, model: ModelState) -> list[str]:
+    """The foreign keys to another model whose database constraint deploy 1 drops."""
     drops = []
     for name, field in model.fields.items():
         if not (field.many_to_one or field.one_to_one) or not getattr(field, "db_constraint", True):
             continue
         if related_model_key(field, ctx.app_label) == (model.app_label, model.name_lower):
             continue
-        drops.append(render.call("migrations.AlterField", model_name, name,
-                                 _without_constraint(field)))
+        drops.append(name)
     return drops
 
 
@@ -132,12 +165,16 @@ def check_delete_model(ctx: OperationContext, op: migrations.DeleteModel) -> Ite
     table = ctx.table(op.name)
     if model is None or not ctx.has_table(op.name) or ctx.is_new_table(table):
         return
+    drops = _constraint_drops(ctx, model)
     yield Finding(
         message=_message(table),
         hint=HINT,
         lock=ctx.lock(DDL.DROP_TABLE, table),
-        safe_alternative=_state_only(ctx, render.call("migrations.DeleteModel", op.name),
-                                     _constraint_drops(ctx, op.name, model)),
+        safe_alternative=_state_only(
+            ctx, render.call("migrations.DeleteModel", op.name),
+            [render.call("migrations.AlterField", op.name, name, _without_constraint(model.fields[name]))
+             for name in drops],
+            _recreate(model, set(drops)), ctx.changed_later(op.name)),
     )
 
 
@@ -178,8 +215,9 @@ def check_remove_m2m(ctx: OperationContext, op: migrations.RemoveField) -> Itera
         hint=HINT,
         lock=ctx.lock(DDL.DROP_TABLE, table),
         safe_alternative=_state_only(
-            ctx, render.call("migrations.RemoveField", op.model_name, op.name), []
-        ),
+            ctx, render.call("migrations.RemoveField", op.model_name, op.name), [],
+            migrations.AddField(op.model_name, op.name, field.clone()),
+            ctx.changed_later(op.model_name, op.name)),
     )
 
 
