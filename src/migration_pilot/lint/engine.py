@@ -15,7 +15,7 @@ from migration_pilot.backends import BackendProfile
 from migration_pilot.conf import Config
 from migration_pilot.diagnostics import Diagnostic, Severity
 from migration_pilot.exceptions import ConfigError, UnknownAppError
-from migration_pilot.lint import ignores, render, sql
+from migration_pilot.lint import ignores, render, sql, vendors
 from migration_pilot.lint.context import (
     MigrationContext,
     OperationContext,
@@ -146,6 +146,7 @@ class LintVisitor:
         self.profile = profile
         self.config = config
         self.scope = scope
+        self._targeted: frozenset[str] | None = None
         self.rules = list(rules)
         self.rule_ids = {rule.id for rule in all_rules()}
         self.by_id = {rule.id: rule for rule in self.rules}
@@ -290,10 +291,21 @@ class LintVisitor:
                 results.append(diagnostic)
         return results
 
+    def targeted_vendors(self) -> frozenset[str]:
+        """Every vendor the project targets (--vendor's, `vendors`, DATABASES engines), read once."""
+        if self._targeted is None:
+            from types import SimpleNamespace
+
+            from migration_pilot.lint.rules.vendor_specific_operation import targeted_vendors
+
+            seen = SimpleNamespace(vendor=self.profile.vendor, settings_vendor=self.settings_vendor)
+            self._targeted = frozenset(targeted_vendors(seen))  # type: ignore[arg-type]
+        return self._targeted
+
     def _diagnostic(self, rule: Rule, finding: Finding, visit: MigrationVisit,
                     index: int | None, line: int | None) -> Diagnostic:
         description = _describe(visit, index)
-        fix = finding.safe_alternative
+        fix, withheld = vendors.for_vendors(finding.safe_alternative, self.targeted_vendors())
         if fix is not None and index is not None and set(finding.replaces) - {index}:
             replaced = sorted({index, *finding.replaces})
             fix = render.replaces_comment(f"{visit.app_label}.{visit.name}",
@@ -302,7 +314,7 @@ class LintVisitor:
             rule=rule.id,
             severity=self.config.severity.get(rule.id, rule.severity),
             message=finding.message,
-            hint=finding.hint,
+            hint=finding.hint if withheld is None else f"{finding.hint} {withheld}",
             vendor=self.profile.vendor,
             app=visit.app_label,
             migration=visit.name,
