@@ -89,18 +89,26 @@ def run_post_deploy(options: Any, *, emit: EventSink = ignore) -> Any:
 
     The `--check` commands run last, after every change of the phase (also when
     it had no migration to apply), as they run last after the other phases. A
-    failing check leaves the phase's changes in place (a dropped default is not
-    put back, and the post-deploy migrations usually drop what cannot come back
-    filled): exit 4 naming them and how to undo them, or 3 when the phase
-    changed nothing.
+    failing check triggers `--on-failure` (pipeline/post_failure.py):
+    `restore` puts back the backup the phase took before it applied anything,
+    with the consent rules of any restore (writes made since by others refuse it
+    without `--discard-writes`); `rollback` unapplies the phase's migrations when
+    every reverse is exact and no default was dropped (a dropped default's value
+    is not recorded, a lossy reverse would not give the data back); anything
+    else leaves the changes in place: exit 4 naming them and how to undo them,
+    or 3 when the phase changed nothing.
     """
     from migration_pilot.pipeline.deploy import EXIT_NEEDS_PERSON, EXIT_ROLLED_BACK, run_deploy
 
     checks, options.checks = list(options.checks), []
+    gate = options.before_apply
+    before = _Before(options.alias, gate, watch=options.on_failure == "restore") if checks else None
+    if before is not None:
+        options.before_apply = before
     try:
         deployed = run_deploy(options, emit=emit)
     finally:
-        options.checks = checks
+        options.checks, options.before_apply = checks, gate
     if deployed.exit_code != 0:
         return deployed
     pending = {(row.table, row.column) for row in history.kept_defaults(options.alias)} if checks else set()
@@ -129,13 +137,55 @@ def run_post_deploy(options: Any, *, emit: EventSink = ignore) -> Any:
     if not changes:
         contract.exit_code = EXIT_ROLLED_BACK
         contract.message = f"Post-deploy check failed: {failure}. The post phase changed nothing."
-    else:
-        contract.exit_code = EXIT_NEEDS_PERSON
-        contract.message = (f"Post-deploy check failed after the post phase: {failure}. Left as is: "
-                            + "; ".join(changes) + ".")
+        if deployed.run_id is not None:
+            _record_check_failure(options.alias, deployed.run_id, contract.message)
+        return contract
+    assert before is not None
+    from migration_pilot.pipeline.post_failure import undo_post_phase
+
+    undone = undo_post_phase(options, deployed, before, failure, changes, dropped, emit)
+    if undone is not None:
+        undone.duration_s += contract.duration_s
+        return undone
+    contract.exit_code = EXIT_NEEDS_PERSON
+    contract.message = (f"Post-deploy check failed after the post phase: {failure}. Left as is: "
+                        + "; ".join(changes) + ".")
     if deployed.run_id is not None:
         _record_check_failure(options.alias, deployed.run_id, contract.message)
     return contract
+
+
+class _Before:
+    """The deploy's `before_apply` hook for the post phase: what the database looked like before it changed.
+
+    Read under the deploy lock, before the backup and the apply: the schema and
+    the applied migrations (to prove an undo got back there) and, for a
+    restore, the write position (what others write from here on would be lost;
+    read before the backup, so it errs towards "written").
+    """
+
+    def __init__(self, alias: str, gate: Any, *, watch: bool) -> None:
+        self.alias, self.gate, self.watch = alias, gate, watch
+        self.schema: dict[str, Any] | None = None
+        self.applied: set[tuple[str, str]] = set()
+        self.position: dict[str, Any] | None = None
+
+    def __call__(self, plan: Any) -> str | None:
+        refused = self.gate(plan) if self.gate is not None else None
+        if refused:
+            return str(refused)
+        from django.db import connections
+
+        from migration_pilot.pipeline.fingerprint import schema_fingerprint
+
+        connection = connections[self.alias]
+        self.schema = schema_fingerprint(connection)
+        self.applied = history.applied_now(self.alias)
+        if self.watch:
+            from migration_pilot.backup.position import read_position
+
+            self.position = read_position(connection)
+        return None
 
 
 def _record_check_failure(alias: str, run_id: int, message: str) -> None:

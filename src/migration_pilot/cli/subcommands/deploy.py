@@ -63,8 +63,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         " check --deploy'. It runs last, after the phase's own changes, also when there was"
                         " nothing to apply: after apply and verify (default, --phase pre), after the post-deploy"
                         " migrations and the dropped defaults (--phase post). A non-zero exit or timeout fails the"
-                        " deploy: --on-failure undoes what the default and pre phases applied; after --phase post"
-                        " the changes stay and the exit is 4, naming them.")
+                        " deploy: --on-failure undoes what the default and pre phases applied; after --phase post,"
+                        " restore puts back the backup the phase took and rollback undoes its migrations when every"
+                        " reverse is exact and no default was dropped; otherwise the changes stay and the exit is 4,"
+                        " naming them and why.")
     parser.add_argument("--maintain", action=argparse.BooleanOptionalAction, default=None,
                         help="After a successful deploy, ANALYZE the existing tables it changed (non-blocking;"
                         " skipped on MySQL before 8.0.24), reported and recorded in the run history; VACUUM and"
