@@ -155,7 +155,11 @@ def run_deploy(options: dict[str, Any], streams: Streams) -> int:
 
 
 def run_rollback(options: dict[str, Any], streams: Streams, confirm: Any) -> int:
-    """Roll back a fleet deploy per tenant and print what happened (exit 0, 1 refused or nothing, 4 failed)."""
+    """Roll back a fleet deploy per tenant and print what happened.
+
+    Exit 0 done, 1 refused or nothing to do, 2 usage, 3 failed under --atomic-fleet with no tenant changed,
+    4 failed with some tenants rolled back.
+    """
     from migration_pilot.cli.subcommands.deploy import build_options
     from migration_pilot.fleet.rollback import FleetRollbackOptions, run_fleet_rollback
 
