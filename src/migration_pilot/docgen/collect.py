@@ -133,8 +133,8 @@ def _operation(connection: Any, profile: BackendProfile, key: MigrationKey, inde
         _settle(after, order)
     setattr(after, _FULL, getattr(before, _FULL, frozenset()) | {k for k in after.models if k not in before.models})
     facts = OperationFacts(index, type(operation).__name__, description, reversible, locks,
-                           _sql(connection, operation, app_label, before, after, backwards=False),
-                           _sql(connection, operation, app_label, before, after, backwards=True))
+                           operation_sql(connection, operation, app_label, before, after, backwards=False),
+                           operation_sql(connection, operation, app_label, before, after, backwards=True))
     said = words.describe(operation, app_label, before, after, connection, profile.vendor)
     facts.changes, facts.rollback, facts.checks, facts.gone = said.changes, said.rollback, said.checks, said.gone
     return facts, after
@@ -375,8 +375,9 @@ def _reached(operation: Any, app_label: str, state: ProjectState) -> set[ModelKe
     return None
 
 
-def _sql(connection: Any, operation: Any, app_label: str, before: ProjectState, after: ProjectState,
-         *, backwards: bool) -> Sql:
+def operation_sql(connection: Any, operation: Any, app_label: str, before: ProjectState, after: ProjectState,
+                  *, backwards: bool) -> Sql:
+    """One direction of one operation in collect-SQL mode on `connection`, or why it has none."""
     if isinstance(operation, dj_migrations.RunPython):
         code = operation.reverse_code if backwards else operation.code
         if code is None:

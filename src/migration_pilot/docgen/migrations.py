@@ -30,6 +30,7 @@ from migration_pilot.diagnostics import Diagnostic
 from migration_pilot.docgen.collect import OperationFacts, collect
 from migration_pilot.docgen.measured import Measured, Measurement
 from migration_pilot.docgen.offline import Target, no_database_access, offline_connection, target_for
+from migration_pilot.docgen.scratch import ScratchResult, fill_from_scratch
 from migration_pilot.lint import ignores, vendor_of_alias
 from migration_pilot.lint.engine import build_selection, run_lint
 from migration_pilot.loader import load_graph, migration_path
@@ -91,6 +92,8 @@ class DocSet:
     """Every migration of each app is documented (no --since), so the app indexes are written."""
     measured_from: str | None = None
     """The sources read for measured figures ('the run history of `default`'), None when none was."""
+    scratch: ScratchResult | None = None
+    """With a shadow alias: how many operations needed the live database, how many were filled, and why not."""
 
     def by_app(self) -> dict[str, list[MigrationDoc]]:
         """App label to its documented migrations, by name."""
@@ -103,7 +106,8 @@ class DocSet:
 def build_docs(config: Config, *, app_labels: Collection[str] = (), vendor: str | None = None,
                all_apps: bool = False, paths: Collection[str] | None = None,
                durations: Durations | None = None, history_alias: str | None = None,
-               whole: bool = False, measured: Measured | None = None, measured_from: str | None = None) -> DocSet:
+               whole: bool = False, measured: Measured | None = None, measured_from: str | None = None,
+               shadow_alias: str | None = None) -> DocSet:
     """Collect the documentation of the selected migrations (project apps by default); no connection.
 
     `vendor`: postgresql, mysql, mariadb or sqlite (default: the default alias's
@@ -111,6 +115,8 @@ def build_docs(config: Config, *, app_labels: Collection[str] = (), vendor: str 
     `durations`: the run history's last durations, from `pipeline.history.duration_history`.
     `whole`: render every model as `migrate` does instead of each operation's models (slower).
     `measured`: figures with their sources (docgen/measured.py), read from `measured_from`.
+    `shadow_alias`: the SQL Django's schema editor cannot write offline (it reads a name from the
+    database) is collected on a scratch database on that alias's server (docgen/scratch.py).
     """
     configured = vendor_of_alias(DEFAULT_DB_ALIAS) if DEFAULT_DB_ALIAS in settings.DATABASES else None
     target = target_for(vendor or configured or "unknown", config.pg_version)
@@ -131,6 +137,7 @@ def build_docs(config: Config, *, app_labels: Collection[str] = (), vendor: str 
 
     with offline_connection(target) as connection, no_database_access():
         facts = collect(loaded, wanted, connection, profile, whole=whole)
+    scratch = fill_from_scratch(loaded, facts, shadow_alias, target.lint_vendor) if shadow_alias else None
     root = config.project_root or Path.cwd()
     docs = []
     for key, operations in facts.items():
@@ -161,7 +168,7 @@ def build_docs(config: Config, *, app_labels: Collection[str] = (), vendor: str 
     project = [d for d in linted.diagnostics if not d.migration]
     return DocSet(target, docs, tuple(sorted(selection.apps)), project, history_alias,
                   whole_project=not app_labels and paths is None, complete_apps=paths is None,
-                  measured_from=measured_from)
+                  measured_from=measured_from, scratch=scratch)
 
 
 def _relative(path: str | None, root: Path) -> str | None:
@@ -349,7 +356,8 @@ def _operation_markdown(op: OperationFacts) -> list[str]:
     lines.append("")
     for title, sql in (("Forward SQL", op.forward), ("Backward SQL", op.backward)):
         if sql.statements:
-            lines += [f"{title}:", "", "```sql", *[s.rstrip() for s in sql.statements], "```", ""]
+            said = f" ({sql.note})" if sql.note else ""
+            lines += [f"{title}{said}:", "", "```sql", *[s.rstrip() for s in sql.statements], "```", ""]
         else:
             lines += [f"{title}: {sql.note}.", ""]
     return lines

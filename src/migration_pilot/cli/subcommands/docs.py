@@ -26,6 +26,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--database", metavar="ALIAS",
                         help="Read measured durations from this alias's run history (connects; without it,"
                         " no database is touched).")
+    parser.add_argument("--shadow-database", metavar="ALIAS",
+                        help="Write the SQL Django's schema editor reads a name from the database for (dropping a"
+                        " unique_together, say) from a scratch database created on this alias's server and"
+                        " migrated to that point, then dropped (needs CREATEDB). The alias's own database is only"
+                        " read; every other page stays byte-identical to the offline one.")
     parser.add_argument("--rehearsal", metavar="FILE",
                         help="Add the durations of this 'pilot rehearse --format json' report (no connection);"
                         " with --database, the rehearsals recorded in its run history are read too.")
@@ -52,7 +57,8 @@ def run(options: dict[str, Any], streams: Streams) -> int:
     measured, sources = _measured(alias, options.get("rehearsal"))
     docset = build_docs(config, app_labels=options.get("app_labels") or (), vendor=options.get("vendor"),
                         all_apps=bool(options.get("all_apps")), paths=paths, history_alias=alias,
-                        measured=measured, measured_from=sources)
+                        measured=measured, measured_from=sources, shadow_alias=options.get("shadow_database"))
+    _say_scratch(docset.scratch, options.get("shadow_database"), streams)
     output_format = options.get("output_format") or "markdown"
     rendered = render_pages(docset, output_format)
     extension = ".json" if output_format == "json" else ".md"
@@ -75,6 +81,16 @@ def run(options: dict[str, Any], streams: Streams) -> int:
                       f" ({docset.target.display}): {len(status.missing)} new, {len(status.stale)} updated,"
                       f" {len(status.orphaned)} removed.\n")
     return EXIT_OK
+
+
+def _say_scratch(scratch: Any, alias: str | None, streams: Streams) -> None:
+    """One line on what --shadow-database did (on stderr with --check, so stdout stays the page list)."""
+    if scratch is None or not scratch.needed:
+        return
+    line = (f"SQL that reads names from the database: {scratch.filled} of {scratch.needed} operation(s) written"
+            f" from a scratch database on {alias!r}")
+    line += f"; the rest stay unavailable: {scratch.problem}.\n" if scratch.problem else ".\n"
+    streams.err.write(line)
 
 
 def _measured(alias: str | None, report: str | None) -> tuple[Any, str | None]:
