@@ -133,6 +133,8 @@ env:
 jobs:
   lint:
     # Lint imports every migration module (runs its code): no database credentials in this job.
+    # A pull request's migration code runs here: keep it on `pull_request`, never `pull_request_target`,
+    # and add no secrets to this job (docs/ci.md, "Security: lint runs your migration modules").
     runs-on: ubuntu-latest
     permissions:
       contents: read
@@ -227,6 +229,8 @@ workflow:
     - if: $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH
 
 lint:
+  # Lint imports every migration module (runs its code): no variables or secrets beyond the settings here
+  # (docs/ci.md, "Security: lint runs your migration modules").
   stage: lint
   script:
     - {ctx.install}
