@@ -101,3 +101,27 @@ def test_a_manifest_without_the_records_restores_as_before(source):
 
     assert result.code == 0, result.out + result.err
     assert json.loads(result.out)["pending"] == []
+
+
+def test_large_objects_are_counted_in_the_manifest_and_compared_by_verify(postgresql_server, tmp_path):
+    with scratch_database(postgresql_server, "pilot_f4_lo") as name:
+        shop = Shop("postgresql", postgresql_server, name, tmp_path)
+        shop.migrate()
+        shop.sql("SELECT lo_from_bytea(0, convert_to(repeat('blob', 1000), 'UTF8')) FROM generate_series(1, 3)")
+        manifest = shop.backup()
+
+        same = shop.pilot("backups", "--verify", manifest["id"], "--format", "json")
+        (oid,) = shop.sql("SELECT min(oid) FROM pg_largeobject_metadata")[0]
+        shop.sql(f"SELECT lo_put({oid}, 0, 'BLOB'::bytea)")  # same count, other content
+        changed = shop.pilot("backups", "--verify", manifest["id"], "--format", "json")
+        shop.sql("SELECT lo_from_bytea(0, 'one more'::bytea)")
+        more = shop.pilot("backups", "--verify", manifest["id"])
+
+    assert manifest["large_objects"] == 3
+    assert same.code == 0, same.out + same.err
+    blobs = {t["table"]: t for t in json.loads(same.out)["tables"]}["(large objects)"]
+    assert blobs["matches"] and blobs["live_rows"] == blobs["restored_rows"] == 3
+    assert changed.code == 1
+    blobs = {t["table"]: t for t in json.loads(changed.out)["tables"]}["(large objects)"]
+    assert not blobs["matches"] and blobs["live_rows"] == blobs["restored_rows"] == 3
+    assert more.code == 1 and "(large objects): live 4 rows, backup 3 rows" in more.err + more.out

@@ -28,7 +28,7 @@ def test_verify_passes_on_an_untouched_backup(shop):
 
     assert result.code == 0, result.out + result.err
     report = json.loads(result.out)
-    assert report["ok"] and len(report["tables"]) == len(shop.tables())
+    assert report["ok"] and [t["table"] for t in report["tables"] if t["table"] != "(large objects)"] == shop.tables()
 
 
 def test_verify_refuses_a_flipped_byte(shop):

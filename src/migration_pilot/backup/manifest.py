@@ -65,6 +65,8 @@ class Manifest:
     """PostgreSQL: every role the dump names (owners, grantees, default-privilege roles) (F4)."""
     extensions: dict[str, str] | None = None
     """PostgreSQL: the extensions installed in the database at backup time, name -> version (F4)."""
+    large_objects: int | None = None
+    """PostgreSQL: how many large objects the dump holds (F4)."""
     directory: Path = field(default=Path("."), compare=False)
 
     @property
@@ -133,6 +135,7 @@ class Manifest:
                 roles=None if data.get("roles") is None else [str(r) for r in data["roles"]],
                 extensions=(None if data.get("extensions") is None
                             else {str(k): str(v) for k, v in dict(data["extensions"]).items()}),
+                large_objects=None if data.get("large_objects") is None else int(data["large_objects"]),
                 directory=directory,
             )
         except (KeyError, TypeError, ValueError) as exc:

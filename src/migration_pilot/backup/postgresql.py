@@ -26,6 +26,7 @@ from migration_pilot.backup.progress import Meter, bytes_on_disk, bytes_read_by
 
 _TOC_RELATION: Final = re.compile(
     r"^\d+; \d+ \d+ (MATERIALIZED VIEW|FOREIGN TABLE|TABLE|VIEW|SEQUENCE) (?!DATA |SET |OWNED BY )(\S+) (.+) \S+$")
+_TOC_BLOB: Final = re.compile(r"^\d+; 2613 \d+ BLOB ")
 _EXTRAS_SQL: Final = """
 SELECT n.nspname, c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND NOT c.relispartition
@@ -116,6 +117,11 @@ def check_archive(path: Path, fmt: str, found: Tools, *, full: bool = False) -> 
                     " install the newer PostgreSQL client tools to restore it. Refusing to restore it.")
         raise CorruptBackupError(f"pg_restore cannot read {path.name}: {first}", hint=hint)
     return toc if full else done.stdout.splitlines()
+
+
+def large_objects_in(toc: list[str]) -> int:
+    """How many large objects a `pg_restore --list` listing holds (one `BLOB` entry each, catalog 2613) (F4)."""
+    return sum(1 for line in toc if _TOC_BLOB.match(line.strip()))
 
 
 def archived_relations(toc: list[str]) -> set[tuple[str, str]]:

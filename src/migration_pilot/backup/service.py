@@ -143,6 +143,7 @@ def create_backup(alias: str, *, directory: str | Path | None = None, label: str
     temp = catalogue.temp_name(folder)
     roles: list[str] | None = None
     extensions: dict[str, str] | None = None
+    large_objects: int | None = None
     try:
         if vendor == "postgresql":
             found = postgresql.find_tools(state.server_major(connection))
@@ -156,6 +157,7 @@ def create_backup(alias: str, *, directory: str | Path | None = None, label: str
             needs = privileges.archive_needs(toc, temp, found.pg_restore, acl=True)
             roles = sorted(needs.roles)
             extensions = privileges.installed_extensions(connection)
+            large_objects = postgresql.large_objects_in(toc)
         elif vendor == "sqlite":
             os.close(catalogue.create_private_file(temp))
             with catalogue.private_umask():
@@ -180,7 +182,7 @@ def create_backup(alias: str, *, directory: str | Path | None = None, label: str
             server_version=version, tool_versions=versions, format=fmt, compression=compression, size=size,
             sha256=digest, applied_migrations=applied, label=label, duration_s=round(time.monotonic() - started, 3),
             pilot_version=__version__, write_position=where, tool_paths=paths, roles=roles, extensions=extensions,
-            directory=folder)
+            large_objects=large_objects, directory=folder)
         catalogue.publish(temp, manifest.path)
         try:
             catalogue.write_manifest(manifest)

@@ -109,9 +109,14 @@ def verify_text(report: Any) -> str:
     if report.error:
         return f"Verification FAILED: the backup did not restore into a scratch database: {report.error}\n"
     if report.ok:
-        rows = sum(t.live.rows for t in report.tables if t.live)
-        return (f"Verified: restored into scratch database {report.scratch}; {len(report.tables)} tables,"
-                f" {rows:,} rows match the live database ({report.duration_s:.1f}s).\n")
+        from migration_pilot.backup.state import LARGE_OBJECTS
+
+        tables = [t for t in report.tables if t.table != LARGE_OBJECTS]
+        rows = sum(t.live.rows for t in tables if t.live)
+        blobs = sum(t.live.rows for t in report.tables if t.table == LARGE_OBJECTS and t.live)
+        return (f"Verified: restored into scratch database {report.scratch}; {len(tables)} tables,"
+                f" {rows:,} rows{f' and {blobs:,} large objects' if blobs else ''} match the live database"
+                f" ({report.duration_s:.1f}s).\n")
     lines = [f"Verification FAILED: {len(report.differences)} table(s) differ from the live database:"]
     for table in report.differences:
         live = f"{table.live.rows} rows" if table.live else "missing"
