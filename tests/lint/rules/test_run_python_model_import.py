@@ -198,3 +198,18 @@ def test_safe_alternative_is_not_flagged():
     (diagnostic,) = lint_one(RULE, source=migration(LOCAL_IMPORT))
 
     assert_allows(RULE, source=diagnostic.safe_alternative)
+
+
+def test_no_fix_when_the_function_uses_a_method_the_historical_model_lacks():
+    """Found on wagtail 0059: Collection.fix_tree() exists on the class, not on apps.get_model()'s model."""
+    body = "    Order.recalculate_totals(fix_paths=True)"
+    diagnostic = assert_flags(RULE, source=migration(body, top="from tests.testapp.models import Order\n"))
+
+    assert diagnostic.safe_alternative is None
+
+
+def test_fix_kept_when_the_function_uses_managers_and_fields_only():
+    body = '    Order.objects.filter(status="new").update(status=Order.status.field.default)'
+    diagnostic = assert_flags(RULE, source=migration(body, top="from tests.testapp.models import Order\n"))
+
+    assert 'Order = apps.get_model("testapp", "Order")' in (diagnostic.safe_alternative or "")

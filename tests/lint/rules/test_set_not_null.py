@@ -122,28 +122,37 @@ def _steps(diagnostic):
 
 def test_safe_alternative_uses_the_users_names():
     (diagnostic,) = lint_one(RULE, [NOT_NULL])
-    first, second, third = _steps(diagnostic)
+    first, fill, second, third = _steps(diagnostic)
 
     assert ("AddConstraintNotValid('invoice', models.CheckConstraint(condition=models.Q(("
             "'status__isnull', False)), name='invoice_status_not_null'))") in first
+    assert "rows.filter(pk__in=batch).update(status=value)" in fill and "value = 'new'" in fill
     assert "ValidateConstraint('invoice', 'invoice_status_not_null')" in second
-    assert "# 0003_invoice_status_validate" in second
+    assert "# 0004_invoice_status_validate" in second
+    assert "dependencies = [('testapp', '0003_invoice_status_fill')]" in second
     assert "state_operations=[migrations.AlterField('invoice', 'status'" in third
     assert 'ALTER TABLE "testapp_invoice" ALTER COLUMN "status" SET NOT NULL' in third
     assert "migrations.RemoveConstraint('invoice', 'invoice_status_not_null')" in third
-    assert "dependencies = [('testapp', '0003_invoice_status_validate')]" in third
+    assert "dependencies = [('testapp', '0004_invoice_status_validate')]" in third
+
+
+def test_safe_alternative_without_a_default_fills_nothing():
+    op = migrations.AlterField("invoice", "status", models.CharField(max_length=20))
+    (diagnostic,) = lint_one(RULE, [op])
+
+    assert len(_steps(diagnostic)) == 3 and "RunPython" not in (diagnostic.safe_alternative or "")
 
 
 def test_safe_alternative_is_clean_and_applies_on_postgresql(postgresql_server, tmp_path):
     (diagnostic,) = lint_one(RULE, [NOT_NULL])
-    files = dict(zip(["0002_change", "0003_invoice_status_validate", "0004_invoice_status_not_null"],
-                     _steps(diagnostic), strict=True))
+    files = dict(zip(["0002_change", "0003_invoice_status_fill", "0004_invoice_status_validate",
+                      "0005_invoice_status_not_null"], _steps(diagnostic), strict=True))
     assert [d.rule for d in lint_files(files) if d.migration is not None] == []
     package = write_package(files)
 
     with (scratch_connection("postgresql", postgresql_server, tmp_path) as connection,
           override_settings(MIGRATION_MODULES={"testapp": package})):
-        MigrationExecutor(connection).migrate([("testapp", "0004_invoice_status_not_null")])
+        MigrationExecutor(connection).migrate([("testapp", "0005_invoice_status_not_null")])
         with connection.cursor() as cursor:
             columns = connection.introspection.get_table_description(cursor, "testapp_invoice")
             constraints = connection.introspection.get_constraints(cursor, "testapp_invoice")
@@ -159,3 +168,44 @@ def test_ignore_comment_suppresses():
     )
 
     assert_allows(RULE, source=source)
+
+
+def test_fix_gives_null_rows_the_default_as_djangos_alter_field_does_on_postgresql(postgresql_server, tmp_path):
+    """Found on wagtail 0046: AlterField to NOT NULL with a default first sets the NULL rows to it."""
+    from django.db.migrations.executor import MigrationExecutor
+    from django.test.utils import override_settings
+
+    from migration_pilot.lint.render import deploy_steps
+    from tests.databases import scratch_connection
+    from tests.lint.helpers import migration_source, write_package
+
+    op = migrations.AlterField("invoice", "status", models.CharField(max_length=20, default="open", blank=True))
+    (diagnostic,) = lint_one(RULE, [op])
+    (chunks,) = deploy_steps(diagnostic.safe_alternative or "")
+    layouts = {"original": {"0002_change": migration_source([op])},
+               "fixed": dict(zip(["0002_change", "0003_invoice_status_fill", "0004_invoice_status_validate",
+                                  "0005_invoice_status_not_null"], chunks, strict=True))}
+    found = {}
+    for label, files in layouts.items():
+        package = write_package(files)
+        with (scratch_connection("postgresql", postgresql_server, tmp_path / label) as connection,
+              override_settings(MIGRATION_MODULES={"testapp": package})):
+            MigrationExecutor(connection).migrate([("testapp", "0001_initial")])
+            with connection.cursor() as cursor:
+                cursor.execute("INSERT INTO testapp_customer (name, email) VALUES ('c', 'c@example.com')"
+                               " RETURNING id")
+                customer = cursor.fetchone()[0]
+                cursor.execute("INSERT INTO testapp_order (status, total, note, quantity, customer_id)"
+                               " VALUES ('new', 0, '', 1, %s) RETURNING id", [customer])
+                order = cursor.fetchone()[0]
+                cursor.execute("INSERT INTO testapp_invoice (number, status, amount, order_id)"
+                               " VALUES ('A1', NULL, 1, %s), ('A2', 'paid', 1, %s)", [order, order])
+            MigrationExecutor(connection).migrate([("testapp", list(files)[-1])])
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT number, status FROM testapp_invoice ORDER BY number")
+                rows = cursor.fetchall()
+                cursor.execute("SELECT is_nullable FROM information_schema.columns"
+                               " WHERE table_name = 'testapp_invoice' AND column_name = 'status'")
+                found[label] = (rows, cursor.fetchone()[0])
+
+    assert found["fixed"] == found["original"] == ([("A1", "open"), ("A2", "paid")], "NO")

@@ -74,7 +74,7 @@ from typing import Any
 from django.db import migrations
 from django.db.backends.utils import truncate_name
 from django.db.migrations.state import ModelState
-from django.db.models import CheckConstraint, Q
+from django.db.models import NOT_PROVIDED, CheckConstraint, Q
 from pglast import ast
 from pglast.enums import AlterTableType
 
@@ -135,26 +135,78 @@ def _next_name(name: str, offset: int, suffix: str) -> str:
 
 def _alternative(ctx: OperationContext, op: migrations.AlterField, table: str,
                  column: str) -> str | None:
-    parts = not_null_migrations(ctx, op, table, column, ctx.migration.dependencies, ctx.migration.name)
+    parts = not_null_migrations(ctx, op, table, column, ctx.migration.dependencies, ctx.migration.name,
+                                fill=_fills_nulls(op.field))
     return render.chain(*parts) if parts else None
 
 
+def _fills_nulls(field: Any) -> bool:
+    """Whether Django's AlterField to NOT NULL first sets the NULL rows to the new default.
+
+    Its schema editor does (`UPDATE ... SET col = default WHERE col IS NULL`) when the new
+    field has a default or a db_default; the fix must too, or VALIDATE finds the NULLs.
+    """
+    return bool(field.has_default() or getattr(field, "db_default", NOT_PROVIDED) is not NOT_PROVIDED)
+
+
+def _fill_nulls(ctx: OperationContext, op: migrations.AlterField) -> tuple[render.Code, str, list[str]]:
+    """RunPython setting the NULL rows to the field's default in batches, as Django's UPDATE would."""
+    db_default = getattr(op.field, "db_default", NOT_PROVIDED)
+    if db_default is not NOT_PROVIDED:
+        value = render.value(db_default)
+        first_line = f"value = {value.text}"
+    elif callable(op.field.default):
+        value = render.value(op.field.default)
+        first_line = f"value = {value.text}()  # evaluated once, as Django's schema editor does"
+    else:
+        value = render.value(op.field.default)
+        first_line = f"value = {value.text}"
+    function = f"fill_{op.name}"
+    code = f"""def {function}(apps, schema_editor):
+    # The rows that are NULL get the default, as the original AlterField's UPDATE gives them,
+    # {BATCH} at a time, each batch committed on its own.
+    {first_line}
+    rows = apps.get_model({ctx.app_label!r}, {op.model_name!r}).objects.using(schema_editor.connection.alias)
+    while True:
+        batch = list(rows.filter({op.name}__isnull=True).values_list("pk", flat=True)[:{BATCH}])
+        if not batch:
+            break
+        rows.filter(pk__in=batch).update({op.name}=value)"""
+    run = render.call("migrations.RunPython", render.raw(function),
+                      reverse_code=render.raw("migrations.RunPython.noop"))
+    return run, code, sorted(value.imports)
+
+
+BATCH = 1000
+
+
 def not_null_migrations(ctx: OperationContext, op: migrations.AlterField, table: str, column: str,
-                        dependencies: list[tuple[str, str]], own: str) -> list[str]:
+                        dependencies: list[tuple[str, str]], own: str, *, fill: bool = False) -> list[str]:
     """The three migrations that make `column` NOT NULL without a scan under ACCESS EXCLUSIVE
     (PostgreSQL 12+; [] before): CHECK NOT VALID, VALIDATE, then SET NOT NULL with the state's
-    AlterField. The first depends on `dependencies`; `own` names the later ones."""
+    AlterField. The first depends on `dependencies`; `own` names the later ones. `fill`: a
+    migration before VALIDATE sets the NULL rows to the field's default in batches."""
     if not _uses_check(ctx):
         return []
     name = truncate_name(f"{op.model_name.lower()}_{op.name}_not_null",
                          ctx.profile.max_name_length())
     check = CheckConstraint(condition=Q((f"{op.name}__isnull", False)), name=name)
-    validate = _next_name(own, 1, f"{op.model_name.lower()}_{op.name}_validate")
+    shift = 1 if fill else 0
+    validate = _next_name(own, 1 + shift, f"{op.model_name.lower()}_{op.name}_validate")
     first = render.migration([render.call("AddConstraintNotValid", op.model_name, check)],
                              dependencies=dependencies,
                              comment=None if own == ctx.migration.name else f"Save as {own}.py.")
+    fills: list[str] = []
+    before_validate = own
+    if fill:
+        run, code, imports = _fill_nulls(ctx, op)
+        before_validate = _next_name(own, 1, f"{op.model_name.lower()}_{op.name}_fill")
+        fills.append(render.with_code(render.migration(
+            [run], dependencies=[(ctx.app_label, own)], atomic=False,
+            comment=f"{before_validate}: the NULL rows get the default, as the original's UPDATE gives them."),
+            code, imports=imports))
     second = render.migration([render.call("ValidateConstraint", op.model_name, name)],
-                              dependencies=[(ctx.app_label, own)],
+                              dependencies=[(ctx.app_label, before_validate)],
                               comment=f"{validate}: backfill NULLs in batches before it runs.")
     alter = render.call("migrations.AlterField", op.model_name, op.name, op.field)
     sql = render.call(
@@ -169,9 +221,9 @@ def not_null_migrations(ctx: OperationContext, op: migrations.AlterField, table:
                      database_operations=render.Code(f"[{sql.text}]", sql.imports)),
          render.call("migrations.RemoveConstraint", op.model_name, name)],
         dependencies=[(ctx.app_label, validate)],
-        comment=f"{_next_name(own, 2, f'{op.model_name.lower()}_{op.name}_not_null')}",
+        comment=f"{_next_name(own, 2 + shift, f'{op.model_name.lower()}_{op.name}_not_null')}",
     )
-    return [first, second, third]
+    return [first, *fills, second, third]
 
 
 @rule.on(migrations.AlterField)
