@@ -72,7 +72,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
 '''
 
 
-def _project(tmp_path, vendor, server, name):
+def _project(tmp_path, vendor, server, name, initial=None, models=MODELS):
     log = tmp_path / "statements.log"
     (tmp_path / "project" / "ownbackend").mkdir(parents=True)
     (tmp_path / "project" / "ownbackend" / "__init__.py").write_text("")
@@ -80,11 +80,16 @@ def _project(tmp_path, vendor, server, name):
         textwrap.dedent(LOGGING_BACKEND.format(vendor=vendor, log=str(log))))
     settings = database_settings(vendor, server, name) | {"ENGINE": "ownbackend"}
     project = DeployProject(tmp_path / "project", settings)
-    project.migration("0002_payment", PAYMENT)
-    (project.root / "shop" / "models.py").write_text(MODELS.replace("Bill", "Invoice"))
+    if initial is None:
+        project.migration("0002_payment", PAYMENT)
+    else:
+        project.migration("0001_initial", initial)
+        project.migration("0002_payment", "from django.db import migrations\n\n\nclass Migration(migrations.Migration):"
+                          "\n    dependencies = [('shop', '0001_initial')]\n")
+    (project.root / "shop" / "models.py").write_text(models.replace("Bill", "Invoice"))
     assert project.deploy().code == 0
     project.migration("0003_rename", RENAME)
-    (project.root / "shop" / "models.py").write_text(MODELS)
+    (project.root / "shop" / "models.py").write_text(models)
     log.write_text("")
     return project, log
 
@@ -130,3 +135,21 @@ def test_plan_shows_the_sql_the_online_table_rename_runs(vendor, request, tmp_pa
         assert shown.index("SET @pilot_fk_checks = @@foreign_key_checks, foreign_key_checks = 0;") > shown.index(swap)
         assert shown[-1] == "SET foreign_key_checks = @pilot_fk_checks;"
         assert not any(s.startswith("ALTER TABLE `shop_invoice` RENAME") for s in shown)
+
+
+def test_plan_shows_the_views_of_renamed_many_to_many_tables(postgresql_server, tmp_path, scratch_db_access):
+    from tests.online.test_table_rename_m2m import INITIAL as M2M
+    from tests.online.test_table_rename_m2m import MODELS as M2M_MODELS
+
+    with scratch_database(postgresql_server, "pilot_plan_trename_m2m") as name:
+        project, log = _project(tmp_path, "postgresql", postgresql_server, name, M2M, M2M_MODELS.format(name="Bill"))
+        planned = project.run("plan", "--format", "json")
+        deployed = project.deploy("--phase", "pre")
+        ran = log.read_text().splitlines()
+
+    assert planned.code == 0 and deployed.code == 0, planned.err + deployed.out + deployed.err
+    (entry,) = [m for m in json.loads(planned.out)["migrations"] if m["name"] == "0003_rename"]
+    shown = [s for s in entry["forward_sql"] if not s.startswith("--")]
+    assert 'CREATE VIEW "shop_invoice_tags" AS SELECT "id", "bill_id" AS "invoice_id", "tag_id" FROM' \
+        ' "shop_bill_tags";' in shown
+    assert _run_in_order(shown, ran) == [], ran
