@@ -38,7 +38,7 @@ sys.exit({code})
 '''
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", "mysql"])
 def vendor(request):
     return request.param
 
@@ -110,7 +110,10 @@ def test_post_phase_is_restored_from_its_backup_when_its_check_fails(deployable)
     query(vendor, server, name, "INSERT INTO shop_invoice (number, amount) VALUES ('kept', 42)")
     schema = schema_dump(vendor, server, name)
 
-    result = post_phase(project, "--on-failure", "restore", "--check", check(project))
+    # MariaDB counts writes per server, which other tests share: there the check can only answer "cannot tell"
+    # (its refusal is the next test), so this one consents.
+    consent = ["--discard-writes"] if vendor == "mysql" else []
+    result = post_phase(project, "--on-failure", "restore", *consent, "--check", check(project))
     rows = query(vendor, server, name, "SELECT number, amount FROM shop_invoice")
     runs = project.history()
     again = project.deploy("--phase", "post")
