@@ -24,7 +24,7 @@ from migration_pilot.conf import Config, load_config
 from migration_pilot.diagnostics import Severity
 from migration_pilot.exceptions import MigrationLoadError, PilotError
 from migration_pilot.loader import executor_for
-from migration_pilot.pipeline import history, lock
+from migration_pilot.pipeline import history, lock, session_report
 from migration_pilot.pipeline.apply import (
     ApplyReport,
     MigrationResult,
@@ -121,6 +121,13 @@ def run_deploy(options: DeployOptions, *, emit: EventSink = ignore,
                f" {_retries(options.retry)} on lock timeout, on failure: {options.on_failure}."))
     if not options.timeouts.lock:
         emit(Event("warning", "Warning: no lock timeout: a blocked ALTER can queue all traffic behind it."))
+    server = session_report.server_timeouts(connection)
+    shown = session_report.describe_server_timeouts(server)
+    if shown:
+        emit(Event("server_settings", shown, {"settings": dict(server)}))
+    superuser = session_report.superuser_warning(connection)
+    if superuser:
+        emit(Event("warning", superuser))
     held = lock.acquire(connection, wait=options.wait)
     emit(Event("locked", "Holding the deploy lock."))
     canceller = mysql_canceller(connection) if connection.vendor == "mysql" else None

@@ -144,8 +144,9 @@ _MY_GRANTEE: Final = ("CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''
 
 
 def _mysql_refusal(connection: Any, tables: frozenset[str] | set[str], kind: str) -> str | None:
-    """MySQL/MariaDB: the database-level privileges a deploy needs that the user holds neither globally
-    nor on this database. Table-level grants and active roles are not judged (None: the server says)."""
+    """MySQL/MariaDB: the privileges a deploy needs that the user holds neither globally, nor on this
+    database, nor (where it holds table-level grants) on the table itself. Privileges held through an
+    active role are not judged (None: the server says)."""
     needed = ["SELECT", "INSERT", "UPDATE", "DELETE"]
     if tables:
         needed += ["CREATE", "ALTER", "DROP", "INDEX", "REFERENCES"]
@@ -156,18 +157,49 @@ def _mysql_refusal(connection: Any, tables: frozenset[str] | set[str], kind: str
             cursor.execute("SELECT CURRENT_ROLE()")
             if str(cursor.fetchone()[0] or "NONE") != "NONE":
                 return None
-        cursor.execute("SELECT COUNT(*) FROM information_schema.TABLE_PRIVILEGES WHERE GRANTEE = %s"
-                       " AND TABLE_SCHEMA = DATABASE()", [grantee])
-        if cursor.fetchone()[0]:
-            return None
         cursor.execute("SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = %s"
                        " UNION SELECT PRIVILEGE_TYPE FROM information_schema.SCHEMA_PRIVILEGES"
                        " WHERE GRANTEE = %s AND DATABASE() LIKE TABLE_SCHEMA", [grantee, grantee])
         held = {str(row[0]).upper() for row in cursor.fetchall()}
+        cursor.execute("SELECT TABLE_NAME, PRIVILEGE_TYPE FROM information_schema.TABLE_PRIVILEGES"
+                       " WHERE GRANTEE = %s AND TABLE_SCHEMA = DATABASE()", [grantee])
+        per_table: dict[str, set[str]] = {}
+        for table, privilege in cursor.fetchall():
+            per_table.setdefault(str(table), set()).add(str(privilege).upper())
+    quote = connection.ops.quote_name
+    if per_table:
+        return _mysql_table_refusal(quote, grantee, database, held, per_table, tables, needed, kind)
     lacking = [p for p in needed if p not in held]
     if not lacking:
         return None
-    quote = connection.ops.quote_name
     return (f"Refused: user {grantee} lacks privileges this {kind} needs on database {database}:"
             f" {', '.join(lacking)}. Grant them (no SUPER needed): GRANT {', '.join(needed)} ON"
             f" {quote(database)}.* TO {grantee}.")
+
+
+def _mysql_table_refusal(quote: Any, grantee: str, database: str, held: set[str],
+                         per_table: dict[str, set[str]], tables: frozenset[str] | set[str],
+                         needed: list[str], kind: str) -> str | None:
+    """The refusal for a user whose privileges are (partly) table-level grants: judged table by table.
+
+    The history tables need reading and writing; every table the plan creates or alters needs what
+    `needed` lists, on the table itself or on the whole database.
+    """
+    from django.apps import apps
+
+    history = ["django_migrations",
+               *(m._meta.db_table for m in apps.get_app_config("migration_pilot").get_models())]
+    wants: dict[str, list[str]] = {table: ["SELECT", "INSERT", "UPDATE", "DELETE"] for table in history}
+    for table in sorted(tables):
+        wants[table] = needed
+    problems, grants = [], []
+    for table, privileges in wants.items():
+        lacking = [p for p in privileges if p not in held and p not in per_table.get(table, set())]
+        if lacking:
+            problems.append(f"{', '.join(lacking)} on {table}")
+            grants.append(f"GRANT {', '.join(lacking)} ON {quote(database)}.{quote(table)} TO {grantee}")
+    if not problems:
+        return None
+    return (f"Refused: user {grantee} lacks privileges this {kind} needs on database {database}"
+            f" (judged table by table: it holds table-level grants): {'; '.join(problems)}."
+            f" Grant them (no SUPER needed): {'; '.join(grants)}.")
