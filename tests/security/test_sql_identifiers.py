@@ -45,6 +45,7 @@ ALLOWED: dict[tuple[str, str], tuple[set[str], str]] = {
     ("lint/rules/alter_column_type.py", "_parse"): ({"text"}, "the user's own type text, parsed by pglast, not run"),
     ("lint/rules/concurrent_in_atomic.py", "check_create_index"): ({"stmt.idxname or '(unnamed)'"}, FOR_A_PERSON),
     ("lint/rules/concurrent_in_atomic.py", "check_drop_index"): ({"names"}, FOR_A_PERSON),
+    ("lint/rules/concurrent_in_atomic.py", "check_new_enum_value_used"): ({"literal", "type_name"}, FOR_A_PERSON),
     ("lint/rules/concurrent_in_atomic.py", "check_reindex"): ({"target or ''"}, FOR_A_PERSON),
     ("lint/rules/reindex_non_concurrent.py", "_concurrent_sql"): ({"options", "target", "word"}, FOR_A_PERSON),
     ("lint/rules/reindex_non_concurrent.py", "check_sql"): ({"what"}, FOR_A_PERSON),
@@ -54,6 +55,9 @@ ALLOWED: dict[tuple[str, str], tuple[set[str], str]] = {
     ("maintain/actions.py", "check_privileges"): ({"owner", "role", "table"}, FOR_A_PERSON),
     ("monitor/mysql.py", "MysqlProbe.sample"): ({"self._elapsed()"}, CONSTANT + " (TIME or TIME_MS / 1000)"),
     ("online/rename.py", "expand"): ({"column_type"}, SQL_FRAGMENT),
+    ("online/table_rename.py", "_comment_sql"): (
+        {"literal"}, "a string literal with its quotes doubled (collect-SQL mode for plan/docs; the view name"
+                     " is quote_name()d)"),
     ("online/statements.py", "_command"): ({"_deparse(constraint)", "table_sql"},
                                            "_table_sql() returns quote(schema).quote(name); the rest is deparsed"),
     ("online/statements.py", "_index"): ({"table"}, FOR_A_PERSON + " (the lock message)"),
