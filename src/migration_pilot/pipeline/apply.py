@@ -412,7 +412,7 @@ def _apply_all(connection: Any, executor: MigrationExecutor, state: Any, keys: l
                     undo_notes.append(f"the circuit breaker cancelled it: {monitor.window().summary()}")
                 if monitor is not None:
                     result.impact = _impact(monitor.window())
-                result.error = "; ".join([_one_line(exc), *undo_notes, *notes])
+                result.error = "; ".join([_one_line(exc), *undo_notes, *notes, *_advice(exc, key)])
                 result.dirty = journal_steps and result.steps_done > 0
                 result.duration_s = time.monotonic() - started
                 result.statements = counter.statements
@@ -525,7 +525,7 @@ def _unapply_all(connection: Any, keys: list[MigrationKey], timeouts: Timeouts, 
     report = ApplyReport()
     total = len(keys)
     for number, key in enumerate(keys, 1):
-        executor = MigrationExecutor(connection)
+        executor = _executor_with_node(connection, key)
         migration = executor.loader.graph.nodes[key]
         emit(Event("migration_started", f"[{number}/{total}] Unapplying {key[0]}.{key[1]}...",
                    {"app": key[0], "name": key[1], "number": number, "total": total}))
@@ -551,7 +551,7 @@ def _unapply_all(connection: Any, keys: list[MigrationKey], timeouts: Timeouts, 
                     emit(Event("lock_timeout_retry", f"   lock timeout on {key[0]}.{key[1]}; retry {attempt}"
                                f" in {delay:.1f}s", {"app": key[0], "name": key[1], "attempt": attempt}))
                     time.sleep(delay)
-                    executor = MigrationExecutor(connection)
+                    executor = _executor_with_node(connection, key)
                     migration = executor.loader.graph.nodes[key]
                     continue
                 result.error = _one_line(exc)
@@ -569,6 +569,7 @@ def _unapply_all(connection: Any, keys: list[MigrationKey], timeouts: Timeouts, 
                            {"app": key[0], "name": key[1], "error": result.error}))
                 return report
             break
+        _unrecord_squashes_replacing(executor, key)
         result.duration_s = time.monotonic() - started
         result.statements = counter.statements
         recorder.finish(row, result)
@@ -576,6 +577,44 @@ def _unapply_all(connection: Any, keys: list[MigrationKey], timeouts: Timeouts, 
         emit(Event("migration_unapplied", f"   OK unapplied {key[0]}.{key[1]} ({result.duration_s:.2f}s)",
                    {"app": key[0], "name": key[1]}))
     return report
+
+
+def _executor_with_node(connection: Any, key: MigrationKey) -> MigrationExecutor:
+    """An executor whose graph has `key`: without squash replacements when a squash replaced it (D5).
+
+    Rolling back to a migration a fully applied squash replaced unapplies the
+    replaced migrations after it, which only the graph without replacements
+    holds (Django's migration_plan reloads it so for such a target).
+    """
+    executor = MigrationExecutor(connection)
+    if key not in executor.loader.graph.nodes:
+        executor.loader.replace_migrations = False
+        executor.loader.build_graph()
+    return executor
+
+
+def _unrecord_squashes_replacing(executor: MigrationExecutor, key: MigrationKey) -> None:
+    """Once `key` is unapplied, no squash that replaces it is applied either: drop its history row.
+
+    Django leaves the squash's row behind (and ignores it while a replaced
+    migration is missing); the history would then claim the squash applied.
+    """
+    for squash_key, migration in executor.loader.disk_migrations.items():
+        if key in (migration.replaces or ()):
+            executor.recorder.record_unapplied(*squash_key)
+
+
+def _advice(exc: BaseException, key: MigrationKey) -> list[str]:
+    """What to do about a failure the server explains only in its own terms ([] when nothing to add).
+
+    "Pending trigger events" (PostgreSQL, B3): rows written earlier in the
+    migration's transaction left deferred foreign-key checks queued, and an
+    ALTER TABLE of the same table cannot run until they fire at commit.
+    """
+    if "pending trigger events" in str(exc):
+        return [f"split {key[0]}.{key[1]} in two: the data change in one migration, the schema change of the"
+                " same table in the next (each commits before the other starts)"]
+    return []
 
 
 def _one_line(exc: BaseException) -> str:

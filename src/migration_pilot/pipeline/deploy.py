@@ -520,9 +520,11 @@ def _verify_after(alias: str, emit: EventSink, *, started_empty: bool = False, b
     if result.reference != "skipped":  # e.g. no CREATEDB: compared with the migration state, coarser (S9)
         for note in result.notes:
             emit(Event("verify_note", f"Note: {note}"))
-    # Unapplied migrations are expected after a --target deploy, and rows left by apps no longer
-    # installed are Django's own leftovers (migrate ignores them too); every other history finding is drift.
-    broken_history = [d for d in result.history if d.kind != "unapplied_migration"
+    # Unapplied migrations are expected after a --target deploy, and so is a squash only partly applied
+    # after a rollback to a migration it replaced (Django then uses the replaced files, D5); rows left by
+    # apps no longer installed are Django's own leftovers (migrate ignores them too); every other history
+    # finding is drift.
+    broken_history = [d for d in result.history if d.kind not in {"unapplied_migration", "partially_applied_squash"}
                       and not (d.kind == "applied_migration_missing" and not installed(d.object.split(".")[0]))]
     # Information only: unmanaged views, and defaults the online form kept for the running code.
     schema_drift = [d for d in result.differences if d.severity != "info"] + broken_history

@@ -34,7 +34,13 @@ def validate(plan: Any, options: Any, connection: Any, emit: EventSink,
         return (f"Refused: {len(blocking)} lint finding(s) at or above --fail-on in the plan"
                 f" (first: {blocking[0].rule} in {blocking[0].app}.{blocking[0].migration})."
                 " Fix the migrations, or suppress with a reason.")
-    conflicts = executor.loader.detect_conflicts()
+    graph_loader = _with_replacements(executor)
+    squash = squash_refusal(graph_loader, connection)
+    if squash:
+        return squash
+    for warning in squash_dependency_warnings(graph_loader):
+        emit(Event("warning", warning))
+    conflicts = graph_loader.detect_conflicts()
     if conflicts:
         app, names = sorted(conflicts.items())[0]
         return (f"Refused: conflicting migrations in {app} ({', '.join(sorted(names))});"
@@ -45,7 +51,7 @@ def validate(plan: Any, options: Any, connection: Any, emit: EventSink,
         return (f"Refused: this database has applied migrations that are not on disk ({names}): it is ahead"
                 " of this code (an older release, or migration files deleted or renamed after deploying)."
                 f" {ahead[0].fix}")
-    missing = missing_migrations(executor)
+    missing = missing_migrations(graph_loader)
     if missing:
         return f"Refused: models have changes no migration contains ({missing}); run 'manage.py makemigrations'."
     if history.readable(options.alias):
@@ -85,10 +91,67 @@ def installed(app_label: str) -> bool:
     return True
 
 
-def missing_migrations(executor: MigrationExecutor) -> str:
+def squash_refusal(loader: Any, connection: Any) -> str | None:
+    """The refusal when a squash is partly applied here and a migration it replaces is gone from disk (D5).
+
+    Django then keeps using the replaced files, which are missing: the graph
+    silently loses the squash and the rest of the replaced range, and the plan
+    would be built over a half-known history. None when every squash is whole.
+    """
+    from django.db.migrations.recorder import MigrationRecorder
+
+    recorded = set(MigrationRecorder(connection).applied_migrations())
+    for key, migration in sorted(loader.disk_migrations.items()):
+        replaced = list(migration.replaces or ())
+        done = [old for old in replaced if old in recorded]
+        gone = [old for old in replaced if old not in loader.disk_migrations]
+        if done and len(done) < len(replaced) and gone:
+            names = ", ".join(f"{a}.{n}" for a, n in gone)
+            return (f"Refused: {key[0]}.{key[1]} replaces {len(replaced)} migration(s), of which this database"
+                    f" applied {len(done)}, and {names} {'is' if len(gone) == 1 else 'are'} no longer on disk;"
+                    " restore the replaced files from version control and keep them until every database has"
+                    " applied them all.")
+    return None
+
+
+def squash_dependency_warnings(loader: Any) -> list[str]:
+    """Migrations that still depend on a migration a squash replaces (D2): fine now, broken once it goes."""
+    replaced_by = {old: key for key, m in loader.disk_migrations.items() for old in (m.replaces or ())}
+    warnings = []
+    for key, migration in sorted(loader.disk_migrations.items()):
+        if migration.replaces:
+            continue
+        for parent in migration.dependencies:
+            parent_key = tuple(parent)
+            if parent_key in replaced_by and key not in replaced_by:
+                squash = replaced_by[parent_key]
+                warnings.append(f"Warning: {key[0]}.{key[1]} depends on {parent_key[0]}.{parent_key[1]}, which"
+                                f" {squash[0]}.{squash[1]} replaces; point the dependency at the squash before"
+                                " the replaced files are deleted, or loading the migrations fails then.")
+    return warnings
+
+
+def _with_replacements(executor: MigrationExecutor) -> Any:
+    """The executor's loader, or a new one when it was rebuilt without squash replacements (D5).
+
+    Django's migration_plan reloads the graph without replacements for a target
+    that a squash replaced (a rollback to a replaced node). In that graph the
+    squash and the last replaced migration are both leaves: judging conflicts
+    there refuses every such rollback as conflicting, which `migrate` (judging
+    with replacements, before planning) does not.
+    """
+    from django.db.migrations.loader import MigrationLoader
+
+    if executor.loader.replace_migrations:
+        return executor.loader
+    return MigrationLoader(executor.connection)
+
+
+def missing_migrations(executor_or_loader: Any) -> str:
     """What `makemigrations --check` reports, judged as lint's missing-migration rule judges it."""
     from migration_pilot.lint.rules.missing_migration import model_changes
 
-    changes = model_changes(executor.loader.project_state(), executor.loader.graph)
+    loader = getattr(executor_or_loader, "loader", executor_or_loader)
+    changes = model_changes(loader.project_state(), loader.graph)
     return "; ".join(f"{app}: {op.describe()}" for app, ms in sorted(changes.items())
                      for m in ms for op in m.operations)[:300]
