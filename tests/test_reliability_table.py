@@ -128,3 +128,14 @@ def test_the_checks_would_catch_a_stale_table(tmp_path):
     finally:
         globals()["TABLE"] = ROOT / "docs" / "reliability.md"
         rows.cache_clear()
+
+
+def test_the_summary_counts_match_the_rows():
+    """The counts at the top of the page are the rows' statuses, so the summary cannot go stale either."""
+    text = TABLE.read_text(encoding="utf-8")
+    order = ["covered", "partial", "absent", "out of scope"]
+    for label, ids in (("Failure scenarios", SCENARIOS), ("Security requirements", SECURITY)):
+        statuses = [row["status"] for row in rows() if row["id"] in ids]
+        expected = [str(statuses.count(status)) for status in order] + [str(len(ids))]
+        line = next(line for line in text.splitlines() if line.startswith(f"| {label} "))
+        assert split_row(line)[1:] == expected, f"the summary row for {label} should read {expected}"
