@@ -12,10 +12,12 @@ path, Django's executor per tenant.
 from __future__ import annotations
 
 import contextlib
+import importlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.apps import apps
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.operations import RunPython
 
@@ -49,7 +51,11 @@ def in_schema(connection: Any, schema: str, shared: Sequence[str] = ()) -> Itera
     """Point the Django connection at `schema` (then `shared`) for the block, and back afterwards.
 
     django-tenants' backend keeps the schema on the connection (and its router
-    reads it): it is told through its own `set_schema`.
+    reads it): it is told through its own `set_schema`. django-pgschemas keeps
+    the active schema in a context variable that its router reads (the apps of
+    that schema) and its backend turns into the search_path of every new
+    cursor: without activating it there, the router would judge every tenant
+    as public and the schema editor would skip the tenant apps' operations.
     """
     if hasattr(connection, "set_schema") and hasattr(connection, "set_schema_to_public"):
         connection.set_schema(schema)
@@ -58,6 +64,23 @@ def in_schema(connection: Any, schema: str, shared: Sequence[str] = ()) -> Itera
         finally:
             connection.set_schema_to_public()
         return
+    with _pgschemas_active(schema), _search_path(connection, schema, shared):
+        yield
+
+
+@contextlib.contextmanager
+def _pgschemas_active(schema: str) -> Iterator[None]:
+    """django-pgschemas' active schema for the block, when that package is installed."""
+    if not apps.is_installed("django_pgschemas"):
+        yield
+        return
+    module = importlib.import_module("django_pgschemas.schema")  # optional: not a dependency of ours
+    with module.Schema.create(schema):  # its own activation; its __exit__ restores the previous schema
+        yield
+
+
+@contextlib.contextmanager
+def _search_path(connection: Any, schema: str, shared: Sequence[str]) -> Iterator[None]:
     quote = connection.ops.quote_name
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_setting('search_path')")

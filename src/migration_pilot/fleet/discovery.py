@@ -3,8 +3,9 @@
 Schemas come, in this order, from `MIGRATION_PILOT["fleet"]` (`"schemas"`: a
 callable or its dotted path returning schema names, or `"sql"`: a query whose
 first column is the schema name), from django-tenants (its tenant model's
-`schema_name`, the public schema left out), or from django-pgschemas (its
-tenant model's `schema_name`). Neither package's migrate command is imported.
+`schema_name`, the public schema left out), or from django-pgschemas (its static
+tenants in TENANTS, its clone reference, and its tenant model's `schema_name`).
+Neither package's migrate command is imported.
 Aliases come from `--database all` or a list, kept when the routers allow
 migrating at least one app with migrations there.
 """
@@ -136,14 +137,30 @@ def _django_tenants(alias: str) -> tuple[list[str], list[str]]:
 
 
 def _django_pgschemas(alias: str) -> tuple[list[str], list[str]]:
-    tenants = getattr(settings, "TENANTS", {})
-    model_path = (tenants.get("default") or {}).get("TENANT_MODEL") if isinstance(tenants, Mapping) else None
-    if not model_path:
-        raise ConfigError("django-pgschemas is installed but TENANTS['default']['TENANT_MODEL'] is not set;"
-                          " list the schemas with MIGRATION_PILOT['fleet'] instead", source="settings.TENANTS")
-    model = apps.get_model(model_path)
-    names = model.objects.using(alias).order_by("pk").values_list("schema_name", flat=True)
-    return [str(name) for name in names], ["public"]
+    """Every schema django-pgschemas migrates but public: static tenants, the clone reference, dynamic tenants.
+
+    Its own commands' "all schemas" are the TENANTS keys but 'default', the
+    clone reference, and the tenant model's rows; public holds the shared apps
+    and goes on the search path after each tenant's schema, with
+    PGSCHEMAS_EXTRA_SEARCH_PATHS, as its backend sets it.
+    """
+    tenants = getattr(settings, "TENANTS", None)
+    if not isinstance(tenants, Mapping):
+        raise ConfigError("django-pgschemas is installed but settings.TENANTS is not a dict; list the schemas with"
+                          " MIGRATION_PILOT['fleet'] instead", source="settings.TENANTS")
+    default = tenants.get("default") or {}
+    names = [str(name) for name in tenants if name not in ("public", "default")]
+    if default.get("CLONE_REFERENCE"):
+        names.append(str(default["CLONE_REFERENCE"]))
+    if default.get("TENANT_MODEL"):
+        model = apps.get_model(default["TENANT_MODEL"])
+        names.extend(str(n) for n in model.objects.using(alias).order_by("pk").values_list("schema_name", flat=True))
+    elif not names:
+        raise ConfigError("django-pgschemas is installed but TENANTS has no static tenant and no"
+                          " ['default']['TENANT_MODEL']; list the schemas with MIGRATION_PILOT['fleet'] instead",
+                          source="settings.TENANTS")
+    extra = [str(s) for s in getattr(settings, "PGSCHEMAS_EXTRA_SEARCH_PATHS", [])]
+    return [name for name in names if name != "public"], ["public", *extra]
 
 
 def allowed_aliases(requested: Sequence[str]) -> list[str]:
