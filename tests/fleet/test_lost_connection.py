@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 
 from tests.fleet.project import FleetProject
-from tests.pipeline.project import wait_until
+from tests.pipeline.project import NOTE_FIELDS, wait_until
 
 TENANTS = ["tenant_a", "tenant_b", "tenant_c"]
 LOST = "tenant_b"
@@ -139,8 +139,7 @@ def test_lost_connection_under_atomic_fleet_changes_no_schema(fleet_project):
 
 def test_lost_connection_on_the_executor_path_fails_that_tenant_only(fleet_project):
     _at_0001(fleet_project)
-    fleet_project.models("number = models.CharField(max_length=30)\n    amount = models.IntegerField(default=0)\n"
-                         "    note = models.CharField(max_length=50, null=True)")
+    fleet_project.models(NOTE_FIELDS)
     fleet_project.migration("0002_note", RUN_PYTHON_NOTE)
 
     code, out, err = _kill_while_blocked(fleet_project, "--jobs", "1", "--keep-going")
