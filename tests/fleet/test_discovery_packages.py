@@ -5,7 +5,7 @@ tenant model), creates the tenants the package's way (saving tenant rows, which
 makes and migrates their schemas), then asks `pilot plan --fleet` and `pilot
 deploy --fleet` for the fleet and compares it with what the package itself
 lists; after the deploy, Django's executor, pointed at each schema by the
-package, sees nothing pending there.
+package, sees nothing pending there, and `pilot rollback --fleet` undoes it.
 """
 
 from __future__ import annotations
@@ -272,6 +272,12 @@ def _deploy_and_compare(project: PackageProject, listed_code: str, pending_code:
     assert project.schemas_with_note() == set(listed)  # not public, not stray
     pending = project.script(listed_code + pending_code + "\nresult = pending\n")
     assert pending == {schema: [] for schema in listed}  # the package's own view: nothing left in any tenant
+
+    rolled_back = project.run("rollback", "--fleet", "--accept-data-loss")  # through the package's schema too
+
+    assert rolled_back.code == 0, rolled_back.out + rolled_back.err
+    assert f"in {len(listed)} tenant(s)." in rolled_back.out
+    assert project.schemas_with_note() == set()
 
 
 @needs_tenants

@@ -100,8 +100,14 @@ class LiveData:
             return False
         if table not in self._columns:
             with self.connection.cursor() as cursor:
-                described = self.connection.introspection.get_table_description(cursor, table)
-            self._columns[table] = {info.name for info in described}
+                try:
+                    names = {info.name for info in self.connection.introspection.get_table_description(cursor, table)}
+                except TypeError:
+                    # django-pgschemas 1.1.1's backend builds Django 5's FieldInfo with too few fields; the
+                    # names are all that is needed here, and a query returning no row has them.
+                    cursor.execute(f"SELECT * FROM {self.connection.ops.quote_name(table)} WHERE 1 = 0")
+                    names = {str(column[0]) for column in cursor.description}
+            self._columns[table] = names
         return column in self._columns[table]
 
     def count(self, table: str, where: str = "", params: Sequence[Any] = ()) -> int | None:
