@@ -68,6 +68,9 @@ ALLOWED: dict[tuple[str, str], tuple[set[str], str]] = {
                                   QUOTED_BY_CALLER + " (_swap: t, c, n = q(...), q(primary key)); the type is SQL"),
     ("online/swap.py", "_swap"): ({"facts.default", "new_type"}, SQL_FRAGMENT),
     ("online/swap.py", "rewrites_table"): ({"new_sql", "old_sql"}, SQL_FRAGMENT + " (column types)"),
+    ("pipeline/privileges.py", "_mysql_table_refusal"): ({"', '.join(lacking)", "grantee"},
+                                                         FOR_A_PERSON + " (privilege names from a fixed list;"
+                                                         " the grantee as the server formats CURRENT_USER())"),
     ("testing/snapshots.py", "PostgreSQLSnapshots.make_scratch"): ({"self._strategy()"}, CONSTANT),
     ("testing/snapshots.py", "PostgreSQLSnapshots.restore"): ({"self._strategy()"}, CONSTANT),
     ("testing/snapshots.py", "PostgreSQLSnapshots.take"): ({"strategy"}, CONSTANT),

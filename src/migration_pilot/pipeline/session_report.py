@@ -11,7 +11,6 @@ superuser works, but needs far less (S9), so it is said once per run.
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any, Final
 
 # PostgreSQL settings that bound a session; transaction_timeout exists from PG 17 (missing_ok).
@@ -30,17 +29,19 @@ def server_timeouts(connection: Any) -> list[tuple[str, str]]:
     """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT " + ", ".join(f"current_setting('{name}', true)" for name in _PG_SETTINGS))
-            values = cursor.fetchone()
-        return [(name, str(value)) for name, value in zip(_PG_SETTINGS, values, strict=True) if value is not None]
+            cursor.execute("SELECT name, current_setting(name, true) FROM unnest(%s::text[]) AS name",
+                           [list(_PG_SETTINGS)])
+            values = dict(cursor.fetchall())
+        return [(name, str(values[name])) for name in _PG_SETTINGS if values.get(name) is not None]
     if connection.vendor == "mysql":
         names = _MARIADB_SETTINGS if connection.mysql_is_mariadb else _MYSQL_SETTINGS
         found: list[tuple[str, str]] = []
         with connection.cursor() as cursor:
-            for name in names:
-                with contextlib.suppress(Exception):  # a variable this server version does not have
-                    cursor.execute(f"SELECT @@SESSION.{name}")
-                    found.append((name, _mysql_value(name, cursor.fetchone()[0])))
+            for name in names:  # a variable this server version does not have returns no row
+                cursor.execute("SHOW SESSION VARIABLES LIKE %s", [name])
+                row = cursor.fetchone()
+                if row is not None:
+                    found.append((name, _mysql_value(name, row[1])))
         return found
     return []
 
