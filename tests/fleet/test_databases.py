@@ -17,6 +17,16 @@ ALIASES = ["default", "t1", "t2"]
 @pytest.fixture
 def mysql_fleet(mysql_server, tmp_path, scratch_db_access):
     """(project, {alias: database name}): three MariaDB databases, each deployed to shop.0001."""
+    yield from _fleet(mysql_server, tmp_path)
+
+
+@pytest.fixture(params=["mysql", "postgresql"])
+def any_fleet(request, tmp_path, scratch_db_access):
+    """mysql_fleet on MariaDB, then the same three databases on PostgreSQL."""
+    yield from _fleet(request.getfixturevalue(f"{request.param}_server"), tmp_path)
+
+
+def _fleet(mysql_server, tmp_path):
     with contextlib.ExitStack() as stack:
         names = {alias: stack.enter_context(scratch_database(mysql_server, "pilot_fleet")) for alias in ALIASES}
         project = DeployProject(tmp_path / "project", mysql_server.django_settings(names["default"]))
@@ -36,12 +46,17 @@ def mysql_fleet(mysql_server, tmp_path, scratch_db_access):
         yield project, mysql_server, names
 
 
-def _has_note(server, database):
+def _note_types(server, database):
     with admin_connection(server, database) as conn:
         cursor = conn.cursor()
-        cursor.execute("SELECT count(*) FROM information_schema.columns WHERE table_schema = %s"
-                       " AND table_name = 'shop_invoice' AND column_name = 'note'", [database])
-        return cursor.fetchone()[0] == 1
+        cursor.execute("SELECT data_type FROM information_schema.columns WHERE table_schema = %s"
+                       " AND table_name = 'shop_invoice' AND column_name = 'note'",
+                       [database if server.vendor == "mysql" else "public"])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _has_note(server, database):
+    return len(_note_types(server, database)) == 1
 
 
 def test_every_database_is_migrated_and_all_or_nothing_is_refused(mysql_fleet):
@@ -63,7 +78,7 @@ def test_failed_database_is_recorded_and_resume_finishes(mysql_fleet):
     with admin_connection(server, names["t1"]) as conn:
         conn.cursor().execute("ALTER TABLE shop_invoice ADD COLUMN note integer")
 
-    failed = project.run("deploy", "--fleet", "--database", "default,t1,t2")
+    failed = project.run("deploy", "--fleet", "--database", "default,t1,t2", "--on-failure", "stop")
 
     assert failed.code == 4, failed.out + failed.err
     assert "failed t1: (1060, \"Duplicate column name 'note'\")" in failed.out
@@ -97,3 +112,19 @@ def test_rollback_unapplies_every_database_each_backed_up_first(mysql_fleet):
     assert result.code == 0, result.out + result.err
     assert "in 3 tenant(s)." in result.out
     assert not any(_has_note(server, name) for name in names.values())
+
+
+def test_a_failure_in_one_database_rolls_back_the_ones_this_run_migrated(any_fleet):
+    """Catalogue J1: alias 2 fails, alias 1 goes back too (each database's own reverses; DDL cannot be atomic)."""
+    project, server, names = any_fleet
+    with admin_connection(server, names["t1"]) as conn:
+        conn.cursor().execute("ALTER TABLE shop_invoice ADD COLUMN note integer")
+
+    failed = project.run("deploy", "--fleet", "--database", "default,t1,t2", "--jobs", "1")
+
+    assert failed.code == 3, failed.out + failed.err
+    assert "rolled back the database(s) this run had migrated (default)" in failed.out
+    assert not _has_note(server, names["default"]) and not _has_note(server, names["t2"])
+    assert _note_types(server, names["t1"]) in (["int"], ["integer"])  # the hand-made column is left alone
+    runs = json.loads(project.run("history", "--fleet", "--format", "json").out)
+    assert [(r["kind"], r["outcome"]) for r in runs[:2]] == [("rollback", "succeeded"), ("deploy", "rolled_back")]

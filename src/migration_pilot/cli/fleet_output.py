@@ -120,7 +120,8 @@ def fleet_options(options: dict[str, Any]) -> Any:
                         retry=single.retry, wait=single.wait, jobs=options.get("jobs") or 2,
                         atomic=bool(options.get("atomic_fleet")), atomic_window=options.get("atomic_window"),
                         resume=bool(options.get("resume")), keep_going=bool(options.get("keep_going")),
-                        backup=single.backup, backup_dir=single.backup_dir)
+                        backup=single.backup, backup_dir=single.backup_dir,
+                        undo_on_failure=options.get("on_failure", "rollback") != "stop")
 
 
 def run_deploy(options: dict[str, Any], streams: Streams) -> int:
@@ -263,7 +264,8 @@ def run_history(options: dict[str, Any], streams: Streams) -> int:
             if r.options.get("fleet")][: options["limit"]] if history.require_readable(alias) else []
     if options.get("output_format") == "json":
         streams.out.write(json.dumps([{
-            "id": r.id, "outcome": r.outcome, "started_at": r.started_at.isoformat(), "error": r.error,
+            "id": r.id, "kind": r.kind, "outcome": r.outcome, "started_at": r.started_at.isoformat(),
+            "error": r.error,
             "options": r.options,
             "tenants": [{"tenant": t.tenant, "alias": t.alias, "outcome": t.outcome, "error": t.error,
                          "duration_s": t.duration_s, "applied": t.applied} for t in r.tenants.all()],

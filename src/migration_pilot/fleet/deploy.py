@@ -64,6 +64,9 @@ class FleetOptions:
     keep_going: bool = False
     backup: bool = True
     backup_dir: Path | None = None
+    undo_on_failure: bool = True
+    """A fleet of databases that fails half-way rolls back the databases this run migrated (`--on-failure
+    rollback`, the default, as a one-database deploy does); `--on-failure stop` leaves them for `--resume`."""
 
 
 @dataclass
@@ -105,8 +108,53 @@ def run_fleet_deploy(options: FleetOptions, *, emit: EventSink = ignore, progres
     finally:
         if held is not None:
             held.release()
+    if _undo_applies(options, result):
+        result = _undo(options, result, emit)
     result.duration_s = time.monotonic() - started
     return result
+
+
+def _undo_applies(options: FleetOptions, result: FleetResult) -> bool:
+    """A fleet of databases stopped by a failure, with databases this run migrated: undo those too."""
+    return bool(options.databases and options.undo_on_failure and not options.keep_going and not options.dry_run
+                and result.outcome == "failed" and result.run_id is not None
+                and any(r.outcome == "migrated" for r in result.results))
+
+
+def _undo(options: FleetOptions, result: FleetResult, emit: EventSink) -> FleetResult:
+    """Roll back, database by database, what this run applied (catalogue J1: alias 2 fails, alias 1 goes back).
+
+    Cross-database atomicity is impossible (each database commits its own DDL),
+    so this is the next best thing, the one-database deploy's recovery applied
+    to each database the run changed: the run's own reverses, with the same
+    implicit consent a failed deploy's rollback has. If a reverse fails, the
+    message says so and each database's pre-deploy backup is still there.
+    """
+    from migration_pilot.fleet.rollback import FleetRollbackOptions, run_fleet_rollback
+
+    migrated = [r.tenant for r in result.results if r.outcome == "migrated"]
+    emit(Event("rollback_started", f"Rolling back the {len(migrated)} database(s) this run migrated:"
+               f" {', '.join(migrated)}."))
+    undone = run_fleet_rollback(FleetRollbackOptions(alias=options.alias, run_id=result.run_id,
+                                                     accept_data_loss=True, timeouts=options.timeouts,
+                                                     wait=options.wait), emit=emit)
+    first = next(r for r in result.results if r.outcome == "failed")
+    if undone.exit_code == 0:
+        result.exit_code, result.outcome = EXIT_ROLLED_BACK, "rolled_back"
+        result.message = (f"Fleet deploy failed in {first.tenant}: {first.error}; rolled back the database(s) this"
+                          f" run had migrated ({', '.join(migrated)}): every database is where it was before the"
+                          " run.")
+    else:
+        result.message += (f" Rolling back the databases this run migrated did not finish: {undone.message}")
+    if result.run_id is not None:
+        history.finish_run(_run(options.alias, result.run_id), result.outcome, error=result.message)
+    return result
+
+
+def _run(alias: str, run_id: int) -> Any:
+    from migration_pilot.models import DeployRun
+
+    return DeployRun.objects.using(alias).get(id=run_id)
 
 
 def _locked(options: FleetOptions, config: Config, connection: Any, emit: EventSink,
