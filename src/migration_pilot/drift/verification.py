@@ -242,13 +242,22 @@ def _live_tables(loader: MigrationLoader) -> list[str]:
 
 
 def _server_extra(live: Any) -> list[str]:
+    """What else decides the reference schema: the alias under routers, MySQL's charset and collation.
+
+    With DATABASE_ROUTERS, allow_migrate may send an app to one alias only, so two
+    aliases with the same applied migrations can still expect different tables (J1).
+    """
+    from django.conf import settings
+
+    routed = [f"alias={live.alias}", *(f"router={r!s}" for r in settings.DATABASE_ROUTERS)] \
+        if settings.DATABASE_ROUTERS else []
     if live.vendor != "mysql":
-        return []
+        return routed
     with live.cursor() as cursor:
         cursor.execute("SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA"
                        " WHERE SCHEMA_NAME = DATABASE()")
         row = cursor.fetchone()
-    return [f"charset={row[0]}", f"collation={row[1]}"]
+    return [*routed, f"charset={row[0]}", f"collation={row[1]}"]
 
 
 def _first_line(exc: BaseException) -> str:
