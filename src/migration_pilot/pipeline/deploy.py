@@ -204,7 +204,7 @@ def _run_locked(options: DeployOptions, config: Config, connection: Any, emit: E
         executor = executor_for(connection)
     except MigrationLoadError as exc:
         return DeployResult(EXIT_REFUSED, "refused", f"Refused: {exc}")
-    from migration_pilot.pipeline.privileges import deploy_refusal
+    from migration_pilot.pipeline.privileges import deploy_refusal, reverse_drops
 
     # Before the history tables are created or upgraded; otherwise checked with the plan's tables below.
     lacking = deploy_refusal(connection, set(), options.kind) if history.own_migrations_pending(alias) else None
@@ -249,7 +249,8 @@ def _run_locked(options: DeployOptions, config: Config, connection: Any, emit: E
         emit(Event("warning", f"Warning: {_keys(irreversible)} cannot be unapplied: if the deploy fails after"
                    " it, the rollback stops there (exit 4); '--on-failure restore' restores the pre-deploy"
                    " backup instead."))
-    lacking = deploy_refusal(connection, _touched_tables(plan), options.kind)
+    drops = reverse_drops(executor, plan) if plan.backwards else frozenset()
+    lacking = deploy_refusal(connection, _touched_tables(plan), options.kind, drops=drops)
     if lacking:  # not recorded: the role could not write the record
         return DeployResult(EXIT_REFUSED, "refused", lacking, plan=plan)
     refusal = validate(plan, options, connection, emit, executor)

@@ -8,7 +8,7 @@ every table it may not read and the GRANT statement, instead of a driver traceba
 
 from __future__ import annotations
 
-import contextlib
+import re
 from typing import Any, Final
 
 from migration_pilot.exceptions import PilotError
@@ -71,14 +71,18 @@ def missing_select(connection: Any) -> MissingPrivilegeError:
     return MissingPrivilegeError(connection.alias, role, tables)
 
 
-def deploy_refusal(connection: Any, tables: frozenset[str] | set[str], kind: str = "deploy") -> str | None:
+def deploy_refusal(connection: Any, tables: frozenset[str] | set[str], kind: str = "deploy",
+                   drops: frozenset[str] | set[str] = frozenset()) -> str | None:
     """The refusal when the role lacks what a deploy of `tables` needs (PostgreSQL), else None.
 
     Needed: SELECT, INSERT, UPDATE, DELETE on django_migrations and the run history tables (USAGE on
     their sequences), ownership of every existing table the plan alters (ALTER TABLE needs it, or
-    membership in the owner's role), CREATE on the schema for the tables it creates. All of it is
-    named in one line, before anything is recorded or changed.
+    membership in the owner's role), CREATE on the schema for the tables it creates. `drops` are the
+    tables a backwards plan's reverses drop (a reverse of CreateModel): DROP TABLE needs ownership too,
+    and the server would otherwise refuse it in the middle of the rollback. All of it is named in one
+    line, before anything is recorded or changed.
     """
+    tables = set(tables) | set(drops)
     if connection.vendor == "mysql":
         return _mysql_refusal(connection, tables, kind)
     if connection.vendor != "postgresql":
@@ -128,7 +132,8 @@ def deploy_refusal(connection: Any, tables: frozenset[str] | set[str], kind: str
         problems.append(f"USAGE on the id sequences of {', '.join(sequences)}")
         grants.append(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {quote(schema)} TO {quote(role)}")
     for table, owner in owners:
-        problems.append(f"ownership of {table} (owner {owner})")
+        dropped = f"; this {kind} drops it" if table in drops else ""
+        problems.append(f"ownership of {table} (owner {owner}{dropped})")
         grants.append(f"ALTER TABLE {quote(table)} OWNER TO {quote(role)} (or GRANT {quote(owner)} TO {quote(role)})")
     if creates and not can_create:
         problems.append(f"the CREATE privilege on schema {schema}")
@@ -145,25 +150,27 @@ _MY_GRANTEE: Final = ("CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''
 
 def _mysql_refusal(connection: Any, tables: frozenset[str] | set[str], kind: str) -> str | None:
     """MySQL/MariaDB: the privileges a deploy needs that the user holds neither globally, nor on this
-    database, nor (where it holds table-level grants) on the table itself. Privileges held through an
-    active role are not judged (None: the server says)."""
+    database, nor (where it holds table-level grants) on the table itself, nor through a role enabled
+    in this session (a default role): information_schema lists only the user's own grants, so each
+    enabled role's are read from SHOW GRANTS FOR it. A role whose grants cannot be read is not judged
+    (None: the server says)."""
     needed = ["SELECT", "INSERT", "UPDATE", "DELETE"]
     if tables:
         needed += ["CREATE", "ALTER", "DROP", "INDEX", "REFERENCES"]
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT CURRENT_USER(), DATABASE(), {_MY_GRANTEE}")
         _user, database, grantee = cursor.fetchone()
-        with contextlib.suppress(Exception):  # privileges through an active role are not listed below
-            cursor.execute("SELECT CURRENT_ROLE()")
-            if str(cursor.fetchone()[0] or "NONE") != "NONE":
-                return None
+        through_roles = _role_privileges(cursor, str(database))
+        if through_roles is None:
+            return None
+        role_held, role_tables = through_roles
         cursor.execute("SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = %s"
                        " UNION SELECT PRIVILEGE_TYPE FROM information_schema.SCHEMA_PRIVILEGES"
                        " WHERE GRANTEE = %s AND DATABASE() LIKE TABLE_SCHEMA", [grantee, grantee])
-        held = {str(row[0]).upper() for row in cursor.fetchall()}
+        held = {str(row[0]).upper() for row in cursor.fetchall()} | role_held
         cursor.execute("SELECT TABLE_NAME, PRIVILEGE_TYPE FROM information_schema.TABLE_PRIVILEGES"
                        " WHERE GRANTEE = %s AND TABLE_SCHEMA = DATABASE()", [grantee])
-        per_table: dict[str, set[str]] = {}
+        per_table: dict[str, set[str]] = {table: set(privileges) for table, privileges in role_tables.items()}
         for table, privilege in cursor.fetchall():
             per_table.setdefault(str(table), set()).add(str(privilege).upper())
     quote = connection.ops.quote_name
@@ -175,6 +182,81 @@ def _mysql_refusal(connection: Any, tables: frozenset[str] | set[str], kind: str
     return (f"Refused: user {grantee} lacks privileges this {kind} needs on database {database}:"
             f" {', '.join(lacking)}. Grant them (no SUPER needed): GRANT {', '.join(needed)} ON"
             f" {quote(database)}.* TO {grantee}.")
+
+
+_MY_GRANT: Final = re.compile(r"^GRANT (?P<privileges>.+?) ON (?:(?:FUNCTION|PROCEDURE|PACKAGE(?: BODY)?) )?"
+                              r"(?P<database>\*|`(?:[^`]|``)*`)\.(?P<table>\*|`(?:[^`]|``)*`) TO ")
+_MY_ALL: Final = ("SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "ALTER", "DROP", "INDEX", "REFERENCES")
+
+
+def _role_privileges(cursor: Any, database: str) -> tuple[set[str], dict[str, set[str]]] | None:
+    """Privileges held through the roles enabled in this session: (on the database or globally, per table).
+
+    Empty when no role is enabled; None when a role is enabled but its grants cannot be read.
+    """
+    try:
+        cursor.execute("SELECT * FROM information_schema.ENABLED_ROLES")
+        roles = [tuple(str(part) for part in row[:2] if part is not None) for row in cursor.fetchall()
+                 if row[0] is not None]
+    except Exception:  # a server without roles: nothing is held through one
+        return set(), {}
+    held: set[str] = set()
+    per_table: dict[str, set[str]] = {}
+    for role in roles:
+        try:  # the account as bound string literals: 'role' (MariaDB) or 'role'@'host' (MySQL 8)
+            cursor.execute("SHOW GRANTS FOR " + "@".join(["%s"] * len(role)), list(role))
+            lines = [str(row[0]) for row in cursor.fetchall()]
+        except Exception:
+            return None
+        for line in lines:
+            match = _MY_GRANT.match(line)
+            if match is None or not _grant_covers(match["database"], database):
+                continue
+            privileges = {_privilege(p) for p in _split_privileges(match["privileges"])}
+            if "ALL PRIVILEGES" in privileges or "ALL" in privileges:
+                privileges |= set(_MY_ALL)
+            if match["table"] == "*":
+                held |= privileges
+            else:
+                per_table.setdefault(_unquote(match["table"]), set()).update(privileges)
+    return held, per_table
+
+
+def _split_privileges(text: str) -> list[str]:
+    """'SELECT, INSERT (a, b), ALTER' split at the commas outside a column list."""
+    parts, depth, start = [], 0, 0
+    for index, char in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(text[start:index])
+            start = index + 1
+    return [*parts, text[start:]]
+
+
+def _privilege(text: str) -> str:
+    """One privilege, upper-cased; a column grant ('INSERT (`a`)') stays distinct: it is not the table's."""
+    return text.strip().upper()
+
+
+def _unquote(name: str) -> str:
+    """A backtick-quoted name from SHOW GRANTS, unquoted."""
+    return name[1:-1].replace("``", "`") if name.startswith("`") else name
+
+
+def _grant_covers(pattern: str, database: str) -> bool:
+    """Whether a grant's database part (`*`, a name, or a LIKE pattern with % and _) covers `database`."""
+    if pattern == "*":
+        return True
+    regex, escaped = "", False
+    for char in _unquote(pattern):
+        if escaped:
+            regex += re.escape(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        else:
+            regex += {"%": ".*", "_": "."}.get(char, re.escape(char))
+    return re.fullmatch(regex, database, flags=re.IGNORECASE) is not None
 
 
 def _mysql_table_refusal(quote: Any, grantee: str, database: str, held: set[str],
@@ -203,3 +285,41 @@ def _mysql_table_refusal(quote: Any, grantee: str, database: str, held: set[str]
     return (f"Refused: user {grantee} lacks privileges this {kind} needs on database {database}"
             f" (judged table by table: it holds table-level grants): {'; '.join(problems)}."
             f" Grant them (no SUPER needed): {'; '.join(grants)}.")
+
+
+def reverse_drops(executor: Any, plan: Any) -> frozenset[str]:
+    """The tables a backwards plan's reverses drop: each one its migration created (a CreateModel's
+    table and its auto-created many-to-many tables), read from the migration states before and after.
+
+    The plan's locks name the tables an operation alters; a reverse of CreateModel alters none, it
+    drops one, and on PostgreSQL only the table's owner may.
+    """
+    max_length = int(executor.connection.ops.max_name_length() or 63)
+    dropped: set[str] = set()
+    for entry in plan.migrations:
+        if not entry.backwards:
+            continue
+        key = (entry.app, entry.name)
+        before = executor.loader.project_state(key, at_end=False)
+        after = executor.loader.project_state(key, at_end=True)
+        dropped |= _tables(after, max_length) - _tables(before, max_length)
+    return frozenset(dropped)
+
+
+def _tables(state: Any, max_length: int) -> set[str]:
+    """The tables of a project state's managed, concrete models, with their auto-created M2M tables."""
+    from django.db.backends.utils import truncate_name
+
+    from migration_pilot.analysis.schema import table_of
+
+    found: set[str] = set()
+    for model in state.models.values():
+        if model.options.get("proxy") or model.options.get("managed") is False:
+            continue
+        table = table_of(model, max_length)
+        found.add(table)
+        for name, field in model.fields.items():
+            remote = getattr(field, "remote_field", None)
+            if getattr(field, "many_to_many", False) and remote is not None and remote.through is None:
+                found.add(str(field.db_table or truncate_name(f"{table}_{name}", max_length)))
+    return found
