@@ -138,6 +138,10 @@ def test_each_app_lands_only_where_the_router_allows_and_verify_and_plan_agree(r
     assert 'ALTER TABLE "ledger_entry"' not in plan_default.out, plan_default.out
     assert 'ALTER TABLE "ledger_entry" ADD COLUMN "memo"' in plan_other.out, plan_other.out
     assert 'ALTER TABLE "shop_invoice"' not in plan_other.out, plan_other.out
+    # Recorded but routed away: no lock and no data loss claimed for the alias that runs nothing.
+    ledger_on_default = plan_default.out[plan_default.out.index("ledger.0002_memo"):]
+    assert "nothing runs on default: DATABASE_ROUTERS send it elsewhere" in ledger_on_default, plan_default.out
+    assert "ledger_entry" not in ledger_on_default.split("shop.")[0], plan_default.out
     assert fleet.code == 0, fleet.out + fleet.err
     assert _columns(server, names["default"]) == {"shop_invoice": {"id", "number", "amount", "note"}}
     assert _columns(server, names["other"]) == {"ledger_entry": {"id", "label", "memo"}}

@@ -16,7 +16,8 @@ from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.operations.base import Operation
 
-from migration_pilot.analysis.reversal import LiveData, Reversal, classify_reverse
+from migration_pilot.analysis.reversal import EXACT, LiveData, Reversal, classify_reverse
+from migration_pilot.analysis.routing import routed_away
 from migration_pilot.analysis.schema import table_of
 from migration_pilot.backends import profile_for
 from migration_pilot.conf import Config, load_config
@@ -260,12 +261,15 @@ def _plan_migration(connection: Any, migration: Any, backwards: bool, before: An
                     live: LiveData | None = None) -> PlannedMigration:
     operations: list[PlannedOperation] = []
     for index, operation in enumerate(migration.operations):
+        if routed_away(operation, migration.app_label, connection.alias):  # recorded here, run elsewhere
+            operations.append(PlannedOperation(index, _describe(operation), type(operation).__name__,
+                                               operation_reversible(operation), [],
+                                               frozenset(), Reversal(EXACT, f"nothing runs on {connection.alias}:"
+                                                                     " DATABASE_ROUTERS send it elsewhere")))
+            operation.state_forwards(migration.app_label, walk_state)
+            continue
         locks = operation_locks(operation, migration.app_label, walk_state, profile)
-        try:
-            description = operation.describe()
-        except Exception:
-            description = type(operation).__name__
-        operations.append(PlannedOperation(index, description, type(operation).__name__,
+        operations.append(PlannedOperation(index, _describe(operation), type(operation).__name__,
                                            operation_reversible(operation), locks,
                                            online_rules_for(operation, app_label=migration.app_label,
                                                             state=walk_state, connection=connection)
@@ -299,6 +303,13 @@ def _plan_migration(connection: Any, migration: Any, backwards: bool, before: An
             entry.backward_sql_note = ("its reverse SQL reads names from the database, which exist only once"
                                        " this plan has run; 'pilot plan' shows it after the deploy")
     return entry
+
+
+def _describe(operation: Any) -> str:
+    try:
+        return str(operation.describe())
+    except Exception:  # a third-party operation whose describe() needs more than the operation
+        return type(operation).__name__
 
 
 def _max_name_length(connection: Any) -> int:
