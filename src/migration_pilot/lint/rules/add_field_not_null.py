@@ -71,6 +71,7 @@ from pglast import ast, enums
 from migration_pilot.diagnostics import Severity
 from migration_pilot.lint import render
 from migration_pilot.lint.context import OperationContext, SqlContext
+from migration_pilot.lint.fill import BATCH, fill_migration
 from migration_pilot.lint.registry import Finding, Rule
 from migration_pilot.lint.rules.set_not_null import not_null_migrations
 from migration_pilot.lint.rules.vendor_specific_operation import targeted_vendors
@@ -81,7 +82,6 @@ HINT = (
     "Give the field db_default= so the database fills the column for old code,"
     " or add it with null=True and make it NOT NULL in a later release."
 )
-BATCH = 1000
 _SERIAL_TYPES = frozenset({"smallserial", "serial", "bigserial", "serial2", "serial4", "serial8"})
 
 
@@ -177,21 +177,9 @@ def _touched_later(ctx: OperationContext, model_name: str, name: str) -> bool:
 def _fill(ctx: OperationContext, op: migrations.AddField, column: str) -> str:
     """A post-deploy migration that fills the rows old code inserted without the column, in batches."""
     default = render.value(op.field.default)
-    function = f"fill_{op.name}"
-    code = f"""def {function}(apps, schema_editor):
-    # The rows that have no {column} yet (before deploy 1, and those the old code inserted since),
-    # {BATCH} at a time, each batch committed on its own.
-    rows = apps.get_model({ctx.app_label!r}, {op.model_name!r}).objects.using(schema_editor.connection.alias)
-    while True:
-        batch = list(rows.filter({op.name}__isnull=True).values_list("pk", flat=True)[:{BATCH}])
-        if not batch:
-            break
-        rows.filter(pk__in=batch).update({op.name}={default.text}())"""
-    run = render.call("migrations.RunPython", render.raw(function),
-                      reverse_code=render.raw("migrations.RunPython.noop"))
-    text = render.migration([run], dependencies=[(ctx.app_label, ctx.migration.name)], atomic=False,
-                            phase="post", comment=f"Save as {ctx.migration.name}_fill_{op.name}.py.")
-    return render.with_code(text, code, imports=sorted(default.imports))
+    return fill_migration(ctx, op, f"{default.text}()", default.imports, [
+        f"The rows that have no {column} yet (before deploy 1, and those the old code inserted since),",
+        f"{BATCH} at a time, each batch committed on its own."])
 
 
 def _contract(ctx: OperationContext, op: migrations.AddField, table: str, column: str) -> list[str]:

@@ -86,6 +86,7 @@ from migration_pilot.backends.base import DDL
 from migration_pilot.diagnostics import Severity
 from migration_pilot.lint import render
 from migration_pilot.lint.context import OperationContext, SqlContext
+from migration_pilot.lint.fill import BATCH, fill_migration
 from migration_pilot.lint.registry import Finding, Rule
 from migration_pilot.lint.rules.set_not_null import not_null_migrations
 from migration_pilot.lint.rules.vendor_specific_operation import targeted_vendors
@@ -179,7 +180,6 @@ def _message(table: str, column: str, reason: str, blocks: str) -> str:
             " every row is written.")
 
 
-BATCH = 1000
 
 
 def _first_release(ctx: OperationContext, op: migrations.AddField, first: str, why: str) -> str:
@@ -205,21 +205,9 @@ def _fill_value(field: Field) -> Any | None:
 def _fill(ctx: OperationContext, op: migrations.AddField, value: Any) -> str:
     """Fills the rows that have no value yet, in batches, each committed on its own."""
     expression = render.value(value)
-    function = f"fill_{op.name}"
-    code = f"""def {function}(apps, schema_editor):
-    # Every row still without {op.name}, {BATCH} at a time: the expression is evaluated per row,
-    # as the original ADD COLUMN did.
-    rows = apps.get_model({ctx.app_label!r}, {op.model_name!r}).objects.using(schema_editor.connection.alias)
-    while True:
-        batch = list(rows.filter({op.name}__isnull=True).values_list("pk", flat=True)[:{BATCH}])
-        if not batch:
-            break
-        rows.filter(pk__in=batch).update({op.name}={expression.text})"""
-    run = render.call("migrations.RunPython", render.raw(function),
-                      reverse_code=render.raw("migrations.RunPython.noop"))
-    text = render.migration([run], dependencies=[(ctx.app_label, ctx.migration.name)],
-                            atomic=False, phase="post", comment=f"Save as {ctx.migration.name}_fill_{op.name}.py.")
-    return render.with_code(text, code, imports=sorted(expression.imports))
+    return fill_migration(ctx, op, expression.text, expression.imports, [
+        f"Every row still without {op.name}, {BATCH} at a time: the expression is evaluated per row,",
+        "as the original ADD COLUMN did."])
 
 
 def _alternative(ctx: OperationContext, op: migrations.AddField) -> str:
