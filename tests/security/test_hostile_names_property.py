@@ -13,7 +13,8 @@ For each name set, in-process on a scratch database (SQLite, PostgreSQL and Mari
   that run, each dropping exactly the named object: the catalog afterwards is the one before minus
   that object, and a bystander table with a column of the same name keeps it;
 - PostgreSQL: the sequence fix (drift/sequences.py) of a sequence left behind its table runs, and the
-  next INSERT without an id succeeds, while the bystander's sequence is untouched;
+  next INSERT without an id succeeds, while the bystander's sequence is untouched; an index left INVALID
+  under the generated name by a failed concurrent build is found and dropped by the deploy's clean-up;
 - maintain's ANALYZE statement (maintain/actions.py) runs and analyses that table only.
 Examples are few (25) and undelayed, so the whole file runs in seconds.
 """
@@ -109,6 +110,7 @@ def _run_example(connection, table: str, column: str, index: str) -> None:
         _drift_fixes(connection, table, column, index)
         if vendor == "postgresql":
             _sequence_fix(connection, table)
+            _index_repair(connection, table, index)
         _analyze(connection, table)
     finally:
         with connection.cursor() as cursor:
@@ -159,6 +161,24 @@ def _sequence_fix(connection, table: str) -> None:
                        [f"{BYSTANDER}_id_seq"])
         assert cursor.fetchone() == bystander_before
     assert sequence_differences(connection) == []
+
+
+def _index_repair(connection, table: str, index: str) -> None:
+    """A failed CREATE UNIQUE INDEX CONCURRENTLY under the generated name leaves it INVALID; the deploy's
+    clean-up (pipeline/invalid_indexes.py) finds and drops exactly that index, the bystander's stays."""
+    from migration_pilot.pipeline.invalid_indexes import drop, invalid_indexes
+
+    q = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {q(table)} (keep) VALUES (1)")  # a second keep = 1: the build must fail
+        with pytest.raises(Exception, match="could not create unique index"):
+            cursor.execute(f"CREATE UNIQUE INDEX CONCURRENTLY {q(index)} ON {q(table)} (keep)")
+    found = invalid_indexes(connection)
+    assert {(i.name, i.table) for i in found} == {(index, table)}, found
+    cleanup = drop(connection, found)
+    assert [i.name for i in cleanup.dropped] == [index] and not cleanup.left, cleanup
+    assert invalid_indexes(connection) == set()
+    assert {i.name for i in read_catalog(connection).tables[BYSTANDER].indexes} >= {f"{BYSTANDER}_idx"}
 
 
 def _analyzed(connection) -> dict[str, int]:
