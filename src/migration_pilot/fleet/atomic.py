@@ -125,6 +125,22 @@ def conclude(connection: Any, run: Any, gids: list[str], *, commit: bool) -> lis
 SETTLED = {"deploy": ("migrated", "rolled_back"), "rollback": ("rolled_back", "unchanged")}
 
 
+def settle_window(connection: Any, run: Any, prepared: list[Any], *, commit: bool, kind: str,
+                  emit: EventSink) -> None:
+    """Commit or roll back one window's prepared tenants and mark each result as settled for `kind`.
+
+    Shared by fleet deploy and fleet rollback: the decision is recorded on the
+    run before a commit (conclude), and transactions that did not finish are
+    left for the next fleet run's recover(), with a warning now.
+    """
+    failed = conclude(connection, run, [r.gid for r in prepared if r.gid], commit=commit)
+    if failed:
+        emit(Event("warning", f"Warning: {len(failed)} prepared transaction(s) did not finish (first:"
+                   f" {failed[0][0]}: {failed[0][1]}); the next fleet deploy or rollback finishes them."))
+    for result in prepared:
+        result.outcome = SETTLED[kind][0 if commit else 1]
+
+
 def recover(connection: Any, emit: EventSink) -> None:
     """Finish prepared transactions a killed fleet run left: commit if it had decided to, else roll back."""
     from django.utils import timezone

@@ -385,12 +385,7 @@ def _execute(options: FleetOptions, connection: Any, executor: Any, plan: FleetP
         if window:
             prepared = [r for r in results[before:] if r.outcome == "prepared"]
             commit = not stop.is_set()
-            failed = atomic.conclude(connection, run, [r.gid for r in prepared if r.gid], commit=commit)
-            if failed:
-                emit(Event("warning", f"Warning: {len(failed)} prepared transaction(s) did not finish (first:"
-                           f" {failed[0][0]}: {failed[0][1]}); the next fleet deploy finishes them."))
-            for r in prepared:
-                r.outcome = "migrated" if commit else "rolled_back"
+            atomic.settle_window(connection, run, prepared, commit=commit, kind="deploy", emit=emit)
             (committed if commit else rolled_back).extend(prepared)
     for tenant in slow:
         if stop.is_set():

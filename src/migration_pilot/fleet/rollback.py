@@ -308,12 +308,7 @@ def _execute(deploy: Any, left: dict[str, list[MigrationKey]], aliases: dict[str
             continue
         prepared = [r for r in results[before:] if r.outcome == "prepared"]
         commit = not stop.is_set()
-        failed = atomic.conclude(connection, run, [r.gid for r in prepared if r.gid], commit=commit)
-        if failed:
-            emit(Event("warning", f"Warning: {len(failed)} prepared transaction(s) did not finish (first:"
-                       f" {failed[0][0]}: {failed[0][1]}); the next fleet deploy or rollback finishes them."))
-        for r in prepared:
-            r.outcome = atomic.SETTLED["rollback"][0 if commit else 1]
+        atomic.settle_window(connection, run, prepared, commit=commit, kind="rollback", emit=emit)
         if commit:
             committed.extend(prepared)
     _save_rows(rows, results, alias)
