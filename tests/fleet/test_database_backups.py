@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import textwrap
 
 import pytest
 
@@ -27,15 +26,7 @@ def two_databases(request, tmp_path, scratch_db_access):
         names = {alias: stack.enter_context(scratch_database(server, "pilot_fleet")) for alias in ALIASES}
         project = DeployProject(tmp_path / "project", server.django_settings(names["default"]))
         databases = {alias: server.django_settings(name) for alias, name in names.items()}
-        (project.root / "settings.py").write_text(textwrap.dedent(f"""
-            SECRET_KEY = "x"
-            USE_TZ = True
-            INSTALLED_APPS = ["migration_pilot", "shop"]
-            DATABASES = {databases!r}
-            DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-            BASE_DIR = {str(project.root)!r}
-            MIGRATION_PILOT = {{"backup_dir": {str(project.root / "backups")!r}}}
-        """))
+        project.use_databases(databases)
         for alias in ALIASES:
             assert project.deploy("--database", alias, "--no-backup").code == 0
         project.models(NOTE_FIELDS)

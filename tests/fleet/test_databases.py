@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import textwrap
 
 import pytest
 
@@ -31,14 +30,7 @@ def _fleet(mysql_server, tmp_path):
         names = {alias: stack.enter_context(scratch_database(mysql_server, "pilot_fleet")) for alias in ALIASES}
         project = DeployProject(tmp_path / "project", mysql_server.django_settings(names["default"]))
         databases = {alias: mysql_server.django_settings(name) for alias, name in names.items()}
-        (project.root / "settings.py").write_text(textwrap.dedent(f"""
-            SECRET_KEY = "x"
-            USE_TZ = True
-            INSTALLED_APPS = ["migration_pilot", "shop"]
-            DATABASES = {databases!r}
-            DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-            BASE_DIR = {str(project.root)!r}
-        """))
+        project.use_databases(databases)
         for alias in ALIASES:
             assert project.deploy("--database", alias).code == 0
         project.models(NOTE_FIELDS)

@@ -118,6 +118,18 @@ class DeployProject:
         self.models("number = models.CharField(max_length=30)\n    amount = models.IntegerField(default=0)")
         self.migration("0001_initial", INITIAL)
 
+    def use_databases(self, databases: dict[str, dict[str, Any]]) -> None:
+        """Rewrite settings.py with several DATABASES aliases (one server or several, one role each)."""
+        (self.root / "settings.py").write_text(textwrap.dedent(f"""
+            SECRET_KEY = "x"
+            USE_TZ = True
+            INSTALLED_APPS = ["migration_pilot", "shop"]
+            DATABASES = {databases!r}
+            DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+            BASE_DIR = {str(self.root)!r}
+            MIGRATION_PILOT = {{"backup_dir": {str(self.root / "backups")!r}}}
+        """))
+
     def models(self, fields: str) -> None:
         (self.root / "shop" / "models.py").write_text(
             "from django.db import models\n\n\nclass Invoice(models.Model):\n    " + fields + "\n")

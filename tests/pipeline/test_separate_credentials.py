@@ -9,7 +9,6 @@ application's role, holding only row privileges, can neither change the schema n
 from __future__ import annotations
 
 import contextlib
-import textwrap
 
 import psycopg
 
@@ -37,14 +36,7 @@ def test_postgresql_migrations_backups_and_the_app_each_use_their_own_role(postg
         databases = {"default": {**base, "USER": app}, "migrations": {**base, "USER": owner},
                      "backups": {**base, "USER": backups}}
         project = DeployProject(tmp_path / "creds", databases["default"])
-        (project.root / "settings.py").write_text(textwrap.dedent(f"""
-            SECRET_KEY = "x"
-            USE_TZ = True
-            INSTALLED_APPS = ["migration_pilot", "shop"]
-            DATABASES = {databases!r}
-            DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-            MIGRATION_PILOT = {{"backup_dir": {str(project.root / "backups")!r}}}
-        """))
+        project.use_databases(databases)
 
         deployed = project.run("deploy", "--database", "migrations", "--no-backup")
         backup = project.run("backup", "--database", "backups", "--label", "nightly")
