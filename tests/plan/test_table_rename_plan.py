@@ -8,25 +8,8 @@ import textwrap
 import pytest
 
 from tests.databases import scratch_database
+from tests.online.test_table_rename_mysql import PAYMENT
 from tests.pipeline.project import DeployProject, database_settings
-
-PAYMENT = '''
-from django.db import migrations, models
-
-
-class Migration(migrations.Migration):
-    dependencies = [("shop", "0001_initial")]
-    operations = [
-        migrations.CreateModel(
-            name="Payment",
-            fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("paid", models.IntegerField(default=0)),
-                ("invoice", models.ForeignKey(on_delete=models.deletion.CASCADE, to="shop.invoice")),
-            ],
-        ),
-    ]
-'''
 
 RENAME = '''
 from django.db import migrations
