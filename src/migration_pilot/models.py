@@ -11,12 +11,13 @@ from django.db import models
 
 
 class DeployRun(models.Model):
-    """One `pilot deploy`, `pilot rollback` or `pilot restore` against one database alias."""
+    """One `pilot deploy`, `rollback`, `restore` or `adopt` against one database alias."""
 
     class Kind(models.TextChoices):
         DEPLOY = "deploy"
         ROLLBACK = "rollback"
         RESTORE = "restore"
+        ADOPT = "adopt"
 
     class Outcome(models.TextChoices):
         RUNNING = "running"

@@ -107,9 +107,9 @@ def _record(live: Any, loader: MigrationLoader, wanted: list[tuple[str, str]]) -
             recorder.record_applied(app, name)
         if not history.readable(live.alias):
             return None
-        from migration_pilot.models import MigrationRun
+        from migration_pilot.models import DeployRun, MigrationRun
 
-        run = history.start_run(live.alias, "adopt", wanted, {"adopt": True})
+        run = history.start_run(live.alias, DeployRun.Kind.ADOPT, wanted, {"adopt": True})
         now = timezone.now()
         for app, name in wanted:
             MigrationRun.objects.using(live.alias).create(

@@ -104,9 +104,15 @@ def require_readable(alias: str) -> bool:
 
 
 def start_run(alias: str, kind: str, plan: Sequence[Any], options: dict[str, Any]) -> Any:
-    """Record a run as running; returns the DeployRun."""
+    """Record a run as running; returns the DeployRun.
+
+    `kind` must be one of DeployRun.Kind: a kind outside the model's choices
+    would be stored anyway and then shown raw by every reader of the history.
+    """
     from migration_pilot.models import DeployRun
 
+    if kind not in DeployRun.Kind.values:
+        raise ValueError(f"unknown run kind {kind!r}; add it to DeployRun.Kind (and a migration)")
     try:
         user = getpass.getuser()
     except Exception:
