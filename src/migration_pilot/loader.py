@@ -130,7 +130,14 @@ def _failing_migration_module(exc: ImportError) -> str:
 
 
 def migration_path(migration: object) -> str | None:
-    """Absolute path of the file that defines `migration`, if it has one."""
+    """Absolute path of the file that defines `migration`, if it has one.
+
+    Static lint builds migrations without importing their files; their class
+    names the file in `static_path`.
+    """
+    static = getattr(migration, "static_path", None)
+    if isinstance(static, str):
+        return static
     module = sys.modules.get(type(migration).__module__)
     filename = getattr(module, "__file__", None)
     return str(Path(filename).resolve()) if filename else None

@@ -75,6 +75,7 @@ from migration_pilot.lint.fill import BATCH, fill_migration
 from migration_pilot.lint.registry import Finding, Rule
 from migration_pilot.lint.rules.set_not_null import not_null_migrations
 from migration_pilot.lint.rules.vendor_specific_operation import targeted_vendors
+from migration_pilot.lint.static.placeholders import not_stated
 
 rule = Rule(__name__, severity=Severity.ERROR, category="breaks-code")
 
@@ -231,6 +232,8 @@ def _alternative(ctx: OperationContext, op: migrations.AddField, table: str, col
 def check_add_field(ctx: OperationContext, op: migrations.AddField) -> Iterator[Finding]:
     table = ctx.table(op.model_name)
     if _is_exempt(op.field) or not ctx.has_table(op.model_name) or ctx.is_new_table(table):
+        return
+    if not_stated(op.field, "null"):  # static lint: a field class it does not know may be nullable
         return
     column = ctx.column(op.name, op.field)
     if column is None:

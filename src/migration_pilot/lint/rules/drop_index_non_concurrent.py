@@ -73,6 +73,7 @@ from migration_pilot.diagnostics import Severity
 from migration_pilot.lint import render
 from migration_pilot.lint.context import OperationContext, SqlContext
 from migration_pilot.lint.registry import Finding, Rule
+from migration_pilot.lint.static.placeholders import not_stated
 
 rule = Rule(__name__, severity=Severity.ERROR, vendors={"postgresql"}, category="locks")
 
@@ -134,6 +135,8 @@ def check_alter_field(ctx: OperationContext, op: migrations.AlterField) -> Itera
         return
     if getattr(new, "db_index", False) or getattr(new, "unique", False):
         return
+    if not_stated(new, "db_index") and not_stated(new, "unique"):
+        return  # static lint: a field class it does not know may index the column itself
     column = ctx.column(op.name, old)
     if column is None:
         return

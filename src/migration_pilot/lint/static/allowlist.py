@@ -1,0 +1,109 @@
+"""What static mode may import, read and call: Django's and this package's migration vocabulary.
+
+Importing a module of Django, of `migration_pilot.operations` or of three
+stdlib value modules runs library code this tool already trusts; a module the
+migration file names beyond those (the project's own, a third-party app's) is
+never imported. Calls are limited to classes that only hold values when built
+(operations, fields, indexes, constraints, expressions, validators,
+managers) and a few value constructors.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import importlib
+import uuid
+from typing import Any, Final
+
+from django.core import validators
+from django.db import migrations, models
+from django.db.migrations.operations.base import Operation
+from django.db.models.constraints import BaseConstraint
+from django.db.models.expressions import BaseExpression, Combinable
+from django.db.models.manager import BaseManager
+
+MISSING: Final = object()
+
+#: Modules under these prefixes may be imported to resolve a name.
+_MODULE_PREFIXES: Final = ("django.", "migration_pilot.operations")
+_STDLIB_MODULES: Final = frozenset({"datetime", "decimal", "uuid"})
+
+#: Classes whose instances are plain values: building one runs no project code.
+_VALUE_BASES: Final = (Operation, models.Field, models.Index, BaseConstraint, BaseExpression,
+                       Combinable, models.Q, BaseManager)
+
+_VALUE_CALLABLES: Final = frozenset({
+    migrations.swappable_dependency, models.SET,
+    datetime.datetime, datetime.date, datetime.time, datetime.timedelta, datetime.timezone,
+    decimal.Decimal, uuid.UUID,
+})
+
+#: Classes that look like values but load or connect (they subclass none of the bases, but
+#: are named here so a future base change cannot let them in).
+_NEVER: Final = frozenset({"MigrationLoader", "MigrationExecutor", "MigrationRecorder"})
+
+
+def module_allowed(name: str) -> bool:
+    """Whether importing module `name` is allowed (Django, this package's operations, value stdlib)."""
+    return name == "django" or name.startswith(_MODULE_PREFIXES) or name in _STDLIB_MODULES
+
+
+def resolve(path: str) -> Any:
+    """The object at dotted `path` when it lives in an allowed module, else MISSING.
+
+    Tries the longest importable module prefix, then plain attribute lookups;
+    names with a leading underscore are refused (no `__class__` tricks).
+    """
+    parts = path.split(".")
+    if any(part.startswith("_") for part in parts):
+        return MISSING
+    for cut in range(len(parts), 0, -1):
+        module_name = ".".join(parts[:cut])
+        if not module_allowed(module_name):
+            continue
+        try:
+            obj: Any = importlib.import_module(module_name)
+        except Exception:  # not a module, or a contrib module needing GDAL/an installed app
+            continue
+        for attribute in parts[cut:]:
+            obj = attribute_of(obj, attribute)
+            if obj is MISSING:
+                return MISSING
+        return obj
+    return MISSING
+
+
+def attribute_of(obj: Any, name: str) -> Any:
+    """`obj.name` for a module or class from an allowed module; MISSING otherwise."""
+    if name.startswith("_"):
+        return MISSING
+    if isinstance(obj, type(datetime)):
+        if not module_allowed(obj.__name__):
+            return MISSING
+    elif isinstance(obj, type):
+        if not module_allowed(obj.__module__ or ""):
+            return MISSING
+    else:
+        return MISSING
+    try:
+        return getattr(obj, name)
+    except Exception:
+        return MISSING
+
+
+def callable_allowed(obj: Any) -> bool:
+    """Whether static mode may call `obj` to build a value."""
+    try:
+        if obj in _VALUE_CALLABLES:
+            return True
+    except TypeError:  # unhashable
+        return False
+    if not isinstance(obj, type) or obj.__name__ in _NEVER:
+        return False
+    module = obj.__module__ or ""
+    if not module_allowed(module) or module in _STDLIB_MODULES:
+        return False
+    if module == validators.__name__ or module == "django.contrib.postgres.validators":
+        return True
+    return issubclass(obj, _VALUE_BASES)
