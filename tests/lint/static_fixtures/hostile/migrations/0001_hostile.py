@@ -1,0 +1,30 @@
+"""Every line here would run code if imported; static lint must evaluate none of it."""
+
+import os
+
+from django.db import migrations, models
+from hostile_project.fields import MoneyField  # a project module: never imported
+
+PAYLOAD = __import__("os").system("touch /tmp/pilot-static-hostile-marker")
+EXEC = exec("open('/tmp/pilot-static-hostile-marker', 'w').write('x')")
+SUBCLASSES = ().__class__.__bases__[0].__subclasses__()
+ENV = os.environ.get("HOME")
+
+
+class Migration(migrations.Migration):
+    dependencies = []
+
+    operations = [
+        migrations.CreateModel(
+            name="Wallet",
+            fields=[
+                ("id", models.AutoField(primary_key=True)),
+                ("balance", MoneyField(max_digits=10, decimal_places=2)),
+                ("label", models.CharField(max_length=PAYLOAD)),
+            ],
+        ),
+        migrations.RunSQL(EXEC),
+        __import__("os").system("touch /tmp/pilot-static-hostile-marker"),
+        migrations.AlterModelOptions(name="wallet", options={"x": SUBCLASSES}),
+        models.Field.__init__.__globals__["os"].system("id"),
+    ]
