@@ -4,8 +4,8 @@ Written as text, not dumped from data, so they keep their comments. Every
 `migration-pilot` command stands on a line of its own (tests run each one on
 the example project). Settings come from DJANGO_SETTINGS_MODULE and PYTHONPATH
 set once for the whole workflow; database credentials are set only on the jobs
-that need a database: lint imports the migration modules (runs their code) and
-must not see them (docs/ci.md).
+that need a database. The pull-request lint job runs `lint --static`, which
+never imports the migration modules (docs/ci.md, S8).
 """
 
 from __future__ import annotations
@@ -132,9 +132,9 @@ env:
 
 jobs:
   lint:
-    # Lint imports every migration module (runs its code): no database credentials in this job.
-    # A pull request's migration code runs here: keep it on `pull_request`, never `pull_request_target`,
-    # and add no secrets to this job (docs/ci.md, "Security: lint runs your migration modules").
+    # Lint --static reads the migration files and never imports them: no pull request code runs here.
+    # Keep it that way: on `pull_request`, never `pull_request_target`, no database credentials and no
+    # secrets in this job (docs/ci.md, "Security: lint runs your migration modules").
     runs-on: ubuntu-latest
     permissions:
       contents: read
@@ -142,7 +142,7 @@ jobs:
     steps:
 {setup}      - name: pilot lint
         run: |
-          migration-pilot lint --format sarif > pilot-lint.sarif
+          migration-pilot lint --static --vendor {ctx.database} --format sarif > pilot-lint.sarif
       - name: Upload findings to code scanning
         if: always()
         uses: github/codeql-action/upload-sarif@v3
@@ -229,12 +229,12 @@ workflow:
     - if: $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH
 
 lint:
-  # Lint imports every migration module (runs its code): no variables or secrets beyond the settings here
-  # (docs/ci.md, "Security: lint runs your migration modules").
+  # Lint --static reads the migration files and never imports them; still no variables or secrets
+  # beyond the settings here (docs/ci.md, "Security: lint runs your migration modules").
   stage: lint
   script:
     - {ctx.install}
-    - migration-pilot lint --format codeclimate > gl-code-quality-report.json
+    - migration-pilot lint --static --vendor {ctx.database} --format codeclimate > gl-code-quality-report.json
   artifacts:
     when: always
     reports:
