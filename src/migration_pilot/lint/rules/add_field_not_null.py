@@ -45,6 +45,8 @@ backfill it, and make it NOT NULL in a later release once no old code runs.
 - Migrations marked post-deploy (`deploy_phase = "post"`, django-safemigrate's
   `Safe.after_deploy`, django-syzygy's `Stage.POST_DEPLOY`): they run once the old code is gone.
 - `null=True` fields, and fields with a `db_default` other than NULL.
+- `lint --static`: a field of a class static mode does not know (`myapp.fields.NullCharField`)
+  whose migration does not state `null`: the class may make it nullable.
 - Tables created earlier in the same migration: nothing can be using them yet.
 - Many-to-many fields (no column), `GeneratedField` (the database computes it)
   and auto-increment fields (the sequence fills them; rewriting the table for

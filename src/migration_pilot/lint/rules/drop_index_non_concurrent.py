@@ -42,6 +42,8 @@ migration is all there is. The finding renders both with your names.
 ## Not flagged
 - `RemoveIndexConcurrently` (see `concurrent-in-atomic` for its own pitfall).
 - Indexes on tables created earlier in the same migration.
+- `lint --static`: an `AlterField` to a field class static mode does not know that states
+  neither `db_index` nor `unique`: the class may index the column itself.
 - `RemoveConstraint`: a plain unique, check or exclusion constraint is
   dropped with `ALTER TABLE ... DROP CONSTRAINT`, which has no concurrent form.
   (Django drops a `UniqueConstraint` with a condition or expressions with
