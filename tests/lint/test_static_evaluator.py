@@ -122,3 +122,29 @@ def test_hostile_app_lints_with_unknown_operation_findings(tmp_path):
     rules = {(d.rule, d.operation) for d in result.diagnostics}
     assert ("unknown-operation", 1) in rules
     assert ("unknown-operation", 2) in rules
+
+
+def test_unknown_operation_findings_say_what_static_lint_could_not_evaluate():
+    from migration_pilot.lint.static.run import lint_static
+
+    result = lint_static([FIXTURES / "hostile"], vendor="postgresql")
+
+    messages = {d.operation: d.message for d in result.diagnostics if d.rule == "unknown-operation"}
+    assert messages[1] == ("lint --static could not evaluate the arguments of migrations.RunSQL(EXEC)"
+                           " (they name code it does not import), so its database effect was not"
+                           " checked.")
+    assert messages[2].startswith("__import__('os').system('touch /tmp/pilot-static-hostile-marker')"
+                                  " is not an operation lint --static can evaluate")
+
+
+def test_deeply_nested_file_is_a_one_line_load_error(tmp_path):
+    from migration_pilot.exceptions import MigrationLoadError
+
+    path = tmp_path / "0001_deep.py"
+    chain = "".join(f"X{i} = [X{i + 1}]\n" for i in range(5000))  # the parser allows it; evaluating recurses
+    path.write_text("from django.db import migrations\n\n" + chain
+                    + "\n\nclass Migration(migrations.Migration):\n    operations = X0\n")
+
+    with pytest.raises(MigrationLoadError, match="nested too deeply"):
+        parse_migration(path, app_label="deep", module="deep.migrations.0001_deep",
+                        auth_user_model="auth.User")

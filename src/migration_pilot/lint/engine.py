@@ -176,9 +176,11 @@ class LintVisitor:
         ctx = OperationContext(visit, self.profile, self.scope,
                                settings_vendor=self.settings_vendor)
         if visit.kind is None:
+            # lint --static's placeholders say themselves why they were not evaluated.
+            static_reason = getattr(operation, "static_reason", None)
             self._emit_meta("unknown-operation", Finding(
-                f"{type(operation).__name__} is not a Django operation migration_pilot knows,"
-                " so its database effect was not checked.",
+                static_reason or f"{type(operation).__name__} is not a Django operation"
+                " migration_pilot knows, so its database effect was not checked.",
                 "Review its SQL by hand ('manage.py sqlmigrate'), or suppress with a reason.",
             ), visit.index)
             self._summaries.append(OperationSummary(visit.index, type(operation).__name__,

@@ -251,15 +251,15 @@ class Evaluator:
         try:
             bound = inspect.signature(cls).bind(*args, **kwargs)
         except TypeError:
-            return unknown_operation(opaque)
+            return unknown_operation(opaque, known_class=True)
         for name, val in list(bound.arguments.items()):
             bound.arguments[name] = self._coerce(name, val)
             if isinstance(bound.arguments[name], Opaque):
-                return unknown_operation(opaque)
+                return unknown_operation(opaque, known_class=True)
         try:
             return cls(*bound.args, **bound.kwargs)
         except Exception:  # Django refused the arguments: migrate would fail too
-            return unknown_operation(opaque)
+            return unknown_operation(opaque, known_class=True)
 
     def _coerce(self, name: str, val: Any) -> Any:
         if name == "field" and isinstance(val, Opaque):

@@ -30,6 +30,9 @@ def parse_migration(path: Path, *, app_label: str, module: str, auth_user_model:
     except SyntaxError as exc:
         raise MigrationLoadError(f"Syntax error in {path}:{exc.lineno}: {exc.msg}.",
                                  hint="Fix the file, then run the command again.") from exc
+    except (RecursionError, MemoryError) as exc:
+        raise MigrationLoadError(f"Migration {path} is nested too deeply to parse.",
+                                 hint="Django could not import it either; simplify the file.") from exc
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise MigrationLoadError(f"Cannot read migration {path}: {exc}.",
                                  hint="Make it a readable UTF-8 Python file.") from exc
@@ -42,13 +45,17 @@ def parse_migration(path: Path, *, app_label: str, module: str, auth_user_model:
                           auth_user_model=auth_user_model, vendor=vendor,
                           default_auto_field=default_auto_field)
     attrs: dict[str, Any] = {"__module__": module, "static_path": str(path.resolve())}
-    for statement in _class_statements(evaluator, cls_node.body):
-        evaluator.bind(statement)  # class-level names (state_operations = [...]) are in scope below
-        target, value = _assignment(statement)
-        if target in _ATTRIBUTES and value is not None:
-            attrs[target] = _attribute(evaluator, target, value)
-            if target in ("initial", "atomic") and not isinstance(attrs[target], bool | None):
-                del attrs[target]  # not a literal: Django's default stands
+    try:
+        for statement in _class_statements(evaluator, cls_node.body):
+            evaluator.bind(statement)  # class-level names (state_operations = [...]) are in scope below
+            target, value = _assignment(statement)
+            if target in _ATTRIBUTES and value is not None:
+                attrs[target] = _attribute(evaluator, target, value)
+                if target in ("initial", "atomic") and not isinstance(attrs[target], bool | None):
+                    del attrs[target]  # not a literal: Django's default stands
+    except RecursionError as exc:
+        raise MigrationLoadError(f"Migration {path} is nested too deeply to evaluate.",
+                                 hint="Simplify the expressions in its Migration class.") from exc
     cls = type("Migration", (migrations.Migration,), attrs)
     return cls(path.stem, app_label)  # type: ignore[no-any-return]
 

@@ -108,6 +108,8 @@ class UnknownOperation(Operation):
     reduces_to_sql = False
     reversible = True
     unknown_path = "?"
+    source = "?"
+    known_class = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._static_args = args
@@ -130,13 +132,28 @@ class UnknownOperation(Operation):
     def describe(self) -> str:
         return f"{self.unknown_path} (not evaluated: static lint)"
 
+    @property
+    def static_reason(self) -> str:
+        """The unknown-operation message: what static lint could not evaluate, in the file's words."""
+        source = " ".join(self.source.split())
+        shown = source if len(source) <= 100 else source[:97] + "..."
+        if self.known_class:
+            return (f"lint --static could not evaluate the arguments of {shown} (they name code"
+                    " it does not import), so its database effect was not checked.")
+        return (f"{shown} is not an operation lint --static can evaluate (it imports no code from"
+                " the project), so its database effect was not checked.")
 
-def unknown_operation(opaque: Opaque) -> UnknownOperation:
-    """An UnknownOperation named after what `opaque` called."""
+
+def unknown_operation(opaque: Opaque, *, known_class: bool = False) -> UnknownOperation:
+    """An UnknownOperation named after what `opaque` called.
+
+    `known_class`: the class is a Django operation whose arguments could not be evaluated.
+    """
     path = opaque.path or opaque.source
     module, _, name = path.rpartition(".")
     safe = name if name.isidentifier() else "UnknownOperation"
-    cls = type(safe, (UnknownOperation,), {"__module__": module or "unknown", "unknown_path": path})
+    cls = type(safe, (UnknownOperation,), {"__module__": module or "unknown", "unknown_path": path,
+                                           "source": opaque.source, "known_class": known_class})
     return cls(*opaque.args, **opaque.kwargs)  # type: ignore[no-any-return]
 
 
