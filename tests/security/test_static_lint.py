@@ -105,3 +105,18 @@ def test_static_path_that_does_not_exist_is_a_usage_error(tmp_path, listener):
     assert done.stderr.strip() == (f"error: Path {missing} does not exist. Pass directories that"
                                    " contain apps with migrations/ packages (default: the current"
                                    " directory).")
+
+
+def test_static_lint_does_not_import_modules_from_the_current_directory(tmp_path, listener):
+    # A pull request could add a package named like a library at the checkout's root.
+    shadow = tmp_path / "django"
+    shadow.mkdir()
+    (shadow / "__init__.py").write_text(
+        "import os, pathlib\npathlib.Path(os.environ['PILOT_S8_MARKER']).write_text('shadow')\n")
+
+    done, marker, _ = _lint(["lint", "--static", str(PROJECT), "--format", "json",
+                             "--fail-on", "never"], tmp_path, listener)
+
+    assert done.returncode == 0, done.stderr
+    assert ("drop-column", "s8shop", "0002_hostile", 1) in _findings(done.stdout)
+    assert not marker.exists()
