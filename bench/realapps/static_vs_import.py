@@ -69,6 +69,11 @@ def main() -> int:
         extra = sorted(set(by_static) - same, key=str)
         print(f"\n== {app}: import {len(by_import)}, static {len(by_static)}: identical {len(same)},"
               f" missing in static {len(missing)}, extra in static {len(extra)}")
+        reworded = sorted((k for k in same if by_import[k]["message"] != by_static[k]["message"]), key=str)
+        print(f"   identical findings with a different message: {len(reworded)}")
+        for k in reworded[:args.show]:
+            print(f"   reworded: {k[1]}.{k[2]}#{k[3]} {k[0]}:\n     import: {by_import[k]['message'][:160]}"
+                  f"\n     static: {by_static[k]['message'][:160]}")
         print("   missing by rule:", dict(Counter(k[0] for k in missing).most_common()))
         print("   extra by rule:  ", dict(Counter(k[0] for k in extra).most_common()))
         for title, keys, source in (("missing", missing, by_import), ("extra", extra, by_static)):

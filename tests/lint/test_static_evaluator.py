@@ -77,13 +77,28 @@ def test_run_python_is_a_stub_whose_source_rules_can_read():
         run_python.code(None, None)
 
 
-def test_graph_uses_the_squashed_migration_and_stubs_auth():
+def test_graph_uses_the_squashed_migration_djangos_auth_and_a_third_party_stub():
+    from django.db.migrations.state import ProjectState
+
     loaded, labels = load_static_graph([FIXTURES / "evalapp"])
 
     assert labels == ["static_evalapp"]
-    assert ("static_evalapp", "0001_squashed_0002_changes") in loaded.graph.nodes
-    assert ("static_evalapp", "0002_changes") not in loaded.graph.nodes
-    assert ("auth", "0012_alter_user_first_name_max_length") in loaded.graph.nodes
+    nodes = loaded.graph.nodes
+    assert ("static_evalapp", "0001_squashed_0002_changes") in nodes
+    assert ("static_evalapp", "0002_changes") not in nodes
+    # Django's own auth migrations, parsed from the installed Django (auth.User as import mode has it).
+    assert ("auth", "0012_alter_user_first_name_max_length") in nodes
+    assert ("contenttypes", "0001_initial") in nodes
+    # A third-party app: a stub creating the referenced model with its primary key only.
+    assert ("thirdparty", "0000_pilot_static_stub") in nodes and ("thirdparty", "0003_tags") in nodes
+    state = ProjectState()
+    for key in loaded.graph.forwards_plan(("static_evalapp", "0001_squashed_0002_changes")):
+        for operation in nodes[key].operations:
+            operation.state_forwards(key[0], state)
+    assert list(state.models["thirdparty", "tag"].fields) == ["id"]
+    assert "username" in state.models["auth", "user"].fields
+    assert state.apps.get_model("static_evalapp", "invoice")._meta.get_field("tag").related_model \
+        is state.apps.get_model("thirdparty", "tag")
 
 
 def test_app_label_comes_from_apps_py_without_importing_it():

@@ -1,9 +1,14 @@
 """Django's MigrationLoader fed by the static parse: same graph, replacements and conflicts.
 
-Apps outside the linted set that the migrations depend on or point at (a
-ForeignKey to auth.User, contenttypes...) get stub migrations: one that
-creates each referenced model with only an integer primary key (so states
-render), then one empty node per migration name depended on.
+Apps outside the linted set that the migrations depend on or point at are
+filled in without importing anything of the project:
+
+- Django's own contrib apps (auth, contenttypes, sites...) from the
+  installed Django's migration files, parsed like the project's, so
+  `auth.User` and `django_content_type` are what import mode sees;
+- any other app (a third-party package) with stub migrations: one that
+  creates each referenced model with only an integer primary key (so states
+  render), then one empty node per migration name depended on.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+import django
 from django.db import migrations, models
 from django.db.migrations.loader import MigrationLoader
 
@@ -21,6 +27,14 @@ from migration_pilot.loader import LoadedGraph, translated_load_errors
 from migration_pilot.types import MigrationKey
 
 STUB_ROOT: Final = "0000_pilot_static_stub"
+
+#: Django's contrib apps with migrations, by label: their files ship with Django (trusted, and
+#: parsed here like any other, never imported).
+_CONTRIB: Final = {
+    label: Path(django.__file__).parent / "contrib" / label / "migrations"
+    for label in ("admin", "auth", "contenttypes", "flatpages", "redirects", "sessions", "sites")
+    if (Path(django.__file__).parent / "contrib" / label / "migrations").is_dir()
+}
 
 
 class StaticMigrationLoader(MigrationLoader):  # type: ignore[misc]
@@ -37,26 +51,42 @@ class StaticMigrationLoader(MigrationLoader):  # type: ignore[misc]
 
     def load_disk(self) -> None:
         """Parse every migration file of the static apps; add stubs for apps outside them."""
-        self.disk_migrations = {}
-        self.unmigrated_apps = set()
-        self.migrated_apps = set()
+        self.disk_migrations: dict[MigrationKey, migrations.Migration] = {}
+        self.unmigrated_apps: set[str] = set()
+        self.migrated_apps: set[str] = set()
         for app in self.static_apps:
-            files = app.files()
-            if not files:
-                self.unmigrated_apps.add(app.label)
-                continue
-            self.migrated_apps.add(app.label)
-            for path in files:
-                self.disk_migrations[(app.label, path.stem)] = parse_migration(
-                    path, app_label=app.label, module=app.module_of(path),
-                    auth_user_model=self.auth_user_model, vendor=self.vendor,
-                    default_auto_field=self.default_auto_field)
+            self._parse_app(app)
+        loaded = {app.label for app in self.static_apps}
+        while True:  # Django's contrib apps the migrations need, and the ones those need
+            wanted = {label for label in self._external_labels(loaded) if label in _CONTRIB}
+            if not wanted:
+                break
+            for label in sorted(wanted):
+                self._parse_app(StaticApp(label, _CONTRIB[label], f"django.contrib.{label}.migrations"))
+            loaded |= wanted
         # Apps without migrations are not rendered from an app registry here: nothing is imported.
         self.unmigrated_apps = set()
-        self._add_stubs()
+        self._add_stubs(loaded)
 
-    def _add_stubs(self) -> None:
-        linted = {app.label for app in self.static_apps}
+    def _parse_app(self, app: StaticApp) -> None:
+        self.migrated_apps.add(app.label)
+        for path in app.files():
+            self.disk_migrations[(app.label, path.stem)] = parse_migration(
+                path, app_label=app.label, module=app.module_of(path),
+                auth_user_model=self.auth_user_model, vendor=self.vendor,
+                default_auto_field=self.default_auto_field)
+
+    def _external_labels(self, loaded: set[str]) -> set[str]:
+        """Labels of apps outside `loaded` that the parsed migrations depend on or point at."""
+        found: set[str] = set()
+        for (app_label, _), migration in self.disk_migrations.items():
+            for dependency in [*migration.dependencies, *migration.run_before]:
+                found.add(dependency[0])
+            for target, _ in _model_references(migration.operations, app_label):
+                found.add(target.partition(".")[0])
+        return found - loaded
+
+    def _add_stubs(self, linted: set[str]) -> None:
         names: dict[str, set[str]] = {}
         referenced: dict[str, dict[str, set[str]]] = {}
         for (app_label, _), migration in self.disk_migrations.items():
