@@ -11,6 +11,7 @@ managers) and a few value constructors.
 from __future__ import annotations
 
 import datetime
+import functools
 import decimal
 import importlib
 import uuid
@@ -49,6 +50,7 @@ def module_allowed(name: str) -> bool:
     return name == "django" or name.startswith(_MODULE_PREFIXES) or name in _STDLIB_MODULES
 
 
+@functools.lru_cache(maxsize=4096)  # the same few hundred names recur in every file
 def resolve(path: str) -> Any:
     """The object at dotted `path` when it lives in an allowed module, else MISSING.
 
