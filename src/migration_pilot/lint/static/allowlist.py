@@ -11,8 +11,8 @@ managers) and a few value constructors.
 from __future__ import annotations
 
 import datetime
-import functools
 import decimal
+import functools
 import importlib
 import uuid
 from typing import Any, Final
