@@ -17,7 +17,12 @@ from django.db.migrations.writer import MigrationWriter
 from migration_pilot.analysis.source import function_source
 from migration_pilot.lint.static import discover_apps, load_static_graph
 from migration_pilot.lint.static.parse import parse_migration
-from migration_pilot.lint.static.placeholders import Opaque, UnknownField, UnknownOperation
+from migration_pilot.lint.static.placeholders import (
+    Opaque,
+    OpaqueReference,
+    UnknownField,
+    UnknownOperation,
+)
 
 FIXTURES = Path(__file__).resolve().parent / "static_fixtures"
 EVALAPP = FIXTURES / "evalapp" / "migrations"
@@ -120,6 +125,9 @@ def test_hostile_file_is_not_executed_and_yields_placeholders():
     assert isinstance(fields["balance"], UnknownField)
     assert type(fields["balance"]).unknown_path == "hostile_project.fields.MoneyField"
     assert isinstance(fields["label"], UnknownField) or isinstance(fields["label"].max_length, Opaque)
+    # A Django function that is not migration vocabulary is a placeholder, never the function.
+    assert isinstance(fields["calls"].default, OpaqueReference)
+    assert fields["calls"].default() is None
     assert isinstance(run_sql, UnknownOperation)
     assert isinstance(system, UnknownOperation)
     assert isinstance(options.options["x"], Opaque)

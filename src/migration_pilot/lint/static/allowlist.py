@@ -14,6 +14,7 @@ import datetime
 import decimal
 import functools
 import importlib
+import types
 import uuid
 from typing import Any, Final
 
@@ -23,6 +24,7 @@ from django.db.migrations.operations.base import Operation
 from django.db.models.constraints import BaseConstraint
 from django.db.models.expressions import BaseExpression, Combinable
 from django.db.models.manager import BaseManager
+from django.utils import timezone
 
 MISSING: Final = object()
 
@@ -38,6 +40,13 @@ _VALUE_CALLABLES: Final = frozenset({
     migrations.swappable_dependency, models.SET,
     datetime.datetime, datetime.date, datetime.time, datetime.timedelta, datetime.timezone,
     decimal.Decimal, uuid.UUID,
+})
+
+#: Functions kept as themselves when a migration names them without calling them: Django
+#: calls `on_delete` handlers only when deleting, and a callable default when it writes a column.
+_VALUE_FUNCTIONS: Final = frozenset({
+    models.CASCADE, models.PROTECT, models.RESTRICT, models.SET_NULL, models.SET_DEFAULT,
+    models.DO_NOTHING, migrations.RunPython.noop, timezone.now, uuid.uuid4,
 })
 
 #: Classes that look like values but load or connect (they subclass none of the bases, but
@@ -109,3 +118,21 @@ def callable_allowed(obj: Any) -> bool:
     if module == validators.__name__ or module == "django.contrib.postgres.validators":
         return True
     return issubclass(obj, _VALUE_BASES)
+
+
+def value_allowed(obj: Any) -> bool:
+    """Whether a resolved name may stand as itself in a built migration.
+
+    Anything callable that Django (or a rule) might call later, such as a
+    field default, must be harmless: modules, non-callables, the functions
+    above and the value classes are; any other function or class of an allowed
+    module (`call_command`, `import_string`) is replaced by a placeholder.
+    """
+    if isinstance(obj, types.ModuleType) or not callable(obj):
+        return True
+    try:
+        if obj in _VALUE_FUNCTIONS:
+            return True
+    except TypeError:  # unhashable
+        return False
+    return callable_allowed(obj)

@@ -16,7 +16,13 @@ from typing import Any, Final
 from django.db import migrations, models
 from django.db.migrations.operations.base import Operation
 
-from migration_pilot.lint.static.allowlist import MISSING, attribute_of, callable_allowed, resolve
+from migration_pilot.lint.static.allowlist import (
+    MISSING,
+    attribute_of,
+    callable_allowed,
+    resolve,
+    value_allowed,
+)
 from migration_pilot.lint.static.placeholders import (
     Opaque,
     OpaqueReference,
@@ -181,7 +187,7 @@ class Evaluator:
             assert isinstance(node, ast.Attribute)
             base = self.value(node.value)
             found = attribute_of(base, node.attr) if not isinstance(base, Opaque) else MISSING
-            return self._opaque(node) if found is MISSING else found
+            return self._opaque(node) if found is MISSING or not value_allowed(found) else found
         if path == "django.conf.settings.AUTH_USER_MODEL":
             return self.auth_user_model
         if path == "django.conf.settings.DEFAULT_AUTO_FIELD":
@@ -189,7 +195,9 @@ class Evaluator:
         if path.startswith("django.conf.settings"):
             return OpaqueReference(path, path=path)  # other settings are the project's: not read
         found = resolve(path)
-        return OpaqueReference(path, path=path) if found is MISSING else found
+        if found is MISSING or not value_allowed(found):
+            return OpaqueReference(path, path=path)
+        return found
 
     def _is_assigned_name(self, node: ast.expr) -> bool:
         return isinstance(node, ast.Name) and self.names.get(node.id, ("",))[0] == "assign"
@@ -320,5 +328,5 @@ def _known_helper(path: str | None, args: list[Any], kwargs: dict[str, Any]) -> 
             else (args[0], args[2])
     if path == "django.utils.module_loading.import_string" and literal and len(args) == 1:
         found = resolve(args[0])
-        return MISSING if found is MISSING else found
+        return found if found is not MISSING and value_allowed(found) else MISSING
     return MISSING

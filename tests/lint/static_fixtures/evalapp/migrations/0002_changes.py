@@ -1,3 +1,4 @@
+import django.utils.timezone
 from django.db import migrations, models
 
 BACKFILL_SQL = "UPDATE static_evalapp_invoice SET code = 'x' || id"
@@ -31,5 +32,9 @@ class Migration(migrations.Migration):
             model_name="invoice",
             constraint=models.CheckConstraint(condition=models.Q(total__gte=0),
                                               name="invoice_total_positive"),
+        ),
+        migrations.AddField(
+            model_name="invoice", name="created",
+            field=models.DateTimeField(default=django.utils.timezone.now),
         ),
     ]

@@ -2,6 +2,7 @@
 
 import os
 
+from django.core.management import call_command
 from django.db import migrations, models
 from hostile_project.fields import MoneyField  # a project module: never imported
 
@@ -26,6 +27,8 @@ class Migration(migrations.Migration):
                 ("id", models.AutoField(primary_key=True)),
                 ("balance", MoneyField(max_digits=10, decimal_places=2)),
                 ("label", models.CharField(max_length=PAYLOAD)),
+                # Django calls a callable default when it writes the column's SQL.
+                ("calls", models.IntegerField(default=call_command)),
             ],
         ),
         migrations.RunSQL(EXEC),
