@@ -46,7 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         sys.stderr.write(
             "error: no Django settings. Pass --settings mysite.settings (and --pythonpath DIR"
-            " if the project is not importable), or set DJANGO_SETTINGS_MODULE.\n"
+            " if the project is not importable), or set DJANGO_SETTINGS_MODULE; 'lint --static'"
+            " needs neither.\n"
         )
         return EXIT_USAGE
     return _run(args, configure=_setup_django)
